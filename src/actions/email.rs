@@ -1,0 +1,152 @@
+//! The request shapes of email providers' HTTP APIs (see shared/testdata/destinations.md).
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::RenderedRequest;
+
+/// `destinations.<name>.provider` for `type: email`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailProvider {
+    Sendgrid,
+    Mailgun,
+    Postmark,
+    Resend,
+}
+
+/// A rendered email.
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: Option<String>,
+    pub html: Option<String>,
+}
+
+impl EmailProvider {
+    /// The provider's default endpoint, used when the destination gives no `url`.
+    pub fn default_url(self) -> &'static str {
+        match self {
+            EmailProvider::Sendgrid => "https://api.sendgrid.com/v3/mail/send",
+            EmailProvider::Mailgun => "https://api.mailgun.net/v3/YOUR_DOMAIN/messages",
+            EmailProvider::Postmark => "https://api.postmarkapp.com/email",
+            EmailProvider::Resend => "https://api.resend.com/emails",
+        }
+    }
+
+    pub fn request(self, mail: &Mail) -> RenderedRequest {
+        let json_body = |v: Value| RenderedRequest {
+            body: Bytes::from(v.to_string()),
+            content_type: Some("application/json".into()),
+        };
+        match self {
+            EmailProvider::Sendgrid => {
+                let mut content = Vec::new();
+                if let Some(text) = &mail.text {
+                    content.push(json!({"type": "text/plain", "value": text}));
+                }
+                if let Some(html) = &mail.html {
+                    content.push(json!({"type": "text/html", "value": html}));
+                }
+                let to: Vec<Value> = mail.to.iter().map(|e| json!({ "email": e })).collect();
+                json_body(json!({
+                    "personalizations": [{"to": to}],
+                    "from": {"email": mail.from},
+                    "subject": mail.subject,
+                    "content": content,
+                }))
+            }
+            EmailProvider::Postmark => {
+                let mut body = json!({
+                    "From": mail.from,
+                    "To": mail.to.join(", "),
+                    "Subject": mail.subject,
+                    "MessageStream": "outbound",
+                });
+                if let Some(text) = &mail.text {
+                    body["TextBody"] = text.as_str().into();
+                }
+                if let Some(html) = &mail.html {
+                    body["HtmlBody"] = html.as_str().into();
+                }
+                json_body(body)
+            }
+            EmailProvider::Resend => {
+                let mut body = json!({"from": mail.from, "to": mail.to, "subject": mail.subject});
+                if let Some(text) = &mail.text {
+                    body["text"] = text.as_str().into();
+                }
+                if let Some(html) = &mail.html {
+                    body["html"] = html.as_str().into();
+                }
+                json_body(body)
+            }
+            EmailProvider::Mailgun => {
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                form.append_pair("from", &mail.from);
+                form.append_pair("to", &mail.to.join(","));
+                form.append_pair("subject", &mail.subject);
+                if let Some(text) = &mail.text {
+                    form.append_pair("text", text);
+                }
+                if let Some(html) = &mail.html {
+                    form.append_pair("html", html);
+                }
+                RenderedRequest {
+                    body: Bytes::from(form.finish()),
+                    content_type: Some("application/x-www-form-urlencoded".into()),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail() -> Mail {
+        Mail {
+            from: "alerts@engine.test".into(),
+            to: vec!["ops@example.test".into()],
+            subject: "Rule fired".into(),
+            text: Some("order 42".into()),
+            html: None,
+        }
+    }
+
+    fn body(p: EmailProvider) -> Value {
+        serde_json::from_slice(&p.request(&mail()).body).expect("json")
+    }
+
+    #[test]
+    fn sendgrid_matches_the_official_client() {
+        // shared/testdata/client-captures.json: sendgrid_202
+        let captured = r#"{"from": {"email": "alerts@engine.test"}, "subject": "Rule fired", "personalizations": [{"to": [{"email": "ops@example.test"}]}], "content": [{"type": "text/plain", "value": "order 42"}]}"#;
+        assert_eq!(body(EmailProvider::Sendgrid), serde_json::from_str::<Value>(captured).expect("json"));
+    }
+
+    #[test]
+    fn resend_matches_the_official_client_fields() {
+        // shared/testdata/client-captures.json: resend_200 (its `from` carries a display name)
+        assert_eq!(
+            body(EmailProvider::Resend),
+            json!({"from": "alerts@engine.test", "to": ["ops@example.test"], "subject": "Rule fired", "text": "order 42"})
+        );
+    }
+
+    #[test]
+    fn postmark_and_mailgun_shapes() {
+        assert_eq!(
+            body(EmailProvider::Postmark),
+            json!({"From": "alerts@engine.test", "To": "ops@example.test", "Subject": "Rule fired",
+                   "TextBody": "order 42", "MessageStream": "outbound"})
+        );
+        let r = EmailProvider::Mailgun.request(&mail());
+        assert_eq!(
+            std::str::from_utf8(&r.body).expect("utf8"),
+            "from=alerts%40engine.test&to=ops%40example.test&subject=Rule+fired&text=order+42"
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! The rules file: loaded, `${ENV}`-expanded and compiled once into a [`Config`] snapshot that the
+//! hot path reads without re-parsing or re-checking anything. Reloads build a whole new snapshot
+//! and swap it in; a file that fails to compile never replaces the running one.
+
+mod compile;
+pub mod diagnostic;
+pub mod env;
+pub mod node;
+mod raw;
+pub mod watch;
+mod when;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use compile::DEFAULT_MAX_BODY_BYTES;
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use env::Redactor;
+
+use crate::actions::Destination;
+use crate::rules::RuleSet;
+use crate::template::Templates;
+use crate::verify::Verifier;
+
+/// One compiled, validated version of the rules file.
+#[derive(Debug)]
+pub struct Config {
+    /// First 12 hex digits of the SHA-256 of the file's text: names the version in logs and storage.
+    pub version: String,
+    pub sources: HashMap<String, Source>,
+    pub destinations: HashMap<String, Destination>,
+    pub rules: RuleSet,
+    pub templates: Templates,
+    pub settings: Settings,
+    /// Masks secrets in text meant for people.
+    pub redactor: Redactor,
+}
+
+#[derive(Debug)]
+pub struct Source {
+    pub name: String,
+    pub verifier: Verifier,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_body_bytes: usize,
+    pub delivery: DeliverySettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub timeout: Duration,
+    pub max_attempts: u32,
+}
+
+/// Why a rules file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read rules file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{n} error(s) in the rules file:\n{d}", n = .0.error_count(), d = .0)]
+    Invalid(Diagnostics),
+}
+
+/// A compiled config with the warnings found on the way.
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Diagnostics,
+    /// The exact text compiled, so a watcher can tell a real change from a touch.
+    pub text: String,
+}
+
+/// Compiles rules-file text; `file` names it in diagnostics.
+pub fn compile_text(text: &str, file: &str) -> Result<(Config, Diagnostics), Diagnostics> {
+    compile::compile(text, file, &|name| std::env::var(name).ok())
+}
+
+/// Compiles with an explicit environment (tests, dry runs against another environment).
+pub fn compile_text_with_env(
+    text: &str,
+    file: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Diagnostics), Diagnostics> {
+    compile::compile(text, file, lookup)
+}
+
+/// Reads and compiles the rules file. Blocking: call it from a plain thread or `spawn_blocking`.
+pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let (config, warnings) =
+        compile_text(&text, &path.display().to_string()).map_err(LoadError::Invalid)?;
+    Ok(Loaded {
+        config,
+        warnings,
+        text,
+    })
+}
+
+/// `load` on a thread with a known, generous stack, so deep YAML or JSONPath input can never
+/// overflow a small async worker stack.
+pub fn load_on_own_stack(path: &Path) -> Result<Loaded, LoadError> {
+    let path = path.to_owned();
+    let worker = std::thread::Builder::new()
+        .name("config-compile".into())
+        .stack_size(16 * 1024 * 1024)
+        .spawn(move || load(&path));
+    match worker {
+        Ok(handle) => handle.join().unwrap_or_else(|_| {
+            Err(LoadError::Invalid(Diagnostics {
+                file: String::new(),
+                items: vec![Diagnostic::error(node::Loc::default(), "", "the compiler crashed on this file")],
+            }))
+        }),
+        Err(source) => Err(LoadError::Read {
+            path: PathBuf::new(),
+            source,
+        }),
+    }
+}

@@ -1,0 +1,101 @@
+//! The rules file as written: serde structs that reject unknown keys. `compile` turns them into
+//! validated runtime types; nothing outside `config` sees these.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::node::{Node, Spanned};
+use crate::actions::{DestinationKind, EmailProvider};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    #[serde(default)]
+    pub settings: Option<Node>,
+    #[serde(default)]
+    pub sources: Option<Node>,
+    #[serde(default)]
+    pub destinations: Option<Node>,
+    #[serde(default)]
+    pub rules: Option<Node>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// Largest accepted request body in bytes (default 1 MiB).
+    pub max_body_bytes: Option<Spanned<u64>>,
+    pub delivery: Option<RawDelivery>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    /// Default per-request timeout, e.g. `10s`.
+    pub timeout: Option<Spanned<String>>,
+    /// Attempts per delivery before giving up, first one included.
+    pub max_attempts: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub verify: RawVerify,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    pub scheme: Spanned<VerifyScheme>,
+    pub header: Option<Spanned<String>>,
+    pub secrets: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum VerifyScheme {
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256,
+    #[serde(rename = "none")]
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDestination {
+    #[serde(rename = "type")]
+    pub kind: Spanned<DestinationKind>,
+    pub url: Option<Spanned<String>>,
+    pub method: Option<Spanned<String>>,
+    pub headers: Option<Spanned<BTreeMap<String, String>>>,
+    pub provider: Option<Spanned<EmailProvider>>,
+    pub from: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub name: Spanned<String>,
+    pub source: Option<Spanned<String>>,
+    /// A name, a glob, or a list of them; all event types when absent.
+    pub events: Option<Node>,
+    pub when: Option<Node>,
+    pub actions: Spanned<Vec<Node>>,
+    #[serde(default)]
+    pub stop: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAction {
+    pub to: Spanned<String>,
+    pub text: Option<Spanned<String>>,
+    pub blocks: Option<Node>,
+    pub recipients: Option<Vec<Spanned<String>>>,
+    pub subject: Option<Spanned<String>>,
+    pub html: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
+    pub body: Option<Node>,
+    pub content_type: Option<Spanned<String>>,
+}

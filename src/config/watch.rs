@@ -1,0 +1,206 @@
+//! Hot reload: the running [`Config`] lives in an `ArcSwap`; a reload compiles the file on its own
+//! thread and swaps only a valid result in, atomically, so requests in flight keep the snapshot they
+//! started with and none fails during a swap.
+//!
+//! Triggers: a directory watch (editors that save by rename and Kubernetes ConfigMap symlink swaps
+//! never touch the file's own inode), `SIGHUP`, and a slow poll as a fallback for filesystems
+//! without notifications. A deleted or broken file keeps the last good rules running.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, watch};
+
+use super::{Config, LoadError, Loaded, load_on_own_stack};
+
+/// How often the fallback poll re-reads the file.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Events closer together than this become one reload (editors write in several steps).
+const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// The result of the latest reload attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// The file compiled and replaced the running rules.
+    Applied { version: String },
+    /// The file is the same as the running one.
+    Unchanged,
+    /// The file could not be read or compiled; the old rules keep running.
+    Rejected { reason: String },
+}
+
+/// The running rules and how to replace them.
+pub struct Reloader {
+    path: PathBuf,
+    current: Arc<ArcSwap<Config>>,
+    running_digest: Mutex<[u8; 32]>,
+    outcomes: watch::Sender<Option<ReloadOutcome>>,
+}
+
+impl Reloader {
+    /// Starts from a config loaded at startup.
+    pub fn new(path: PathBuf, first: Loaded) -> Arc<Self> {
+        let digest = digest(&first.text);
+        Arc::new(Self {
+            path,
+            current: Arc::new(ArcSwap::from_pointee(first.config)),
+            running_digest: Mutex::new(digest),
+            outcomes: watch::channel(None).0,
+        })
+    }
+
+    /// The live config, shared with the server and the deliverer.
+    pub fn current(&self) -> Arc<ArcSwap<Config>> {
+        Arc::clone(&self.current)
+    }
+
+    /// Watches reload outcomes (tests, admin endpoints).
+    pub fn outcomes(&self) -> watch::Receiver<Option<ReloadOutcome>> {
+        self.outcomes.subscribe()
+    }
+
+    /// Reads the file and, when it changed and compiles, swaps it in. Logs every problem.
+    pub async fn reload(self: &Arc<Self>, trigger: &str) -> ReloadOutcome {
+        let path = self.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || load_on_own_stack(&path)).await;
+        let outcome = match loaded {
+            Ok(Ok(loaded)) => self.apply(loaded, trigger),
+            Ok(Err(err)) => self.reject(&err, trigger),
+            Err(join) => ReloadOutcome::Rejected {
+                reason: format!("reload task failed: {join}"),
+            },
+        };
+        self.outcomes.send_replace(Some(outcome.clone()));
+        outcome
+    }
+
+    fn apply(&self, loaded: Loaded, trigger: &str) -> ReloadOutcome {
+        let new_digest = digest(&loaded.text);
+        let mut running = self.running_digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *running == new_digest {
+            return ReloadOutcome::Unchanged;
+        }
+        for w in &loaded.warnings.items {
+            tracing::warn!(trigger, "rules warning: {}", w.render(&loaded.warnings.file));
+        }
+        let version = loaded.config.version.clone();
+        let rules = loaded.config.rules.len();
+        self.current.store(Arc::new(loaded.config));
+        *running = new_digest;
+        tracing::info!(trigger, version = %version, rules, "rules reloaded");
+        ReloadOutcome::Applied { version }
+    }
+
+    fn reject(&self, err: &LoadError, trigger: &str) -> ReloadOutcome {
+        let running = self.current.load().version.clone();
+        match err {
+            LoadError::Invalid(diags) => {
+                for d in &diags.items {
+                    tracing::error!(trigger, "rules problem: {}", d.render(&diags.file));
+                }
+            }
+            LoadError::Read { .. } => tracing::error!(trigger, "{err}"),
+        }
+        tracing::error!(trigger, running_version = %running, "reload rejected; the previous rules keep running");
+        ReloadOutcome::Rejected {
+            reason: err.to_string(),
+        }
+    }
+
+    /// Runs the watch, poll and SIGHUP triggers until `shutdown` fires.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let (tx, mut rx) = mpsc::channel::<&'static str>(8);
+        let _watcher = start_watcher(&self.path, tx.clone());
+        let mut poll = tokio::time::interval(POLL_EVERY);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut hup = sighup();
+        loop {
+            let trigger = tokio::select! {
+                _ = shutdown.changed() => return,
+                Some(t) = rx.recv() => t,
+                _ = poll.tick() => {
+                    if !self.file_changed().await { continue; }
+                    "poll"
+                }
+                Some(()) = recv_hup(&mut hup) => "SIGHUP",
+            };
+            // Coalesce a burst of events into one reload.
+            tokio::time::sleep(DEBOUNCE).await;
+            while rx.try_recv().is_ok() {}
+            let outcome = self.reload(trigger).await;
+            if trigger == "SIGHUP" && outcome == ReloadOutcome::Unchanged {
+                tracing::info!("SIGHUP: rules file unchanged");
+            }
+        }
+    }
+
+    /// Whether the file's bytes differ from the running version (cheap: one read, one hash).
+    async fn file_changed(&self) -> bool {
+        match tokio::fs::read(&self.path).await {
+            Ok(bytes) => {
+                let d: [u8; 32] = Sha256::digest(&bytes).into();
+                d != *self.running_digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+            }
+            // A missing file is reported by the watcher-triggered reload; the poll stays quiet.
+            Err(_) => false,
+        }
+    }
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+type Watcher = notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>;
+
+/// Watches the file's directory; any change there triggers a (hash-checked) reload.
+fn start_watcher(path: &Path, tx: mpsc::Sender<&'static str>) -> Option<Watcher> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let handler = move |result: notify_debouncer_full::DebounceEventResult| {
+        if result.is_ok_and(|events| !events.is_empty()) {
+            let _ = tx.try_send("file change");
+        }
+    };
+    match notify_debouncer_full::new_debouncer(Duration::from_millis(100), None, handler) {
+        Ok(mut debouncer) => match debouncer.watch(&dir, notify::RecursiveMode::NonRecursive) {
+            Ok(()) => Some(debouncer),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), "cannot watch the rules directory ({e}); polling every second instead");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!("file watching unavailable ({e}); polling every second instead");
+            None
+        }
+    }
+}
+
+#[cfg(unix)]
+fn sighup() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+}
+
+#[cfg(unix)]
+async fn recv_hup(sig: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match sig {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+fn sighup() -> Option<()> {
+    None
+}
+
+#[cfg(not(unix))]
+async fn recv_hup(_: &mut Option<()>) -> Option<()> {
+    std::future::pending().await
+}

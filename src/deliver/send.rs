@@ -1,0 +1,126 @@
+//! Sends one rendered request to its destination and classifies the result. The only place that
+//! makes outbound requests; URL and headers are read from the running config at send time.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use super::Outcome;
+use super::outcome::classify;
+use crate::actions::{Destination, DestinationKind, RenderedRequest};
+
+/// How much of a response body is kept for errors.
+const EXCERPT_BYTES: usize = 1024;
+
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+}
+
+/// One attempt: its outcome and how long it took.
+pub struct Attempt {
+    pub outcome: Outcome,
+    pub latency: Duration,
+}
+
+impl Sender {
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("hookroute/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Self { client })
+    }
+
+    pub async fn send(&self, dest: &Destination, req: &RenderedRequest, context: &LogContext<'_>) -> Attempt {
+        let started = Instant::now();
+        let outcome = match (dest.kind, &dest.url) {
+            (DestinationKind::Log, _) => {
+                let message = String::from_utf8_lossy(&req.body);
+                tracing::info!(
+                    destination = %dest.name,
+                    rule = context.rule,
+                    event_id = context.event_id,
+                    "{message}"
+                );
+                Outcome::Delivered { status: 200 }
+            }
+            (_, None) => Outcome::Dead {
+                reason: format!("destination `{}` has no URL", dest.name),
+            },
+            (_, Some(url)) => self.http(dest, url.expose(), req).await,
+        };
+        Attempt {
+            outcome,
+            latency: started.elapsed(),
+        }
+    }
+
+    async fn http(&self, dest: &Destination, url: &str, req: &RenderedRequest) -> Outcome {
+        let mut builder = self
+            .client
+            .request(dest.method.clone(), url)
+            .timeout(dest.timeout)
+            .body(req.body.clone());
+        if let Some(ct) = &req.content_type {
+            builder = builder.header(http::header::CONTENT_TYPE, ct);
+        }
+        for (name, value) in &dest.headers {
+            builder = builder.header(name, value.expose());
+        }
+        match builder.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let body = read_excerpt(response).await;
+                classify(status, retry_after.as_deref(), &body, SystemTime::now())
+            }
+            Err(e) => Outcome::Retry {
+                after: None,
+                reason: describe_error(&e),
+            },
+        }
+    }
+}
+
+/// Fields every delivery log line carries.
+pub struct LogContext<'a> {
+    pub event_id: &'a str,
+    pub rule: &'a str,
+}
+
+async fn read_excerpt(mut response: reqwest::Response) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < EXCERPT_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    buf.truncate(EXCERPT_BYTES);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A transport error without the URL (which may be a secret).
+fn describe_error(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "response body error"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    if cause.is_empty() { kind.to_owned() } else { format!("{kind}: {cause}") }
+}

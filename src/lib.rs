@@ -1,0 +1,24 @@
+//! hookroute: receive webhooks, verify them, route them through a hot-reloaded YAML rules file and
+//! forward them to Slack, email APIs and HTTP endpoints.
+//!
+//! Modules in the order a request flows through them:
+//! - [`server`]: the HTTP edge (`POST /hooks/{source}`), which verifies, routes and queues.
+//! - [`verify`]: signature checks on the raw body, before anything parses it.
+//! - [`route`] and [`rules`]: which rules an event fires, pure and indexed by event type.
+//! - [`template`] and [`actions`]: the rendered request body of each action, pure.
+//! - [`deliver`]: the queue seam and the workers that send, retry and classify outcomes.
+//! - [`config`]: the rules file compiled into validated types, and its hot reload.
+//! - [`cli`]: the subcommands (`serve`, `check`, `test`, `sign`, `send`).
+
+pub mod actions;
+pub mod cli;
+pub mod config;
+pub mod deliver;
+pub mod route;
+pub mod rules;
+pub mod secret;
+pub mod server;
+pub mod template;
+pub mod verify;
+
+pub use verify::sign_hex;

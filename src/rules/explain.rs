@@ -1,0 +1,173 @@
+//! Why each rule did or did not match an event: the dry-run trace behind `hookroute test`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Condition, RuleSet};
+
+/// One rule's verdict.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct RuleTrace {
+    pub rule: String,
+    pub matched: bool,
+    /// Why not, in one sentence, when it did not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<ConditionTrace>,
+}
+
+/// One condition's verdict with what it saw.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ConditionTrace {
+    pub passed: bool,
+    pub test: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ConditionTrace>,
+}
+
+impl ConditionTrace {
+    /// The first failing leaf, for the one-line reason.
+    fn first_failure(&self) -> Option<&ConditionTrace> {
+        if self.passed {
+            return None;
+        }
+        self.children.iter().find_map(Self::first_failure).or(Some(self))
+    }
+}
+
+/// Explains every rule in file order for one event, including the `stop` cut-off.
+pub fn explain(rules: &RuleSet, source: &str, event_type: &str, body: &Value) -> Vec<RuleTrace> {
+    let mut stopped_by: Option<&str> = None;
+    rules
+        .rules()
+        .iter()
+        .map(|rule| {
+            let mut trace = RuleTrace {
+                rule: rule.name.clone(),
+                matched: false,
+                reason: None,
+                condition: None,
+            };
+            if let Some(stopper) = stopped_by {
+                trace.reason = Some(format!("not evaluated: rule `{stopper}` matched and has stop: true"));
+            } else if rule.source.as_deref().is_some_and(|s| s != source) {
+                trace.reason = Some(format!(
+                    "source is `{source}`, rule wants `{}`",
+                    rule.source.as_deref().unwrap_or_default()
+                ));
+            } else if !rule.events.iter().any(|p| p.matches(event_type)) {
+                trace.reason = Some(format!("event type `{event_type}` is not in its events"));
+            } else if let Some(cond) = &rule.when {
+                let ct = trace_condition(cond, body);
+                trace.matched = ct.passed;
+                if let Some(failed) = ct.first_failure() {
+                    trace.reason = Some(match &failed.seen {
+                        Some(seen) if seen.is_empty() => format!("{}: the path selected nothing", failed.test),
+                        Some(seen) => format!("{}: saw {}", failed.test, render_seen(seen)),
+                        None => failed.test.clone(),
+                    });
+                }
+                trace.condition = Some(ct);
+            } else {
+                trace.matched = true;
+            }
+            if trace.matched && rule.stop {
+                stopped_by = Some(&rule.name);
+            }
+            trace
+        })
+        .collect()
+}
+
+fn render_seen(seen: &[Value]) -> String {
+    let parts: Vec<String> = seen.iter().map(Value::to_string).collect();
+    parts.join(", ")
+}
+
+fn trace_condition(cond: &Condition, body: &Value) -> ConditionTrace {
+    let group = |name: &str, cs: &[Condition], passed: fn(&[ConditionTrace]) -> bool| {
+        let children: Vec<_> = cs.iter().map(|c| trace_condition(c, body)).collect();
+        ConditionTrace {
+            passed: passed(&children),
+            test: name.to_owned(),
+            seen: None,
+            children,
+        }
+    };
+    match cond {
+        Condition::All(cs) => group("all", cs, |c| c.iter().all(|t| t.passed)),
+        Condition::Any(cs) => group("any", cs, |c| c.iter().any(|t| t.passed)),
+        Condition::Not(c) => {
+            let inner = trace_condition(c, body);
+            ConditionTrace {
+                passed: !inner.passed,
+                test: "not".into(),
+                seen: None,
+                children: vec![inner],
+            }
+        }
+        Condition::Selects(path) => {
+            let nodes = path.select(body);
+            ConditionTrace {
+                passed: !nodes.is_empty(),
+                test: format!("{} selects something", path.text()),
+                seen: Some(nodes.into_iter().cloned().collect()),
+                children: vec![],
+            }
+        }
+        Condition::Test { path, op } => {
+            let nodes = path.select(body);
+            ConditionTrace {
+                passed: op.holds(&nodes),
+                test: format!("{} {} {}", path.text(), op.name(), op.operand()),
+                seen: Some(nodes.into_iter().cloned().collect()),
+                children: vec![],
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{EventPattern, Op, Path, Rule};
+    use serde_json::json;
+
+    #[test]
+    fn explains_each_kind_of_miss() {
+        let when = Condition::All(vec![Condition::Test {
+            path: Path::parse("$.payload.status").expect("path"),
+            op: Op::Equals(json!("to schedule")),
+        }]);
+        let mk = |name: &str, source: Option<&str>, ev: &str, when: Option<Condition>, stop| Rule {
+            name: name.into(),
+            source: source.map(Into::into),
+            events: vec![EventPattern::new(ev)],
+            when,
+            actions: vec![],
+            stop,
+        };
+        let set = RuleSet::new(vec![
+            mk("ready", None, "order.*", Some(when), false),
+            mk("other-source", Some("github"), "*", None, false),
+            mk("files", None, "files.created", None, false),
+            mk("stopper", None, "*", None, true),
+            mk("late", None, "*", None, false),
+        ]);
+        let traces = explain(&set, "house-check", "order.updated", &json!({"payload": {"status": "new"}}));
+        let reasons: Vec<_> = traces.iter().map(|t| (t.matched, t.reason.clone().unwrap_or_default())).collect();
+        assert_eq!(
+            reasons,
+            [
+                (false, "$.payload.status equals \"to schedule\": saw \"new\"".to_owned()),
+                (false, "source is `house-check`, rule wants `github`".to_owned()),
+                (false, "event type `order.updated` is not in its events".to_owned()),
+                (true, String::new()),
+                (false, "not evaluated: rule `stopper` matched and has stop: true".to_owned()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! Which rules an event matches: pure functions of the compiled rules and the event, no I/O.
+
+mod condition;
+mod explain;
+mod pattern;
+mod ruleset;
+
+pub use condition::{Bound, Condition, MAX_PATH_LEN, MAX_PATH_NESTING, Op, Path, json_eq};
+pub use explain::{ConditionTrace, RuleTrace, explain};
+pub use pattern::EventPattern;
+pub use ruleset::{Rule, RuleSet};

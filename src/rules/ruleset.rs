@@ -1,0 +1,183 @@
+//! The compiled rules with an index by event type, so routing cost does not grow with rules written
+//! for other event types.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::{Condition, EventPattern};
+use crate::actions::Action;
+
+/// A rule, made only by the config compiler.
+#[derive(Debug)]
+pub struct Rule {
+    pub name: String,
+    /// `None`: any source.
+    pub source: Option<String>,
+    pub events: Vec<EventPattern>,
+    pub when: Option<Condition>,
+    pub actions: Vec<Action>,
+    pub stop: bool,
+}
+
+impl Rule {
+    pub fn applies_to(&self, source: &str, event_type: &str) -> bool {
+        self.source.as_deref().is_none_or(|s| s == source)
+            && self.events.iter().any(|p| p.matches(event_type))
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    /// Exact event type → indexes of rules naming it, ascending.
+    by_type: HashMap<String, Vec<usize>>,
+    /// Rules with at least one glob, ascending.
+    globbed: Vec<usize>,
+}
+
+impl RuleSet {
+    pub fn new(rules: Vec<Rule>) -> Self {
+        let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut globbed = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            for pattern in &rule.events {
+                match pattern {
+                    EventPattern::Exact(name) => {
+                        let list = by_type.entry(name.clone()).or_default();
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
+                    }
+                    EventPattern::Glob(_) => {
+                        if globbed.last() != Some(&i) {
+                            globbed.push(i);
+                        }
+                    }
+                }
+            }
+        }
+        Self {
+            rules,
+            by_type,
+            globbed,
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Rules whose source and event patterns fit, in file order, before conditions are checked.
+    pub fn candidates<'a, 'e>(&'a self, source: &'e str, event_type: &'e str) -> impl Iterator<Item = &'a Rule> + 'e
+    where
+        'a: 'e,
+    {
+        let exact = self.by_type.get(event_type).map_or(&[][..], Vec::as_slice);
+        merge_sorted(exact, &self.globbed)
+            .map(|i| &self.rules[i])
+            .filter(move |r| r.applies_to(source, event_type))
+    }
+
+    /// The rules that fire for this event, in file order, stopping after a matching `stop: true` rule.
+    pub fn matching<'a>(&'a self, source: &str, event_type: &str, body: &Value) -> Vec<&'a Rule> {
+        let mut fired = Vec::new();
+        for rule in self.candidates(source, event_type) {
+            if rule.when.as_ref().is_none_or(|c| c.eval(body)) {
+                fired.push(rule);
+                if rule.stop {
+                    break;
+                }
+            }
+        }
+        fired
+    }
+}
+
+/// Merges two ascending index lists, dropping duplicates.
+fn merge_sorted<'a>(a: &'a [usize], b: &'a [usize]) -> impl Iterator<Item = usize> + 'a {
+    let (mut i, mut j) = (0, 0);
+    std::iter::from_fn(move || {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) if x == y => {
+                i += 1;
+                j += 1;
+                x
+            }
+            (Some(&x), Some(&y)) if x < y => {
+                i += 1;
+                x
+            }
+            (_, Some(&y)) => {
+                j += 1;
+                y
+            }
+            (Some(&x), None) => {
+                i += 1;
+                x
+            }
+            (None, None) => return None,
+        };
+        Some(next)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Op, Path};
+    use serde_json::json;
+
+    fn rule(name: &str, source: Option<&str>, events: &[&str], when: Option<Condition>, stop: bool) -> Rule {
+        Rule {
+            name: name.into(),
+            source: source.map(Into::into),
+            events: events.iter().map(|e| EventPattern::new(e)).collect(),
+            when,
+            actions: vec![],
+            stop,
+        }
+    }
+
+    fn names(set: &RuleSet, source: &str, ty: &str, body: &Value) -> Vec<String> {
+        set.matching(source, ty, body).iter().map(|r| r.name.clone()).collect()
+    }
+
+    #[test]
+    fn file_order_globs_sources_and_stop() {
+        let ready = Condition::Test {
+            path: Path::parse("$.payload.status").expect("path"),
+            op: Op::Equals(json!("to schedule")),
+        };
+        let set = RuleSet::new(vec![
+            rule("any", None, &["*"], None, false),
+            rule("both-spellings", Some("house-check"), &["order.updated", "order.update"], Some(ready), false),
+            rule("orders", None, &["order.*", "order.updated"], None, true),
+            rule("after-stop", None, &["order.updated"], None, false),
+            rule("files", None, &["files.created"], None, false),
+        ]);
+        let ready_body = json!({"payload": {"status": "to schedule"}});
+        let other_body = json!({"payload": {"status": "new"}});
+        assert_eq!(names(&set, "house-check", "order.updated", &ready_body), ["any", "both-spellings", "orders"]);
+        assert_eq!(names(&set, "house-check", "order.update", &ready_body), ["any", "both-spellings", "orders"]);
+        assert_eq!(names(&set, "house-check", "order.updated", &other_body), ["any", "orders"]);
+        assert_eq!(names(&set, "other", "order.updated", &ready_body), ["any", "orders"]);
+        assert_eq!(names(&set, "house-check", "files.created", &other_body), ["any", "files"]);
+        assert_eq!(names(&set, "house-check", "inspection.updated", &other_body), ["any"]);
+    }
+
+    #[test]
+    fn merge_keeps_order_and_drops_duplicates() {
+        assert_eq!(merge_sorted(&[0, 2, 5], &[1, 2, 7]).collect::<Vec<_>>(), [0, 1, 2, 5, 7]);
+        assert_eq!(merge_sorted(&[], &[3]).collect::<Vec<_>>(), [3]);
+        assert_eq!(merge_sorted(&[4], &[]).collect::<Vec<_>>(), [4]);
+    }
+}

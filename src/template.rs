@@ -1,0 +1,242 @@
+//! Message templates (MiniJinja), compiled once at load and rendered per event without I/O.
+//!
+//! Strings are rendered as text. Structured bodies (Slack `blocks`, an http `body` written as YAML)
+//! are kept as a tree of [`Shape`]s and built field by field, so the JSON sent is always valid
+//! whatever the payload holds. A leaf that is exactly one `{{ expression }}` keeps the expression's
+//! JSON type (`id: "{{ payload.id }}"` sends the number 9001, not the string "9001").
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
+
+/// How much work one render may do before it is stopped (a loop over a huge payload, say).
+const FUEL: u64 = 200_000;
+
+/// A text field: literal or a compiled template.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Text {
+    Literal(String),
+    Template(String),
+}
+
+/// A structured value whose string leaves are templates.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shape {
+    Literal(serde_json::Value),
+    Text(Text),
+    /// A leaf made of one expression; renders to the expression's JSON value.
+    Json(String),
+    List(Vec<Shape>),
+    Object(Vec<(String, Shape)>),
+}
+
+/// A render failure: the template's field path and MiniJinja's reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{template}: {reason}")]
+pub struct RenderError {
+    pub template: String,
+    pub reason: String,
+}
+
+/// The compiled templates of one rules-file version.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Templates({})", self.env.templates().count())
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.set_fuel(Some(FUEL));
+        env.set_recursion_limit(64);
+        Self { env }
+    }
+}
+
+impl Templates {
+    /// Compiles `source` (a text field at `name`); a syntax error names the line in the template.
+    pub fn text(&mut self, name: &str, source: &str) -> Result<Text, String> {
+        if !is_template(source) {
+            return Ok(Text::Literal(source.to_owned()));
+        }
+        self.add(name, source.to_owned())?;
+        Ok(Text::Template(name.to_owned()))
+    }
+
+    /// Compiles a string leaf of a structured value.
+    pub fn leaf(&mut self, name: &str, source: &str) -> Result<Shape, String> {
+        if let Some(expr) = single_expression(source) {
+            self.add(name, format!("{{{{ ({expr}) | tojson }}}}"))?;
+            return Ok(Shape::Json(name.to_owned()));
+        }
+        self.text(name, source).map(Shape::Text)
+    }
+
+    fn add(&mut self, name: &str, source: String) -> Result<(), String> {
+        self.env
+            .add_template_owned(name.to_owned(), source)
+            .map_err(|e| describe(&e))
+    }
+
+    pub fn render_text(&self, text: &Text, ctx: &RenderContext) -> Result<String, RenderError> {
+        match text {
+            Text::Literal(s) => Ok(s.clone()),
+            Text::Template(name) => self.render(name, ctx),
+        }
+    }
+
+    pub fn render_shape(
+        &self,
+        shape: &Shape,
+        ctx: &RenderContext,
+    ) -> Result<serde_json::Value, RenderError> {
+        use serde_json::Value as J;
+        Ok(match shape {
+            Shape::Literal(v) => v.clone(),
+            Shape::Text(t) => J::String(self.render_text(t, ctx)?),
+            Shape::Json(name) => {
+                let text = self.render(name, ctx)?;
+                serde_json::from_str(&text).map_err(|e| RenderError {
+                    template: name.clone(),
+                    reason: format!("expression did not give a JSON value: {e}"),
+                })?
+            }
+            Shape::List(items) => J::Array(
+                items
+                    .iter()
+                    .map(|s| self.render_shape(s, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Shape::Object(fields) => J::Object(
+                fields
+                    .iter()
+                    .map(|(k, s)| Ok((k.clone(), self.render_shape(s, ctx)?)))
+                    .collect::<Result<_, RenderError>>()?,
+            ),
+        })
+    }
+
+    fn render(&self, name: &str, ctx: &RenderContext) -> Result<String, RenderError> {
+        let fail = |e: minijinja::Error| RenderError {
+            template: name.to_owned(),
+            reason: describe(&e),
+        };
+        self.env.get_template(name).map_err(fail)?.render(&ctx.0).map_err(fail)
+    }
+}
+
+/// What templates see: `type`, `payload`, `event` (the whole body), `source`, `received_at`.
+pub struct RenderContext(Value);
+
+impl RenderContext {
+    pub fn new(event_type: &str, body: &serde_json::Value, source: &str, received_at: &str) -> Self {
+        let event = Value::from(minijinja::value::Serde(body));
+        let payload = event.get_attr("payload").unwrap_or_default();
+        Self(context! {
+            type => event_type,
+            payload => payload,
+            event => event,
+            source => source,
+            received_at => received_at,
+        })
+    }
+}
+
+fn is_template(source: &str) -> bool {
+    source.contains("{{") || source.contains("{%") || source.contains("{#")
+}
+
+/// `"{{ payload.id }}"` → `Some("payload.id")`; anything with text around it → `None`.
+fn single_expression(source: &str) -> Option<&str> {
+    let inner = source.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let clean = !inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%");
+    (clean && !inner.trim().is_empty()).then(|| inner.trim())
+}
+
+/// MiniJinja's message without the template-name prefix noise, plus the line when it has one.
+fn describe(e: &minijinja::Error) -> String {
+    let mut text = e.detail().map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
+    if let Some(line) = e.line() {
+        text.push_str(&format!(" (template line {line})"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> RenderContext {
+        let body = json!({"type": "order.updated", "payload": {"id": 9001, "status": "to schedule",
+            "note": "quote \" and <b> and\nnewline", "tags": ["a", "b"]}});
+        RenderContext::new("order.updated", &body, "house-check", "2026-11-29T00:00:00Z")
+    }
+
+    fn text(source: &str) -> Result<String, String> {
+        let mut t = Templates::default();
+        let compiled = t.text("t", source)?;
+        t.render_text(&compiled, &ctx()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn text_cases() {
+        assert_eq!(text("plain").as_deref(), Ok("plain"));
+        assert_eq!(text("Order {{ payload.id }} is {{ payload.status }}").as_deref(), Ok("Order 9001 is to schedule"));
+        assert_eq!(text("{{ type }} from {{ source }}").as_deref(), Ok("order.updated from house-check"));
+        assert_eq!(text("{{ event.payload.tags | join(',') }}").as_deref(), Ok("a,b"));
+        assert_eq!(text("{{ payload.note }}").as_deref(), Ok("quote \" and <b> and\nnewline"), "no HTML escaping");
+        assert_eq!(text("{{ received_at }}").as_deref(), Ok("2026-11-29T00:00:00Z"));
+    }
+
+    #[test]
+    fn undefined_variables_are_errors_not_empty_strings() {
+        let err = text("Order {{ payload.missing }}").expect_err("undefined");
+        assert!(err.contains("undefined"), "{err}");
+        assert!(text("{{ nope }}").is_err());
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_at_compile() {
+        let err = text("Order {{ payload.id ").expect_err("syntax");
+        assert!(err.contains("syntax error"), "{err}");
+    }
+
+    #[test]
+    fn runaway_templates_run_out_of_fuel() {
+        let err = text("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}");
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn structured_shapes_keep_types_and_stay_valid_json() {
+        let mut t = Templates::default();
+        let shape = Shape::Object(vec![
+            ("id".into(), t.leaf("a", "{{ payload.id }}").expect("ok")),
+            ("note".into(), t.leaf("b", "{{ payload.note }}").expect("ok")),
+            ("label".into(), t.leaf("c", "Order {{ payload.id }}").expect("ok")),
+            ("tags".into(), t.leaf("d", "{{ payload.tags }}").expect("ok")),
+            ("fixed".into(), Shape::Literal(json!(true))),
+        ]);
+        let v = t.render_shape(&shape, &ctx()).expect("renders");
+        assert_eq!(
+            v,
+            json!({"id": 9001, "note": "quote \" and <b> and\nnewline", "label": "Order 9001",
+                   "tags": ["a", "b"], "fixed": true})
+        );
+    }
+
+    #[test]
+    fn single_expression_detection() {
+        assert_eq!(single_expression("{{ a.b }}"), Some("a.b"));
+        assert_eq!(single_expression(" {{a}} "), Some("a"));
+        assert_eq!(single_expression("x {{ a }}"), None);
+        assert_eq!(single_expression("{{ a }} {{ b }}"), None);
+        assert_eq!(single_expression("{{ }}"), None);
+    }
+}
