@@ -29,6 +29,9 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, env = "HOOKROUTE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Reload only on SIGHUP: do not watch or poll the rules file.
+        #[arg(long)]
+        no_watch: bool,
     },
     /// Validate a rules file; print every problem as FILE:LINE:COL: message.
     Check {
@@ -71,7 +74,7 @@ pub enum Command {
 /// Runs a parsed command; the returned code is the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Serve { rules, listen } => serve::run(&rules, listen),
+        Command::Serve { rules, listen, no_watch } => serve::run(&rules, listen, !no_watch),
         Command::Check { rules } => Ok(check::run(&rules)),
         Command::Test { rules, source, json, event_file } => dry_run::run(&rules, source.as_deref(), json, &event_file),
         Command::Sign { secret, file } => sign::run(&secret, file.as_deref()),

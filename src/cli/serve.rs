@@ -21,7 +21,7 @@ const SEND_CONCURRENCY: usize = 64;
 /// How long deliveries in flight may finish after a stop signal.
 const GRACE: Duration = Duration::from_secs(10);
 
-pub fn run(rules: &Path, listen: SocketAddr) -> anyhow::Result<u8> {
+pub fn run(rules: &Path, listen: SocketAddr, watch_file: bool) -> anyhow::Result<u8> {
     let loaded = match config::load_on_own_stack(rules) {
         Ok(loaded) => loaded,
         Err(LoadError::Invalid(diags)) => {
@@ -36,11 +36,11 @@ pub fn run(rules: &Path, listen: SocketAddr) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(rules, listen, loaded))?;
+    runtime.block_on(serve(rules, listen, loaded, watch_file))?;
     Ok(0)
 }
 
-async fn serve(rules: &Path, listen: SocketAddr, loaded: config::Loaded) -> anyhow::Result<()> {
+async fn serve(rules: &Path, listen: SocketAddr, loaded: config::Loaded, watch_file: bool) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -48,7 +48,7 @@ async fn serve(rules: &Path, listen: SocketAddr, loaded: config::Loaded) -> anyh
     let rule_count = loaded.config.rules.len();
     let reloader = Reloader::new(rules.to_owned(), loaded);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let reload_task = tokio::spawn(Arc::clone(&reloader).run(stop_rx));
+    let reload_task = tokio::spawn(Arc::clone(&reloader).run(stop_rx, watch_file));
 
     let sender = Sender::new().context("cannot build the HTTP client")?;
     let (queue, workers) = MemoryQueue::new(QUEUE_CAPACITY, SEND_CONCURRENCY, reloader.current(), sender);

@@ -26,9 +26,13 @@ const DEFAULT_MAX_ATTEMPTS: u32 = 4;
 pub struct Problems(Vec<Diagnostic>);
 
 impl Problems {
-    /// Records an error; returns `None` so callers can `return p.error(..)`.
+    /// Records an error; returns `None` so callers can `return p.error(..)`. A second error at the
+    /// same place is a knock-on of the first (a missing variable makes a bad URL) and is dropped.
     pub fn error<T>(&mut self, loc: Loc, path: &str, message: impl Into<String>) -> Option<T> {
-        self.0.push(Diagnostic::error(loc, path, message));
+        let d = Diagnostic::error(loc, path, message);
+        if !self.0.iter().any(|e| e.severity == d.severity && (e.line, e.col) == (d.line, d.col)) {
+            self.0.push(d);
+        }
         None
     }
 
@@ -71,10 +75,10 @@ fn compile_inner(text: &str, lookup: &dyn Fn(&str) -> Option<String>, p: &mut Pr
         Err(e) => return p.error(e.loc, "", e.message),
     };
     let mut used = Vec::new();
-    root.for_each_str_mut(&mut |loc, s| match env::expand(s, lookup, &mut used) {
+    root.for_each_str_mut("", &mut |loc, path, s| match env::expand(s, lookup, &mut used) {
         Ok(expanded) => *s = expanded,
         Err(e) => {
-            p.error::<()>(loc, "", e.to_string());
+            p.error::<()>(loc, path, e.to_string());
         }
     });
     if !matches!(root.value, NodeValue::Map(_)) {
@@ -275,7 +279,11 @@ fn destination(
         for (k, v) in h.value {
             match (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(&v)) {
                 (Ok(name), Ok(_)) => {
-                    secrets.push((format!("[{path}.headers.{k}]"), v.clone()));
+                    // Values built from `${VAR}` are masked through the variable already; a literal
+                    // credential is masked whole.
+                    if credential_header(name.as_str()) && !secrets.iter().any(|(_, s)| s.len() >= 4 && v.contains(s.as_str())) {
+                        secrets.push((format!("[{path}.headers.{k}]"), v.clone()));
+                    }
                     headers.push((name, Secret::new(v)));
                 }
                 _ => {
@@ -303,6 +311,13 @@ fn destination(
             from: raw.from.map(|f| f.value),
         }),
     })
+}
+
+/// Header names that carry credentials by convention.
+fn credential_header(name: &str) -> bool {
+    ["auth", "token", "key", "secret", "signature", "cookie", "password"]
+        .iter()
+        .any(|w| name.contains(w))
 }
 
 fn kind_name(kind: DestinationKind) -> &'static str {

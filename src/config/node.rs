@@ -112,13 +112,21 @@ impl Node {
         }
     }
 
-    /// Calls `f` on every string scalar, keys excluded, depth first.
-    pub fn for_each_str_mut(&mut self, f: &mut dyn FnMut(Loc, &mut String)) {
+    /// Calls `f` with the location and field path of every string scalar, keys excluded.
+    pub fn for_each_str_mut(&mut self, path: &str, f: &mut dyn FnMut(Loc, &str, &mut String)) {
         let loc = self.loc;
         match &mut self.value {
-            NodeValue::Str(s) => f(loc, s),
-            NodeValue::Seq(items) => items.iter_mut().for_each(|n| n.for_each_str_mut(f)),
-            NodeValue::Map(entries) => entries.iter_mut().for_each(|(_, v)| v.for_each_str_mut(f)),
+            NodeValue::Str(s) => f(loc, path, s),
+            NodeValue::Seq(items) => {
+                for (i, n) in items.iter_mut().enumerate() {
+                    n.for_each_str_mut(&format!("{path}[{i}]"), f);
+                }
+            }
+            NodeValue::Map(entries) => {
+                for (k, v) in entries.iter_mut() {
+                    v.for_each_str_mut(&join(path, &k.scalar_text()), f);
+                }
+            }
             _ => {}
         }
     }
@@ -216,6 +224,8 @@ pub struct SyntaxError {
 pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
     let mut options = serde_saphyr::Options::default();
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    // Only `true` and `false` are booleans: `y`, `no` and `on` stay strings (YAML 1.2).
+    options.strict_booleans = true;
     match serde_saphyr::from_str_with_options::<Option<YamlNode>>(text, options) {
         Ok(Some(node)) => Ok(node.0),
         Ok(None) => Ok(Node {

@@ -110,10 +110,11 @@ impl Reloader {
         }
     }
 
-    /// Runs the watch, poll and SIGHUP triggers until `shutdown` fires.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    /// Runs the SIGHUP trigger and, when `watch_file`, the watch and poll triggers, until
+    /// `shutdown` fires.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>, watch_file: bool) {
         let (tx, mut rx) = mpsc::channel::<&'static str>(8);
-        let _watcher = start_watcher(&self.path, tx.clone());
+        let _watcher = if watch_file { start_watcher(&self.path, tx.clone()) } else { None };
         let mut poll = tokio::time::interval(POLL_EVERY);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut hup = sighup();
@@ -122,7 +123,7 @@ impl Reloader {
                 _ = shutdown.changed() => return,
                 Some(t) = rx.recv() => t,
                 _ = poll.tick() => {
-                    if !self.file_changed().await { continue; }
+                    if !watch_file || !self.file_changed().await { continue; }
                     "poll"
                 }
                 Some(()) = recv_hup(&mut hup) => "SIGHUP",

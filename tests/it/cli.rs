@@ -1,0 +1,271 @@
+//! The command line against the real binary: check, test, sign, send, serve (refusal, SIGHUP, SIGTERM).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{Receiver, SECRET, WAIT, rules};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookroute");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env("NO_COLOR", "1").output().expect("run hookroute")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn write_temp(name: &str, content: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, content).expect("write");
+    let p = path.to_str().expect("utf8").to_owned();
+    (dir, p)
+}
+
+const BROKEN: &str = r#"sources:
+  house-check:
+    verify:
+      scheme: hmac-sha257
+      secrets: ["s"]
+destinations:
+  ops-slack:
+    type: slack
+    url: "https://hooks.slack.com/services/T0/B0/XXX"
+rules:
+  - name: one
+    events: ["order.updated"]
+    when:
+      all:
+        - path: "$.payload.status"
+          eqals: "to schedule"
+    actions:
+      - to: ops-slack
+        text: "ok"
+  - name: two
+    source: github
+    when: "$.payload[?("
+    actions:
+      - to: nowhere
+        text: "{{ payload.id "
+  - name: one
+    events: ["files.created"]
+    when:
+      path: "$.payload.name"
+      matches: "([a-z"
+    actions:
+      - to: ops-slack
+        text: "x"
+        subject: "not for slack"
+"#;
+
+#[test]
+fn check_reports_every_problem_with_file_line_col_and_field() {
+    let (_dir, path) = write_temp("broken.yaml", BROKEN);
+    let out = run(&["check", "--rules", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    let (stdout, stderr) = text(&out);
+    let expected = [
+        format!("{path}:4:15: sources.house-check.verify.scheme: unknown value `hmac-sha257`, expected one of: hmac-sha256, none"),
+        format!("{path}:16:11: rules[0].when.all[0].eqals: unknown condition key `eqals`, expected one of: all, any, not, path, equals, not_equals, in, not_in, exists, matches, contains, starts_with, ends_with, gt, gte, lt, lte"),
+        format!("{path}:21:13: rules[1].source: unknown source `github`, expected one of: "),
+        format!("{path}:22:11: rules[1].when: invalid JSONPath at character"),
+        format!("{path}:24:13: rules[1].actions[0].to: unknown destination `nowhere`, expected one of: ops-slack"),
+        format!("{path}:26:11: rules[2].name: duplicate rule name `one` (first used at line 11)"),
+        format!("{path}:30:16: rules[2].when.matches: invalid regex:"),
+        format!("{path}:34:18: rules[2].actions[0].subject: `subject` does not apply to a slack destination"),
+    ];
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "stdout:\n{stdout}");
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(line.starts_with(want.as_str()), "\n got: {line}\nwant: {want}…");
+    }
+    assert!(stderr.contains("8 error(s)"), "{stderr}");
+}
+
+#[test]
+fn check_accepts_the_shipped_local_rules() {
+    let out = run(&["check", "--rules", "rules/local.yaml"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("ok: 1 source(s), 2 destination(s), 3 rule(s)"), "{stdout}");
+    let missing = run(&["check", "--rules", "rules/does-not-exist.yaml"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing).1.contains("cannot read rules file"));
+}
+
+#[test]
+fn serve_refuses_an_invalid_rules_file() {
+    let (_dir, path) = write_temp("broken.yaml", BROKEN);
+    let out = run(&["serve", "--rules", &path, "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("refusing to start: 8 error(s)"), "{stderr}");
+    assert!(stderr.contains(":24:13: rules[1].actions[0].to: unknown destination"), "{stderr}");
+}
+
+#[test]
+fn test_command_explains_and_masks_secrets() {
+    let slack_url = "https://hooks.slack.com/services/T0/B0/very-secret-path";
+    let out = Command::new(BIN)
+        .args(["test", "--rules", "rules/house-check.yaml", "examples/order-updated.json"])
+        .env("HOUSE_CHECK_SECRET", "hc-secret-value")
+        .env("SLACK_WEBHOOK_URL", slack_url)
+        .env("SENDGRID_API_KEY", "SG.super-secret-key")
+        .env("CRM_URL", "https://crm.example.com")
+        .output()
+        .expect("run");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("MATCH order-ready-to-schedule"), "{stdout}");
+    assert!(stdout.contains("no    big-files: event type `order.updated` is not in its events"), "{stdout}");
+    assert!(stdout.contains("POST ${SLACK_WEBHOOK_URL}"), "{stdout}");
+    assert!(stdout.contains("authorization: Bearer ${SENDGRID_API_KEY}"), "{stdout}");
+    assert!(stdout.contains(r#"{"text":"Order 9001 is ready to schedule"}"#), "{stdout}");
+    for secret in [slack_url, "SG.super-secret-key", "hc-secret-value", "very-secret-path"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} leaked:\n{stdout}");
+    }
+
+    let (_dir, event) = write_temp("e.json", r#"{"type":"order.updated","payload":{"id":1,"status":"new"}}"#);
+    let out = Command::new(BIN)
+        .args(["test", "--rules", "rules/local.yaml", "--json", &event])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json output");
+    assert_eq!(report["rules"][0]["matched"], json!(false));
+    assert_eq!(report["rules"][0]["reason"], json!("$.payload.status equals \"to schedule\": saw \"new\""));
+    assert_eq!(report["rules"][0]["condition"]["seen"], json!(["new"]));
+    assert_eq!(report["actions"], json!([]));
+
+    let (_dir2, bad) = write_temp("bad.json", "{not json");
+    let out = run(&["test", "--rules", "rules/local.yaml", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("not valid JSON"));
+}
+
+#[test]
+fn sign_matches_the_library_for_files_and_stdin() {
+    let body = r#"{"type":"order.updated","payload":{"id":9001,"status":"to schedule"}}"#;
+    let (_dir, path) = write_temp("e.json", body);
+    let out = run(&["sign", "--secret", SECRET, &path]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), hookroute::sign_hex(SECRET, body.as_bytes()));
+    let mut child = Command::new(BIN)
+        .args(["sign", "--secret", SECRET])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(body.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), hookroute::sign_hex(SECRET, body.as_bytes()));
+}
+
+/// A running `hookroute serve` child, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn serve(rules_path: &str, extra: &[&str]) -> Server {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["serve", "--rules", rules_path, "--listen", &listen];
+    args.extend_from_slice(extra);
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .env("HOOKROUTE_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    // Wait for the "serving" log line.
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("hookroute is serving") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20)).expect("server started");
+    Server { child, base: format!("http://{listen}") }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().expect("kill");
+    assert!(ok.success());
+}
+
+#[tokio::test]
+async fn send_then_sighup_reload_then_sigterm_exit_zero() {
+    let slack = Receiver::start().await;
+    let other = Receiver::start().await;
+    let rules_text = rules(&slack.url, &other.url, &other.url);
+    let (dir, path) = write_temp("rules.yaml", &rules_text);
+    let mut server = serve(&path, &["--no-watch"]);
+    let (_edir, event) = write_temp("e.json", r#"{"type":"order.updated","payload":{"id":77,"status":"to schedule"}}"#);
+
+    let send = |url: String, event: String| {
+        tokio::task::spawn_blocking(move || run(&["send", "--url", &url, "--secret", SECRET, &event]))
+    };
+    let url = format!("{}/hooks/house-check", server.base);
+    let out = send(url.clone(), event.clone()).await.expect("send");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.starts_with("202 "), "{stdout}");
+    assert_eq!(slack.wait_for(1, WAIT).await[0].json(), json!({"text": "Order 77 is ready to schedule"}));
+
+    // With --no-watch a write alone changes nothing; SIGHUP applies it.
+    std::fs::write(dir.path().join("rules.yaml"), rules_text.replace("is ready to schedule\"", "after SIGHUP\"")).expect("write");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(send(url.clone(), event.clone()).await.expect("send").status.code(), Some(0));
+    assert_eq!(slack.wait_for(2, WAIT).await[1].json(), json!({"text": "Order 77 is ready to schedule"}));
+    signal(&server.child, "-HUP");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = slack.got().len();
+        assert_eq!(send(url.clone(), event.clone()).await.expect("send").status.code(), Some(0));
+        let got = slack.wait_for(n + 1, WAIT).await;
+        if got[n].json() == json!({"text": "Order 77 after SIGHUP"}) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "SIGHUP did not reload the rules");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A wrong secret is refused and `send` exits non-zero.
+    let out = tokio::task::spawn_blocking({
+        let (url, event) = (url.clone(), event.clone());
+        move || run(&["send", "--url", &url, "--secret", "wrong", &event])
+    })
+    .await
+    .expect("send");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).0.starts_with("401 "));
+
+    signal(&server.child, "-TERM");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = server.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+}

@@ -1,0 +1,61 @@
+//! Sending: retries on 5xx and 429 (honouring Retry-After), no retry on other 4xx.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{App, Receiver, Reply, WAIT, assert_quiet, rules};
+
+fn ready(id: u32) -> serde_json::Value {
+    json!({"type": "order.updated", "payload": {"id": id, "status": "to schedule"}})
+}
+
+#[tokio::test]
+async fn retries_5xx_then_delivers() {
+    let slack = Receiver::with_script(vec![Reply(503, None, "busy"), Reply(500, None, "rollup_error")]).await;
+    let other = Receiver::start().await;
+    let app = App::start(&rules(&slack.url, &other.url, &other.url)).await;
+    assert_eq!(app.post_event(ready(1)).await, 202);
+    let got = slack.wait_for(3, WAIT).await;
+    assert_eq!(got.len(), 3, "two failures then a success");
+    assert!(got.iter().all(|c| c.json() == json!({"text": "Order 1 is ready to schedule"})));
+    assert_quiet(&slack, 3).await;
+}
+
+#[tokio::test]
+async fn honours_retry_after_on_429() {
+    let slack = Receiver::with_script(vec![Reply(429, Some("2"), "rate_limited")]).await;
+    let other = Receiver::start().await;
+    let app = App::start(&rules(&slack.url, &other.url, &other.url)).await;
+    assert_eq!(app.post_event(ready(2)).await, 202);
+    let got = slack.wait_for(2, WAIT).await;
+    assert_eq!(got.len(), 2);
+    let gap = got[1].at - got[0].at;
+    assert!(gap >= Duration::from_millis(1950), "retried after {gap:?}, Retry-After said 2 s");
+}
+
+#[tokio::test]
+async fn other_4xx_is_final() {
+    let slack = Receiver::with_script(vec![Reply(400, None, "invalid_payload")]).await;
+    let other = Receiver::start().await;
+    let app = App::start(&rules(&slack.url, &other.url, &other.url)).await;
+    assert_eq!(app.post_event(ready(3)).await, 202);
+    assert_eq!(slack.wait_for(1, WAIT).await.len(), 1);
+    // The first retry would come after ~1 s.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_quiet(&slack, 1).await;
+}
+
+#[tokio::test]
+async fn connection_errors_are_retried_until_attempts_run_out() {
+    // Nothing listens on this port: every attempt fails to connect; 4 attempts in all by default.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    let other = Receiver::start().await;
+    let app = App::start(&rules(&closed, &other.url, &other.url)).await;
+    assert_eq!(app.post_event(ready(4)).await, 202);
+    // The email action of the same rule is unaffected by the broken Slack URL.
+    assert_eq!(other.wait_for(1, WAIT).await.len(), 1);
+}

@@ -1,0 +1,9 @@
+//! The one integration test binary: real server, real receivers, real files, real processes.
+
+mod cli;
+mod delivery;
+mod http_contract;
+mod jsonpath_cts;
+mod reload;
+mod shipped_files;
+mod support;

@@ -1,0 +1,144 @@
+//! Hot reload: in-place write, atomic rename, ConfigMap-style symlink swap, broken and deleted files,
+//! and no failed request while rules are swapped.
+
+use std::time::{Duration, Instant};
+
+use hookroute::config::watch::ReloadOutcome;
+use serde_json::json;
+
+use crate::support::{App, Receiver, WAIT, rules};
+
+const RELOAD_WITHIN: Duration = Duration::from_secs(2);
+
+/// Waits for the running version to change from `old`; returns how long it took.
+async fn wait_version_change(app: &App, old: &str) -> Duration {
+    let started = Instant::now();
+    while app.reloader.current().load().version == old {
+        assert!(started.elapsed() < Duration::from_secs(5), "rules were not reloaded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+async fn wait_outcome(app: &App, pred: impl Fn(&ReloadOutcome) -> bool) -> ReloadOutcome {
+    let mut rx = app.reloader.outcomes();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(o) = rx.borrow_and_update().clone()
+            && pred(&o)
+        {
+            return o;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(tokio::time::timeout(left, rx.changed()).await.is_ok(), "no matching reload outcome");
+    }
+}
+
+fn ready(id: u32) -> serde_json::Value {
+    json!({"type": "order.updated", "payload": {"id": id, "status": "to schedule"}})
+}
+
+async fn setup() -> (App, Receiver, String) {
+    let slack = Receiver::start().await;
+    let other = Receiver::start().await;
+    let text = rules(&slack.url, &other.url, &other.url);
+    (App::start(&text).await, slack, text)
+}
+
+#[tokio::test]
+async fn in_place_write_is_picked_up_within_two_seconds() {
+    let (app, slack, text) = setup().await;
+    let old = app.reloader.current().load().version.clone();
+    std::fs::write(&app.rules_path, text.replace("is ready to schedule\"", "can be scheduled\"")).expect("write");
+    let took = wait_version_change(&app, &old).await;
+    assert!(took < RELOAD_WITHIN, "took {took:?}");
+    assert_eq!(app.post_event(ready(1)).await, 202);
+    assert_eq!(slack.wait_for(1, WAIT).await[0].json(), json!({"text": "Order 1 can be scheduled"}));
+}
+
+#[tokio::test]
+async fn atomic_rename_is_picked_up() {
+    let (app, slack, text) = setup().await;
+    let old = app.reloader.current().load().version.clone();
+    let tmp = app.rules_path.with_file_name(".rules.yaml.tmp");
+    std::fs::write(&tmp, text.replace("is ready to schedule\"", "renamed in\"")).expect("write");
+    std::fs::rename(&tmp, &app.rules_path).expect("rename");
+    assert!(wait_version_change(&app, &old).await < RELOAD_WITHIN);
+    assert_eq!(app.post_event(ready(2)).await, 202);
+    assert_eq!(slack.wait_for(1, WAIT).await[0].json(), json!({"text": "Order 2 renamed in"}));
+}
+
+#[tokio::test]
+async fn broken_edit_keeps_the_old_rules_running() {
+    let (app, slack, text) = setup().await;
+    let old = app.reloader.current().load().version.clone();
+    let broken = text.replace("to: ops-slack\n        text: \"Order", "to: nowhere\n        text: \"Order");
+    std::fs::write(&app.rules_path, broken).expect("write");
+    let outcome = wait_outcome(&app, |o| matches!(o, ReloadOutcome::Rejected { .. })).await;
+    let ReloadOutcome::Rejected { reason } = outcome else { unreachable!() };
+    assert!(reason.contains("unknown destination `nowhere`"), "{reason}");
+    assert_eq!(app.reloader.current().load().version, old);
+    assert_eq!(app.post_event(ready(3)).await, 202);
+    assert_eq!(slack.wait_for(1, WAIT).await[0].json(), json!({"text": "Order 3 is ready to schedule"}));
+
+    // Invalid YAML, then a deleted file: still the old rules.
+    std::fs::write(&app.rules_path, "rules: [\n").expect("write");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    std::fs::remove_file(&app.rules_path).expect("remove");
+    wait_outcome(&app, |o| matches!(o, ReloadOutcome::Rejected { reason } if reason.contains("cannot read"))).await;
+    assert_eq!(app.reloader.current().load().version, old);
+    assert_eq!(app.post_event(ready(4)).await, 202);
+    assert_eq!(slack.wait_for(2, WAIT).await.len(), 2);
+
+    // Fixing the file brings reloads back.
+    std::fs::write(&app.rules_path, text.replace("is ready to schedule\"", "is back\"")).expect("write");
+    wait_version_change(&app, &old).await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn configmap_symlink_swap_is_picked_up() {
+    // Kubernetes mounts a ConfigMap as dir/rules.yaml -> ..data/rules.yaml, ..data -> ..2026_v1, and
+    // updates it by pointing ..data at a new directory: the file's own path never changes.
+    let (app, slack, text) = setup().await;
+    let dir = app.rules_path.parent().expect("dir").to_owned();
+    std::fs::create_dir(dir.join("v1")).expect("mkdir");
+    std::fs::write(dir.join("v1/rules.yaml"), &text).expect("write");
+    std::os::unix::fs::symlink("v1", dir.join("..data")).expect("symlink");
+    std::fs::remove_file(&app.rules_path).expect("rm");
+    std::os::unix::fs::symlink("..data/rules.yaml", &app.rules_path).expect("symlink");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let old = app.reloader.current().load().version.clone();
+
+    std::fs::create_dir(dir.join("v2")).expect("mkdir");
+    std::fs::write(dir.join("v2/rules.yaml"), text.replace("is ready to schedule\"", "via configmap\"")).expect("write");
+    std::os::unix::fs::symlink("v2", dir.join("..data_tmp")).expect("symlink");
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).expect("swap");
+    assert!(wait_version_change(&app, &old).await < RELOAD_WITHIN);
+    assert_eq!(app.post_event(ready(5)).await, 202);
+    assert_eq!(slack.wait_for(1, WAIT).await[0].json(), json!({"text": "Order 5 via configmap"}));
+}
+
+#[tokio::test]
+async fn no_request_fails_while_rules_are_swapped() {
+    let (app, slack, text) = setup().await;
+    let variants = [text.clone(), text.replace("is ready to schedule\"", "swapped\"")];
+    let writer = {
+        let path = app.rules_path.clone();
+        tokio::spawn(async move {
+            for i in 0..12 {
+                std::fs::write(&path, &variants[i % 2]).expect("write");
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+    };
+    let mut sent = 0;
+    let started = Instant::now();
+    while !writer.is_finished() && sent < 2000 && started.elapsed() < Duration::from_secs(10) {
+        assert_eq!(app.post_event(ready(sent)).await, 202, "request {sent} failed during a swap");
+        sent += 1;
+    }
+    writer.await.expect("writer");
+    assert!(sent > 10, "only {sent} requests were sent");
+    assert_eq!(slack.wait_for(sent as usize, WAIT).await.len(), sent as usize, "every event was delivered");
+}

@@ -1,0 +1,214 @@
+//! Test harness: the real app on 127.0.0.1:0 with a rules file in a temp dir, and real HTTP
+//! receivers on 127.0.0.1 standing in for Slack, the email API and any endpoint.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use hookroute::config::watch::Reloader;
+use hookroute::deliver::{MemoryQueue, Sender};
+use hookroute::server::{self, AppState};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub const SECRET: &str = "test-secret-7f3a";
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Captured {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("receiver got JSON")
+    }
+}
+
+/// A canned reply: status, optional Retry-After, body.
+#[derive(Clone)]
+pub struct Reply(pub u16, pub Option<&'static str>, pub &'static str);
+
+#[derive(Default)]
+struct ReceiverState {
+    got: Vec<Captured>,
+    script: VecDeque<Reply>,
+}
+
+/// A local HTTP server that records every request and answers from a script (then 200 "ok").
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    state: Arc<Mutex<ReceiverState>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        Self::with_script(vec![]).await
+    }
+
+    pub async fn with_script(script: Vec<Reply>) -> Self {
+        let state = Arc::new(Mutex::new(ReceiverState { got: vec![], script: script.into() }));
+        let shared = Arc::clone(&state);
+        let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+            let shared = Arc::clone(&shared);
+            async move {
+                let mut s = shared.lock().expect("lock");
+                s.got.push(Captured { path: uri.path().to_owned(), headers, body, at: Instant::now() });
+                let Reply(status, retry_after, body) = s.script.pop_front().unwrap_or(Reply(200, None, "ok"));
+                let mut r = (StatusCode::from_u16(status).expect("status"), body).into_response();
+                if let Some(ra) = retry_after {
+                    r.headers_mut().insert("retry-after", ra.parse().expect("header"));
+                }
+                r
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url: format!("http://{addr}"), state }
+    }
+
+    pub fn got(&self) -> Vec<Captured> {
+        self.state.lock().expect("lock").got.clone()
+    }
+
+    /// Waits until `n` requests arrived (at most `timeout`), then returns all of them.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Captured> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.got();
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The real app, serving on an ephemeral port.
+pub struct App {
+    pub base: String,
+    pub rules_path: PathBuf,
+    pub reloader: Arc<Reloader>,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _stop: watch::Sender<bool>,
+}
+
+impl App {
+    pub async fn start(rules: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rules_path = dir.path().join("rules.yaml");
+        std::fs::write(&rules_path, rules).expect("write rules");
+        let loaded = hookroute::config::load(&rules_path).unwrap_or_else(|e| panic!("test rules invalid: {e}"));
+        let reloader = Reloader::new(rules_path.clone(), loaded);
+        let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(Arc::clone(&reloader).run(stop_rx, true));
+        let (queue, workers) = MemoryQueue::new(1000, 16, reloader.current(), Sender::new().expect("client"));
+        tokio::spawn(workers);
+        let state = AppState { config: reloader.current(), queue: Arc::new(queue) };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        tokio::spawn(server::run(listener, state, std::future::pending()));
+        Self {
+            base: format!("http://{addr}"),
+            rules_path,
+            reloader,
+            client: reqwest::Client::new(),
+            _dir: dir,
+            _stop: stop,
+        }
+    }
+
+    /// POSTs `body` to /hooks/{source} signed with `secret` (no header when `None`).
+    pub async fn post(&self, source: &str, body: &[u8], secret: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = self
+            .client
+            .post(format!("{}/hooks/{source}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(s) = secret {
+            req = req.header("signature", hookroute::sign_hex(s, body));
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
+    pub async fn post_event(&self, body: serde_json::Value) -> u16 {
+        self.post("house-check", body.to_string().as_bytes(), Some(SECRET)).await.0
+    }
+}
+
+/// A rules file whose destinations point at the given receivers.
+pub fn rules(slack: &str, email: &str, crm: &str) -> String {
+    format!(
+        r#"
+sources:
+  house-check:
+    verify:
+      scheme: hmac-sha256
+      header: signature
+      secrets: ["old-secret-1234", "{SECRET}"]
+destinations:
+  ops-slack:
+    type: slack
+    url: "{slack}/services/T0/B0/XXX"
+  planning-mail:
+    type: email
+    provider: sendgrid
+    url: "{email}/v3/mail/send"
+    headers:
+      Authorization: "Bearer SG.test-key"
+    from: "planning-bot@example.com"
+  crm:
+    type: http
+    url: "{crm}/house-check"
+    headers: {{X-Team: ops}}
+rules:
+  - name: order-ready-to-schedule
+    source: house-check
+    events: ["order.updated", "order.update"]
+    when:
+      all:
+        - path: "$.payload.status"
+          equals: "to schedule"
+    actions:
+      - to: ops-slack
+        text: "Order {{{{ payload.id }}}} is ready to schedule"
+      - to: planning-mail
+        recipients: ["planning@example.com"]
+        subject: "Order {{{{ payload.id }}}} is ready to schedule"
+        text: "Order {{{{ payload.id }}}} moved to {{{{ payload.status }}}}."
+  - name: big-files
+    events: ["files.created"]
+    when: "$.payload.files[?@.size > 1000000]"
+    actions:
+      - to: ops-slack
+        text: "Large file uploaded for order {{{{ payload.order_id }}}}"
+  - name: inspections-to-crm
+    events: ["inspection.*"]
+    actions:
+      - to: crm
+"#
+    )
+}
+
+/// Waits a little and asserts nothing more arrived.
+pub async fn assert_quiet(r: &Receiver, expected: usize) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.got().len(), expected, "unexpected extra requests: {:?}", r.got());
+}
+
+pub const WAIT: Duration = Duration::from_secs(10);
