@@ -533,7 +533,7 @@ fn email_plan(
     raw: &RawAction,
     dest: &Destination,
     path: &str,
-    text_of: &mut dyn FnMut(&mut Problems, &str, &Spanned<String>) -> Option<Text>,
+    text_of: &mut TextCompiler<'_>,
     p: &mut Problems,
 ) -> Option<Plan> {
     let defaults = dest.email.as_ref()?;
@@ -569,6 +569,9 @@ fn email_plan(
         html: html.map(|x| x.ok_or(())).transpose().ok()?,
     })
 }
+
+/// Compiles one text field of an action: `(problems, field, source)`.
+type TextCompiler<'a> = dyn FnMut(&mut Problems, &str, &Spanned<String>) -> Option<Text> + 'a;
 
 /// A YAML value whose string leaves are templates.
 fn shape(node: &Node, path: &str, t: &mut Templates, p: &mut Problems) -> Option<Shape> {
