@@ -104,24 +104,35 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     })
 }
 
-/// `load` on a thread with a known, generous stack, so deep YAML or JSONPath input can never
+/// Runs `f` on a thread with a known, generous stack, so deep YAML or JSONPath input can never
 /// overflow a small async worker stack.
-pub fn load_on_own_stack(path: &Path) -> Result<Loaded, LoadError> {
-    let path = path.to_owned();
+fn on_own_stack(path: &Path, f: impl FnOnce() -> Result<Loaded, LoadError> + Send + 'static) -> Result<Loaded, LoadError> {
     let worker = std::thread::Builder::new()
         .name("config-compile".into())
         .stack_size(16 * 1024 * 1024)
-        .spawn(move || load(&path));
+        .spawn(f);
     match worker {
         Ok(handle) => handle.join().unwrap_or_else(|_| {
             Err(LoadError::Invalid(Diagnostics {
-                file: String::new(),
+                file: path.display().to_string(),
                 items: vec![Diagnostic::error(node::Loc::default(), "", "the compiler crashed on this file")],
             }))
         }),
-        Err(source) => Err(LoadError::Read {
-            path: PathBuf::new(),
-            source,
-        }),
+        Err(source) => Err(LoadError::Read { path: path.to_owned(), source }),
     }
+}
+
+/// [`load`] on its own stack.
+pub fn load_on_own_stack(path: &Path) -> Result<Loaded, LoadError> {
+    let owned = path.to_owned();
+    on_own_stack(path, move || load(&owned))
+}
+
+/// Compiles text already read from `path`, on its own stack.
+pub fn compile_on_own_stack(path: &Path, text: String) -> Result<Loaded, LoadError> {
+    let file = path.display().to_string();
+    on_own_stack(path, move || {
+        let (config, warnings) = compile_text(&text, &file).map_err(LoadError::Invalid)?;
+        Ok(Loaded { config, warnings, text })
+    })
 }

@@ -14,7 +14,7 @@ use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 
-use super::{Config, LoadError, Loaded, load_on_own_stack};
+use super::{Config, LoadError, Loaded, compile_on_own_stack};
 
 /// How often the fallback poll re-reads the file.
 const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -37,6 +37,11 @@ pub struct Reloader {
     path: PathBuf,
     current: Arc<ArcSwap<Config>>,
     running_digest: Mutex<[u8; 32]>,
+    /// What the file held at the last attempt (applied or rejected), so an unchanged broken file
+    /// is reported once, not on every poll.
+    last_seen: Mutex<Option<[u8; 32]>>,
+    /// Reload attempts that read and compiled the file (skipped unchanged files not counted).
+    attempts: std::sync::atomic::AtomicU64,
     outcomes: watch::Sender<Option<ReloadOutcome>>,
 }
 
@@ -48,6 +53,8 @@ impl Reloader {
             path,
             current: Arc::new(ArcSwap::from_pointee(first.config)),
             running_digest: Mutex::new(digest),
+            last_seen: Mutex::new(Some(digest)),
+            attempts: std::sync::atomic::AtomicU64::new(0),
             outcomes: watch::channel(None).0,
         })
     }
@@ -57,21 +64,43 @@ impl Reloader {
         Arc::clone(&self.current)
     }
 
+    /// How many reloads were attempted since start.
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Watches reload outcomes (tests, admin endpoints).
     pub fn outcomes(&self) -> watch::Receiver<Option<ReloadOutcome>> {
         self.outcomes.subscribe()
     }
 
-    /// Reads the file and, when it changed and compiles, swaps it in. Logs every problem.
-    pub async fn reload(self: &Arc<Self>, trigger: &str) -> ReloadOutcome {
-        let path = self.path.clone();
-        let loaded = tokio::task::spawn_blocking(move || load_on_own_stack(&path)).await;
-        let outcome = match loaded {
-            Ok(Ok(loaded)) => self.apply(loaded, trigger),
-            Ok(Err(err)) => self.reject(&err, trigger),
-            Err(join) => ReloadOutcome::Rejected {
-                reason: format!("reload task failed: {join}"),
-            },
+    /// Reads the file and, when it changed and compiles, swaps it in. Logs every problem once:
+    /// a file that has not changed since the last attempt is only looked at again on `force`
+    /// (SIGHUP, an explicit request).
+    pub async fn reload(self: &Arc<Self>, trigger: &str, force: bool) -> ReloadOutcome {
+        let read = tokio::fs::read_to_string(&self.path).await;
+        let seen = match &read {
+            Ok(text) => digest(text),
+            Err(_) => [0; 32],
+        };
+        {
+            let mut last = lock(&self.last_seen);
+            if !force && *last == Some(seen) {
+                return ReloadOutcome::Unchanged;
+            }
+            *last = Some(seen);
+        }
+        self.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let outcome = match read {
+            Err(source) => self.reject(&LoadError::Read { path: self.path.clone(), source }, trigger),
+            Ok(text) => {
+                let path = self.path.clone();
+                match tokio::task::spawn_blocking(move || compile_on_own_stack(&path, text)).await {
+                    Ok(Ok(loaded)) => self.apply(loaded, trigger),
+                    Ok(Err(err)) => self.reject(&err, trigger),
+                    Err(join) => ReloadOutcome::Rejected { reason: format!("reload task failed: {join}") },
+                }
+            }
         };
         self.outcomes.send_replace(Some(outcome.clone()));
         outcome
@@ -79,7 +108,7 @@ impl Reloader {
 
     fn apply(&self, loaded: Loaded, trigger: &str) -> ReloadOutcome {
         let new_digest = digest(&loaded.text);
-        let mut running = self.running_digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut running = lock(&self.running_digest);
         if *running == new_digest {
             return ReloadOutcome::Unchanged;
         }
@@ -131,24 +160,25 @@ impl Reloader {
             // Coalesce a burst of events into one reload.
             tokio::time::sleep(DEBOUNCE).await;
             while rx.try_recv().is_ok() {}
-            let outcome = self.reload(trigger).await;
+            let outcome = self.reload(trigger, trigger == "SIGHUP").await;
             if trigger == "SIGHUP" && outcome == ReloadOutcome::Unchanged {
                 tracing::info!("SIGHUP: rules file unchanged");
             }
         }
     }
 
-    /// Whether the file's bytes differ from the running version (cheap: one read, one hash).
+    /// Whether the file differs from what the last attempt saw (cheap: one read, one hash).
     async fn file_changed(&self) -> bool {
-        match tokio::fs::read(&self.path).await {
-            Ok(bytes) => {
-                let d: [u8; 32] = Sha256::digest(&bytes).into();
-                d != *self.running_digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-            }
-            // A missing file is reported by the watcher-triggered reload; the poll stays quiet.
-            Err(_) => false,
-        }
+        let seen = match tokio::fs::read(&self.path).await {
+            Ok(bytes) => Sha256::digest(&bytes).into(),
+            Err(_) => [0; 32],
+        };
+        *lock(&self.last_seen) != Some(seen)
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn digest(text: &str) -> [u8; 32] {
@@ -164,7 +194,11 @@ fn start_watcher(path: &Path, tx: mpsc::Sender<&'static str>) -> Option<Watcher>
         .filter(|d| !d.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let handler = move |result: notify_debouncer_full::DebounceEventResult| {
-        if result.is_ok_and(|events| !events.is_empty()) {
+        // Reading the file (as a reload does) makes access events: they must not trigger reloads.
+        let changed = result.is_ok_and(|events| {
+            events.iter().any(|e| !matches!(e.kind, notify::EventKind::Access(_)))
+        });
+        if changed {
             let _ = tx.try_send("file change");
         }
     };

@@ -81,6 +81,11 @@ async fn broken_edit_keeps_the_old_rules_running() {
     assert_eq!(app.post_event(ready(3)).await, 202);
     assert_eq!(slack.wait_for(1, WAIT).await[0].json(), json!({"text": "Order 3 is ready to schedule"}));
 
+    // A broken file that stays broken is reported once, not on every poll or watch event.
+    let attempts = app.reloader.attempts();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(app.reloader.attempts(), attempts, "an unchanged broken file was compiled again");
+
     // Invalid YAML, then a deleted file: still the old rules.
     std::fs::write(&app.rules_path, "rules: [\n").expect("write");
     tokio::time::sleep(Duration::from_millis(600)).await;
