@@ -18,6 +18,7 @@ pub mod route;
 pub mod rules;
 pub mod secret;
 pub mod server;
+pub mod store;
 pub mod template;
 pub mod verify;
 

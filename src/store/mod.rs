@@ -1,0 +1,227 @@
+//! Durable state: events, their deliveries and every attempt. Only this module touches the database.
+//!
+//! The [`Store`] trait is what the server, the workers and the CLI use; `sqlite` is the embedded
+//! implementation. Times are unix milliseconds, passed in by callers so tests and replays control
+//! the clock.
+
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+pub use sqlite::SqliteStore;
+
+/// Why the store failed. The HTTP layer answers 503: the sender keeps the event and retries.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("unsupported store URL `{0}`: expected sqlite://PATH")]
+    BadUrl(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
+
+/// An accepted event and the deliveries its rules planned.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub source: String,
+    pub event_type: String,
+    pub received_at: i64,
+    pub body: Bytes,
+    pub content_type: Option<String>,
+    pub matched_rules: Vec<String>,
+    pub rules_version: String,
+    /// `None`: no deduplication for this source.
+    pub dedup: Option<DedupKey>,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DedupKey {
+    pub key: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub rule: String,
+    pub action_index: usize,
+    pub destination: String,
+    /// `Err(reason)`: the template failed; the delivery is stored dead with the reason.
+    pub request: Result<(Bytes, Option<String>), String>,
+}
+
+/// What became of one event of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    /// Seen within the dedup window: the original event's id. Nothing was stored.
+    Duplicate(String),
+}
+
+/// A delivery a worker has leased.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub event_id: String,
+    pub rule: String,
+    pub action_index: usize,
+    pub destination: String,
+    pub body: Option<Bytes>,
+    pub content_type: Option<String>,
+    pub series: i64,
+    /// Attempts already made in this series.
+    pub attempts: u32,
+    pub series_started_at: i64,
+}
+
+/// One attempt's record.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub attempted_at: i64,
+    pub status_code: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+}
+
+/// Where a delivery goes after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextState {
+    Delivered,
+    Retry { at: i64 },
+    Dead,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Failed,
+    Delivered,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Failed => "failed",
+            Status::Delivered => "delivered",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+/// A delivery as listed by `hookroute deliveries`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub event_id: String,
+    pub rule: String,
+    pub action_index: i64,
+    pub destination: String,
+    pub status: String,
+    pub series: i64,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+    pub history: Vec<AttemptRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRow {
+    pub series: i64,
+    pub attempted_at: i64,
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+}
+
+/// Which deliveries to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: Option<Status>,
+    pub event_id: Option<String>,
+    pub limit: i64,
+}
+
+/// Which deliveries to replay.
+#[derive(Debug, Clone)]
+pub enum ReplaySelector {
+    Ids(Vec<i64>),
+    Event(String),
+    Status { status: Status, since: Option<i64> },
+}
+
+/// A stored event (for re-rendering a delivery whose template failed, and for inspection).
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub id: String,
+    pub source: String,
+    pub event_type: String,
+    pub received_at: i64,
+    pub body: Bytes,
+    pub content_type: Option<String>,
+}
+
+/// Counts of deliveries by status (for shutdown reports and tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub pending: i64,
+    pub failed: i64,
+    pub delivered: i64,
+    pub dead: i64,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Stores a batch of events with their deliveries in one transaction (group commit).
+    fn insert(&self, batch: &[NewEvent], now: i64) -> StoreFuture<'_, Vec<Inserted>>;
+    /// Leases up to `limit` due deliveries for `lease`, skipping the `blocked` destinations.
+    fn claim(&self, now: i64, limit: usize, lease: Duration, owner: &str, blocked: &[String]) -> StoreFuture<'_, Vec<Claimed>>;
+    /// Records an attempt and moves the delivery on; releases its lease.
+    fn record(&self, id: i64, series: i64, attempt: AttemptRecord, next: NextState, error: Option<String>) -> StoreFuture<'_, ()>;
+    /// Gives a leased delivery back unattempted, due again at `at` (rate or concurrency limits).
+    fn defer(&self, id: i64, at: i64) -> StoreFuture<'_, ()>;
+    /// Drops every lease (SQLite: one process owns the file, so leases at startup are stale).
+    fn release_all_leases(&self) -> StoreFuture<'_, u64>;
+    fn list(&self, filter: Filter) -> StoreFuture<'_, Vec<DeliveryRow>>;
+    /// Re-queues deliveries as a new attempt series; returns how many.
+    fn replay(&self, selector: ReplaySelector, now: i64) -> StoreFuture<'_, u64>;
+    fn event(&self, id: &str) -> StoreFuture<'_, Option<StoredEvent>>;
+    fn counts(&self) -> StoreFuture<'_, Counts>;
+    /// Deletes events received before `before` whose deliveries are all delivered (and, with
+    /// `include_dead`, dead ones too), and expired dedup keys. Returns events deleted.
+    fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (created and migrated when missing).
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::BadUrl(url.to_owned()))
+    }
+}
+
+/// The time now in unix milliseconds.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,454 @@
+//! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a transaction that
+//! committed survives a crash and a power cut. One process owns the file (its leases are released
+//! at startup); several instances share work through PostgreSQL instead.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqlitePool};
+
+use super::{
+    AttemptRecord, AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, NextState,
+    ReplaySelector, Store, StoreError, StoreFuture, StoreResult, StoredEvent,
+};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database at `sqlite://PATH`.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|_| StoreError::BadUrl(url.to_owned()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS hookroute_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    for (version, sql) in MIGRATIONS {
+        let mut tx = pool.begin().await?;
+        let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM hookroute_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if applied.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(AssertSqlSafe(*sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::Migration(format!("version {version}: {e}")))?;
+        sqlx::query("INSERT INTO hookroute_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(super::now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+impl SqliteStore {
+    async fn insert_batch(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for ev in batch {
+            if let Some(d) = &ev.dedup {
+                let fresh: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO dedup (source, key, event_id, expires_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (source, key) DO UPDATE
+                       SET event_id = excluded.event_id, expires_at = excluded.expires_at
+                       WHERE dedup.expires_at <= $5
+                     RETURNING event_id",
+                )
+                .bind(&ev.source)
+                .bind(&d.key)
+                .bind(&ev.id)
+                .bind(d.expires_at)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if fresh.is_none() {
+                    let original: String =
+                        sqlx::query_scalar("SELECT event_id FROM dedup WHERE source = $1 AND key = $2")
+                            .bind(&ev.source)
+                            .bind(&d.key)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    out.push(Inserted::Duplicate(original));
+                    continue;
+                }
+            }
+            let rules = serde_json::to_string(&ev.matched_rules).unwrap_or_else(|_| "[]".into());
+            sqlx::query(
+                "INSERT INTO events (id, source, event_type, received_at, body, content_type, matched_rules, rules_version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&ev.id)
+            .bind(&ev.source)
+            .bind(&ev.event_type)
+            .bind(ev.received_at)
+            .bind(ev.body.as_ref())
+            .bind(&ev.content_type)
+            .bind(rules)
+            .bind(&ev.rules_version)
+            .execute(&mut *tx)
+            .await?;
+            for d in &ev.deliveries {
+                let (body, content_type, status, error) = match &d.request {
+                    Ok((body, ct)) => (Some(body.as_ref()), ct.as_deref(), "pending", None),
+                    Err(reason) => (None, None, "dead", Some(reason.as_str())),
+                };
+                sqlx::query(
+                    "INSERT INTO deliveries (event_id, rule, action_index, destination, body, content_type, status,
+                        series_started_at, next_attempt_at, last_error, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8)",
+                )
+                .bind(&ev.id)
+                .bind(&d.rule)
+                .bind(to_i64(d.action_index))
+                .bind(&d.destination)
+                .bind(body)
+                .bind(content_type)
+                .bind(status)
+                .bind(now)
+                .bind(error)
+                .execute(&mut *tx)
+                .await?;
+            }
+            out.push(Inserted::New);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn claim_due(
+        &self,
+        now: i64,
+        limit: usize,
+        lease: Duration,
+        owner: &str,
+        blocked: &[String],
+    ) -> StoreResult<Vec<Claimed>> {
+        let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let not_blocked = if blocked.is_empty() {
+            String::new()
+        } else {
+            format!("AND destination NOT IN ({})", placeholders(5, blocked.len()))
+        };
+        let sql = format!(
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2
+             WHERE id IN (
+                SELECT id FROM deliveries
+                WHERE status IN ('pending', 'failed') AND next_attempt_at <= $3
+                  AND (lease_until IS NULL OR lease_until <= $3) {not_blocked}
+                ORDER BY next_attempt_at LIMIT $4)
+             RETURNING id, event_id, rule, action_index, destination, body, content_type, series, attempts,
+                       series_started_at"
+        );
+        // Only placeholders are formatted in; values are bound.
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(owner).bind(lease_until).bind(now).bind(to_i64(limit));
+        for b in blocked {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Claimed {
+                    id: r.try_get("id")?,
+                    event_id: r.try_get("event_id")?,
+                    rule: r.try_get("rule")?,
+                    action_index: usize::try_from(r.try_get::<i64, _>("action_index")?).unwrap_or(0),
+                    destination: r.try_get("destination")?,
+                    body: r.try_get::<Option<Vec<u8>>, _>("body")?.map(Bytes::from),
+                    content_type: r.try_get("content_type")?,
+                    series: r.try_get("series")?,
+                    attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                    series_started_at: r.try_get("series_started_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_attempt(
+        &self,
+        id: i64,
+        series: i64,
+        a: AttemptRecord,
+        next: NextState,
+        error: Option<String>,
+    ) -> StoreResult<()> {
+        let (status, next_at, outcome) = match next {
+            NextState::Delivered => ("delivered", a.attempted_at, "delivered"),
+            NextState::Retry { at } => ("failed", at, "retry"),
+            NextState::Dead => ("dead", a.attempted_at, "dead"),
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO attempts (delivery_id, series, attempted_at, status_code, latency_ms, outcome, error, response_excerpt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(series)
+        .bind(a.attempted_at)
+        .bind(a.status_code.map(i64::from))
+        .bind(a.latency_ms)
+        .bind(outcome)
+        .bind(&a.error)
+        .bind(&a.response_excerpt)
+        .execute(&mut *tx)
+        .await?;
+        // A replay during the attempt started a new series: leave that one alone.
+        sqlx::query(
+            "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3,
+                lease_owner = NULL, lease_until = NULL, updated_at = $4
+             WHERE id = $5 AND series = $6",
+        )
+        .bind(status)
+        .bind(next_at)
+        .bind(error)
+        .bind(a.attempted_at)
+        .bind(id)
+        .bind(series)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_rows(&self, f: Filter) -> StoreResult<Vec<DeliveryRow>> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, rule, action_index, destination, status, series, attempts, next_attempt_at,
+                    last_error, updated_at
+             FROM deliveries
+             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR event_id = $2)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(f.status.map(super::Status::as_str))
+        .bind(&f.event_id)
+        .bind(if f.limit > 0 { f.limit } else { 100 })
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: i64 = r.try_get("id")?;
+            let history = sqlx::query(
+                "SELECT series, attempted_at, status_code, latency_ms, outcome, error, response_excerpt
+                 FROM attempts WHERE delivery_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|a| {
+                Ok(AttemptRow {
+                    series: a.try_get("series")?,
+                    attempted_at: a.try_get("attempted_at")?,
+                    status_code: a.try_get("status_code")?,
+                    latency_ms: a.try_get("latency_ms")?,
+                    outcome: a.try_get("outcome")?,
+                    error: a.try_get("error")?,
+                    response_excerpt: a.try_get("response_excerpt")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+            out.push(DeliveryRow {
+                id,
+                event_id: r.try_get("event_id")?,
+                rule: r.try_get("rule")?,
+                action_index: r.try_get("action_index")?,
+                destination: r.try_get("destination")?,
+                status: r.try_get("status")?,
+                series: r.try_get("series")?,
+                attempts: r.try_get("attempts")?,
+                next_attempt_at: r.try_get("next_attempt_at")?,
+                last_error: r.try_get("last_error")?,
+                updated_at: r.try_get("updated_at")?,
+                history,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn replay_selected(&self, selector: ReplaySelector, now: i64) -> StoreResult<u64> {
+        const SET: &str = "UPDATE deliveries SET status = 'pending', series = series + 1, attempts = 0,
+            series_started_at = $1, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, updated_at = $1";
+        let result = match selector {
+            ReplaySelector::Ids(ids) => {
+                let sql = format!("{SET} WHERE id IN ({})", placeholders(2, ids.len()));
+                let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
+                for id in &ids {
+                    q = q.bind(id);
+                }
+                let r = q.execute(&self.pool).await?;
+                if r.rows_affected() < ids.len() as u64 {
+                    let found = r.rows_affected();
+                    return Err(StoreError::NotFound(format!(
+                        "{} of {} deliveries do not exist",
+                        ids.len() as u64 - found,
+                        ids.len()
+                    )));
+                }
+                r
+            }
+            ReplaySelector::Event(event) => {
+                sqlx::query(AssertSqlSafe(format!("{SET} WHERE event_id = $2"))).bind(now).bind(event).execute(&self.pool).await?
+            }
+            ReplaySelector::Status { status, since } => {
+                sqlx::query(AssertSqlSafe(format!("{SET} WHERE status = $2 AND updated_at >= $3")))
+                    .bind(now)
+                    .bind(status.as_str())
+                    .bind(since.unwrap_or(i64::MIN))
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        Ok(result.rows_affected())
+    }
+}
+
+impl Store for SqliteStore {
+    fn insert(&self, batch: &[NewEvent], now: i64) -> StoreFuture<'_, Vec<Inserted>> {
+        let batch = batch.to_vec();
+        Box::pin(async move { self.insert_batch(&batch, now).await })
+    }
+
+    fn claim(
+        &self,
+        now: i64,
+        limit: usize,
+        lease: Duration,
+        owner: &str,
+        blocked: &[String],
+    ) -> StoreFuture<'_, Vec<Claimed>> {
+        let (owner, blocked) = (owner.to_owned(), blocked.to_vec());
+        Box::pin(async move { self.claim_due(now, limit, lease, &owner, &blocked).await })
+    }
+
+    fn record(
+        &self,
+        id: i64,
+        series: i64,
+        attempt: AttemptRecord,
+        next: NextState,
+        error: Option<String>,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(self.record_attempt(id, series, attempt, next, error))
+    }
+
+    fn defer(&self, id: i64, at: i64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE deliveries SET next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn release_all_leases(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let r = sqlx::query(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
+            )
+            .execute(&self.pool)
+            .await?;
+            Ok(r.rows_affected())
+        })
+    }
+
+    fn list(&self, filter: Filter) -> StoreFuture<'_, Vec<DeliveryRow>> {
+        Box::pin(self.list_rows(filter))
+    }
+
+    fn replay(&self, selector: ReplaySelector, now: i64) -> StoreFuture<'_, u64> {
+        Box::pin(self.replay_selected(selector, now))
+    }
+
+    fn event(&self, id: &str) -> StoreFuture<'_, Option<StoredEvent>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT id, source, event_type, received_at, body, content_type FROM events WHERE id = $1",
+            )
+            .bind(&id)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|r| {
+                Ok(StoredEvent {
+                    id: r.try_get("id")?,
+                    source: r.try_get("source")?,
+                    event_type: r.try_get("event_type")?,
+                    received_at: r.try_get("received_at")?,
+                    body: Bytes::from(r.try_get::<Vec<u8>, _>("body")?),
+                    content_type: r.try_get("content_type")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn counts(&self) -> StoreFuture<'_, Counts> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+            let mut c = Counts::default();
+            for r in rows {
+                let n: i64 = r.try_get("n")?;
+                match r.try_get::<String, _>("status")?.as_str() {
+                    "pending" => c.pending = n,
+                    "failed" => c.failed = n,
+                    "delivered" => c.delivered = n,
+                    _ => c.dead = n,
+                }
+            }
+            Ok(c)
+        })
+    }
+
+    fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let finished = if include_dead { "('delivered', 'dead')" } else { "('delivered')" };
+            // `finished` is one of two constant lists.
+            let r = sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM events WHERE received_at < $1 AND NOT EXISTS (
+                    SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status NOT IN {finished})"
+            )))
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+            sqlx::query("DELETE FROM dedup WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
+            Ok(r.rows_affected())
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! Store cases against a real SQLite file.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    (dir, SqliteStore::open(&url).await.expect("open"))
+}
+
+fn event(id: &str, dedup: Option<&str>, deliveries: usize) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        source: "house-check".into(),
+        event_type: "order.updated".into(),
+        received_at: 1_000,
+        body: Bytes::from_static(b"{\"type\":\"order.updated\"}"),
+        content_type: Some("application/json".into()),
+        matched_rules: vec!["r".into()],
+        rules_version: "v1".into(),
+        dedup: dedup.map(|k| DedupKey { key: k.into(), expires_at: 10_000 }),
+        deliveries: (0..deliveries)
+            .map(|i| NewDelivery {
+                rule: "r".into(),
+                action_index: i,
+                destination: if i == 0 { "slack".into() } else { "mail".into() },
+                request: Ok((Bytes::from_static(b"{}"), Some("application/json".into()))),
+            })
+            .collect(),
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn insert_claim_record_and_counts() {
+    let (_d, s) = store().await;
+    let r = s.insert(&[event("e1", None, 2), event("e2", None, 1)], 1_000).await.expect("insert");
+    assert_eq!(r, [Inserted::New, Inserted::New]);
+    assert_eq!(s.counts().await.expect("counts").pending, 3);
+
+    let claimed = s.claim(1_000, 10, LEASE, "w1", &[]).await.expect("claim");
+    assert_eq!(claimed.len(), 3);
+    // Leased rows are not claimed twice while the lease holds, and are after it expires.
+    assert!(s.claim(1_001, 10, LEASE, "w2", &[]).await.expect("claim").is_empty());
+    assert_eq!(s.claim(61_001, 10, LEASE, "w2", &[]).await.expect("claim").len(), 3);
+
+    let c = &claimed[0];
+    let attempt = |code| AttemptRecord {
+        attempted_at: 2_000,
+        status_code: Some(code),
+        latency_ms: 5,
+        error: None,
+        response_excerpt: Some("ok".into()),
+    };
+    s.record(c.id, c.series, attempt(503), NextState::Retry { at: 7_000 }, Some("HTTP 503".into())).await.expect("record");
+    let rows = s.list(Filter { event_id: Some(c.event_id.clone()), ..Filter::default() }).await.expect("list");
+    let row = rows.iter().find(|r| r.id == c.id).expect("row");
+    assert_eq!((row.status.as_str(), row.attempts, row.next_attempt_at), ("failed", 1, 7_000));
+    assert_eq!(row.history.len(), 1);
+    assert_eq!(row.history[0].status_code, Some(503));
+
+    // Not due before its time; due after.
+    assert!(s.claim(6_999, 10, LEASE, "w1", &[]).await.expect("claim").iter().all(|x| x.id != c.id));
+    s.release_all_leases().await.expect("release");
+    let again = s.claim(7_000, 10, LEASE, "w1", &[]).await.expect("claim");
+    assert!(again.iter().any(|x| x.id == c.id && x.attempts == 1));
+    s.record(c.id, c.series, attempt(200), NextState::Delivered, None).await.expect("record");
+    assert_eq!(s.counts().await.expect("counts").delivered, 1);
+}
+
+#[tokio::test]
+async fn blocked_destinations_are_skipped_and_defer_releases() {
+    let (_d, s) = store().await;
+    s.insert(&[event("e1", None, 2)], 1_000).await.expect("insert");
+    let claimed = s.claim(1_000, 10, LEASE, "w", &["slack".into()]).await.expect("claim");
+    assert_eq!(claimed.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["mail"]);
+    s.defer(claimed[0].id, 5_000).await.expect("defer");
+    let next = s.claim(1_000, 10, LEASE, "w", &[]).await.expect("claim");
+    assert_eq!(next.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["slack"]);
+    assert_eq!(s.claim(5_000, 10, LEASE, "w", &["slack".into()]).await.expect("claim").len(), 1);
+}
+
+#[tokio::test]
+async fn dedup_within_the_window_only() {
+    let (_d, s) = store().await;
+    let r = s.insert(&[event("e1", Some("k"), 1), event("e2", Some("k"), 1)], 1_000).await.expect("insert");
+    assert_eq!(r, [Inserted::New, Inserted::Duplicate("e1".into())], "duplicates inside one batch too");
+    let r = s.insert(&[event("e3", Some("k"), 1)], 9_999).await.expect("insert");
+    assert_eq!(r, [Inserted::Duplicate("e1".into())]);
+    let r = s.insert(&[event("e4", Some("k"), 1)], 10_000).await.expect("insert");
+    assert_eq!(r, [Inserted::New], "the window expired");
+    assert_eq!(s.counts().await.expect("counts").pending, 2);
+}
+
+#[tokio::test]
+async fn template_failures_are_stored_dead_and_replay_starts_a_new_series() {
+    let (_d, s) = store().await;
+    let mut ev = event("e1", None, 1);
+    ev.deliveries[0].request = Err("undefined value".into());
+    s.insert(&[ev], 1_000).await.expect("insert");
+    let rows = s.list(Filter { status: Some(Status::Dead), ..Filter::default() }).await.expect("list");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].last_error.as_deref(), Some("undefined value"));
+
+    assert_eq!(s.replay(ReplaySelector::Status { status: Status::Dead, since: None }, 2_000).await.expect("replay"), 1);
+    let claimed = s.claim(2_000, 10, LEASE, "w", &[]).await.expect("claim");
+    assert_eq!((claimed[0].series, claimed[0].attempts, claimed[0].body.is_none()), (2, 0, true));
+    assert!(matches!(s.replay(ReplaySelector::Ids(vec![claimed[0].id, 999]), 3_000).await, Err(StoreError::NotFound(_))));
+    assert_eq!(s.replay(ReplaySelector::Event("e1".into()), 3_000).await.expect("replay"), 1);
+    let stored = s.event("e1").await.expect("event").expect("exists");
+    assert_eq!(&stored.body[..], b"{\"type\":\"order.updated\"}");
+}
+
+#[tokio::test]
+async fn prune_keeps_unfinished_and_dead_events() {
+    let (_d, s) = store().await;
+    s.insert(&[event("done", None, 1), event("open", None, 1), event("dead", None, 1)], 1_000).await.expect("insert");
+    for c in s.claim(1_000, 10, LEASE, "w", &[]).await.expect("claim") {
+        let next = match c.event_id.as_str() {
+            "done" => NextState::Delivered,
+            "dead" => NextState::Dead,
+            _ => NextState::Retry { at: 50_000 },
+        };
+        let a = AttemptRecord { attempted_at: 1_500, status_code: Some(200), latency_ms: 1, error: None, response_excerpt: None };
+        s.record(c.id, c.series, a, next, None).await.expect("record");
+    }
+    assert_eq!(s.prune(2_000, false, 2_000).await.expect("prune"), 1);
+    assert!(s.event("done").await.expect("q").is_none());
+    assert!(s.event("dead").await.expect("q").is_some());
+    assert_eq!(s.prune(2_000, true, 2_000).await.expect("prune"), 1);
+    assert!(s.event("open").await.expect("q").is_some());
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_migrations_run_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let s = SqliteStore::open(&url).await.expect("open");
+    s.insert(&[event("e1", None, 1)], 1_000).await.expect("insert");
+    drop(s);
+    let s = SqliteStore::open(&url).await.expect("reopen");
+    assert_eq!(s.counts().await.expect("counts").pending, 1);
+}
