@@ -35,6 +35,8 @@ pub struct Destination {
     pub timeout: std::time::Duration,
     /// Provider and default sender, for `type: email` only.
     pub email: Option<EmailDefaults>,
+    pub retry: crate::deliver::RetryPolicy,
+    pub limits: crate::deliver::Limits,
 }
 
 #[derive(Debug, Clone)]

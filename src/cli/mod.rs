@@ -2,6 +2,7 @@
 //! exit codes (0 success, 1 failure, 2 usage).
 
 mod check;
+mod deliveries;
 mod dry_run;
 mod send;
 mod serve;
@@ -11,6 +12,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+use crate::store::Status;
+
+/// The embedded store, in the working directory.
+pub const DEFAULT_STORE: &str = "sqlite://hookroute.db";
 
 #[derive(Debug, Parser)]
 #[command(name = "hookroute", version, about = "Receive, verify, route and forward webhooks")]
@@ -32,6 +38,53 @@ pub enum Command {
         /// Reload only on SIGHUP: do not watch or poll the rules file.
         #[arg(long)]
         no_watch: bool,
+        /// Where events and deliveries are stored.
+        #[arg(long, env = "HOOKROUTE_STORE", default_value = DEFAULT_STORE)]
+        store: String,
+        /// Seconds that sends in flight may take to finish after SIGTERM/SIGINT.
+        #[arg(long, default_value_t = 10)]
+        grace: u64,
+    },
+    /// List deliveries with their attempts.
+    Deliveries {
+        #[arg(long, env = "HOOKROUTE_STORE", default_value = DEFAULT_STORE)]
+        store: String,
+        #[arg(long, value_enum)]
+        status: Option<Status>,
+        /// Only the deliveries of this event.
+        #[arg(long)]
+        event: Option<String>,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue deliveries again as a new attempt series (their history stays).
+    Replay {
+        #[arg(long, env = "HOOKROUTE_STORE", default_value = DEFAULT_STORE)]
+        store: String,
+        /// Delivery ids, as `deliveries` lists them.
+        ids: Vec<i64>,
+        /// Every delivery of this event.
+        #[arg(long)]
+        event: Option<String>,
+        /// Every delivery in this state (usually `dead`).
+        #[arg(long, value_enum)]
+        status: Option<Status>,
+        /// With --status: only those that reached it since this time (RFC 3339) or age (`24h`).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Delete finished events older than an age (delivered only, or dead ones too with --dead).
+    Prune {
+        #[arg(long, env = "HOOKROUTE_STORE", default_value = DEFAULT_STORE)]
+        store: String,
+        #[arg(long, default_value = "7d")]
+        older_than: String,
+        /// Also delete events whose deliveries ended dead.
+        #[arg(long)]
+        dead: bool,
     },
     /// Validate a rules file; print every problem as FILE:LINE:COL: message.
     Check {
@@ -74,7 +127,16 @@ pub enum Command {
 /// Runs a parsed command; the returned code is the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Serve { rules, listen, no_watch } => serve::run(&rules, listen, !no_watch),
+        Command::Serve { rules, listen, no_watch, store, grace } => serve::run(&serve::ServeArgs {
+            rules: &rules,
+            listen,
+            store: &store,
+            watch_file: !no_watch,
+            grace: std::time::Duration::from_secs(grace),
+        }),
+        Command::Deliveries { store, status, event, limit, json } => deliveries::list(&store, status, event, limit, json),
+        Command::Replay { store, ids, event, status, since } => deliveries::replay(&store, ids, event, status, since.as_deref()),
+        Command::Prune { store, older_than, dead } => deliveries::prune(&store, &older_than, dead),
         Command::Check { rules } => Ok(check::run(&rules)),
         Command::Test { rules, source, json, event_file } => dry_run::run(&rules, source.as_deref(), json, &event_file),
         Command::Sign { secret, file } => sign::run(&secret, file.as_deref()),

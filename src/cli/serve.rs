@@ -1,5 +1,5 @@
-//! `hookroute serve`: load the rules (refusing to start on any error), then serve, reload and
-//! deliver until SIGTERM or SIGINT.
+//! `hookroute serve`: load the rules (refusing to start on any error), open the store, then serve,
+//! reload and deliver until SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,71 +8,111 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::config::{self, LoadError, watch::Reloader};
-use crate::deliver::{MemoryQueue, Sender};
+use crate::deliver::{Ingest, Sender, Worker, WorkerOptions};
 use crate::server::{self, AppState};
+use crate::store::{self, Store, now_ms};
 
-/// Pending deliveries held in memory before new events are refused with 503.
-const QUEUE_CAPACITY: usize = 10_000;
-/// Requests in flight to destinations at once.
-const SEND_CONCURRENCY: usize = 64;
-/// How long deliveries in flight may finish after a stop signal.
-const GRACE: Duration = Duration::from_secs(10);
+/// How often delivered events past their retention are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-pub fn run(rules: &Path, listen: SocketAddr, watch_file: bool) -> anyhow::Result<u8> {
-    let loaded = match config::load_on_own_stack(rules) {
+pub struct ServeArgs<'a> {
+    pub rules: &'a Path,
+    pub listen: SocketAddr,
+    pub store: &'a str,
+    pub watch_file: bool,
+    pub grace: Duration,
+}
+
+pub fn run(args: &ServeArgs<'_>) -> anyhow::Result<u8> {
+    let loaded = match config::load_on_own_stack(args.rules) {
         Ok(loaded) => loaded,
         Err(LoadError::Invalid(diags)) => {
             eprint!("{diags}");
-            eprintln!("refusing to start: {} error(s) in {}", diags.error_count(), rules.display());
+            eprintln!("refusing to start: {} error(s) in {}", diags.error_count(), args.rules.display());
             return Ok(1);
         }
         Err(e) => return Err(e.into()),
     };
     eprint!("{}", loaded.warnings);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(serve(rules, listen, loaded, watch_file))?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    runtime.block_on(serve(args, loaded))?;
     Ok(0)
 }
 
-async fn serve(rules: &Path, listen: SocketAddr, loaded: config::Loaded, watch_file: bool) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<()> {
+    let store = store::open(args.store).await.with_context(|| format!("cannot open the store {}", args.store))?;
+    // One process owns a SQLite file: leases left by a process that died are stale.
+    let released = store.release_all_leases().await?;
+    if released > 0 {
+        tracing::warn!(released, "took back deliveries left leased by a previous run; they will be retried");
+    }
+    let listener =
+        TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let version = loaded.config.version.clone();
     let rule_count = loaded.config.rules.len();
-    let reloader = Reloader::new(rules.to_owned(), loaded);
+    let reloader = Reloader::new(args.rules.to_owned(), loaded);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let reload_task = tokio::spawn(Arc::clone(&reloader).run(stop_rx, watch_file));
+    let reload_task = tokio::spawn(Arc::clone(&reloader).run(stop_rx.clone(), args.watch_file));
 
-    let sender = Sender::new().context("cannot build the HTTP client")?;
-    let (queue, workers) = MemoryQueue::new(QUEUE_CAPACITY, SEND_CONCURRENCY, reloader.current(), sender);
-    let workers = tokio::spawn(workers);
-    let state = AppState {
+    let wake = Arc::new(Notify::new());
+    let (ingest, committer) = Ingest::start(Arc::clone(&store), Arc::clone(&wake));
+    let worker = Worker {
+        store: Arc::clone(&store),
         config: reloader.current(),
-        queue: Arc::new(queue),
+        sender: Sender::new().context("cannot build the HTTP client")?,
+        wake,
+        options: WorkerOptions { grace: args.grace, ..WorkerOptions::default() },
     };
+    let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
+    let prune_task = tokio::spawn(prune_loop(Arc::clone(&store), reloader.current(), stop_rx));
+    let state = AppState { config: reloader.current(), ingest };
     tracing::info!(
         listen = %listener.local_addr()?,
-        rules = %rules.display(),
+        rules = %args.rules.display(),
+        store = %args.store,
         version = %version,
         rule_count,
         "hookroute is serving"
     );
     server::run(listener, state, stop_signal()).await?;
+    // The server has answered every request it accepted; the committer drains what it holds.
+    let _ = committer.await;
     let _ = stop_tx.send(true);
+    let _ = worker_task.await;
     let _ = reload_task.await;
-    tracing::info!("stopped accepting; waiting up to {}s for deliveries in flight", GRACE.as_secs());
-    if tokio::time::timeout(GRACE, workers).await.is_err() {
-        tracing::warn!("deliveries still in flight after the grace period were abandoned");
-    }
-    tracing::info!("hookroute stopped");
+    let _ = prune_task.await;
+    let counts = store.counts().await?;
+    tracing::info!(
+        pending = counts.pending + counts.failed,
+        dead = counts.dead,
+        "hookroute stopped; deliveries not yet done stay stored and resume at the next start"
+    );
     Ok(())
+}
+
+async fn prune_loop(
+    store: Arc<dyn Store>,
+    config: Arc<arc_swap::ArcSwap<config::Config>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let retention = config.load().settings.retention;
+        let now = now_ms();
+        let before = now - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX / 2);
+        match store.prune(before, false, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "pruned delivered events past their retention"),
+            Err(e) => tracing::error!("pruning failed: {e}"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PRUNE_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 async fn stop_signal() {
@@ -91,7 +131,7 @@ async fn stop_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = term => tracing::info!("SIGTERM received, shutting down"),
+        () = ctrl_c => tracing::info!("SIGINT received: no new requests; finishing the ones in flight"),
+        () = term => tracing::info!("SIGTERM received: no new requests; finishing the ones in flight"),
     }
 }

@@ -2,7 +2,10 @@
 //! hot path reads without re-parsing or re-checking anything. Reloads build a whole new snapshot
 //! and swap it in; a file that fails to compile never replaces the running one.
 
+mod action;
 mod compile;
+mod delivery;
+mod destination;
 pub mod diagnostic;
 pub mod env;
 pub mod node;
@@ -41,18 +44,40 @@ pub struct Config {
 pub struct Source {
     pub name: String,
     pub verifier: Verifier,
+    /// `None`: every request is a new event.
+    pub dedup: Option<Dedup>,
+}
+
+/// How a source spots a request it has already accepted.
+#[derive(Debug, Clone)]
+pub struct Dedup {
+    pub key: DedupKey,
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum DedupKey {
+    /// SHA-256 of the raw body (House Check signs no id or timestamp).
+    Body,
+    /// A request header, e.g. a delivery id; falls back to the body hash when absent.
+    Header(http::HeaderName),
+    /// A JSONPath into the body; falls back to the body hash when it selects nothing.
+    Path(crate::rules::Path),
 }
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub max_body_bytes: usize,
     pub delivery: DeliverySettings,
+    /// Events whose deliveries all succeeded are deleted after this long.
+    pub retention: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
     pub timeout: Duration,
-    pub max_attempts: u32,
+    pub retry: crate::deliver::RetryPolicy,
+    pub concurrency: usize,
 }
 
 /// Why a rules file could not be loaded.

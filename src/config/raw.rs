@@ -27,6 +27,8 @@ pub struct RawSettings {
     /// Largest accepted request body in bytes (default 1 MiB).
     pub max_body_bytes: Option<Spanned<u64>>,
     pub delivery: Option<RawDelivery>,
+    /// How long events whose deliveries all succeeded are kept, e.g. `7d`.
+    pub retention: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -36,12 +38,38 @@ pub struct RawDelivery {
     pub timeout: Option<Spanned<String>>,
     /// Attempts per delivery before giving up, first one included.
     pub max_attempts: Option<Spanned<u32>>,
+    /// Waits between attempts, e.g. `[5s, 30s, 2m]`; the last repeats.
+    pub schedule: Option<Spanned<Vec<Spanned<String>>>>,
+    /// No retry once a delivery's attempt series is this old.
+    pub max_age: Option<Spanned<String>>,
+    /// Requests in flight at once per destination (default 8).
+    pub concurrency: Option<Spanned<u32>>,
+}
+
+/// A destination's own retry policy; unset fields come from `settings.delivery`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub max_attempts: Option<Spanned<u32>>,
+    pub schedule: Option<Spanned<Vec<Spanned<String>>>>,
+    pub max_age: Option<Spanned<String>>,
+}
+
+/// How a source recognises a request it has already accepted.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDedup {
+    pub header: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub window: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
     pub verify: RawVerify,
+    /// `false`, or how to build the key (default: SHA-256 of the raw body, 24 h window).
+    pub dedup: Option<Node>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +99,10 @@ pub struct RawDestination {
     pub provider: Option<Spanned<EmailProvider>>,
     pub from: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
+    pub retry: Option<RawRetry>,
+    pub concurrency: Option<Spanned<u32>>,
+    /// e.g. `1/s` for a Slack incoming webhook.
+    pub rate_limit: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

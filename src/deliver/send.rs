@@ -15,10 +15,13 @@ pub struct Sender {
     client: reqwest::Client,
 }
 
-/// One attempt: its outcome and how long it took.
+/// One attempt: its outcome, how long it took, and what the destination answered.
 pub struct Attempt {
     pub outcome: Outcome,
     pub latency: Duration,
+    pub status: Option<u16>,
+    /// The first 1 KiB of the response body.
+    pub excerpt: Option<String>,
 }
 
 impl Sender {
@@ -34,6 +37,7 @@ impl Sender {
 
     pub async fn send(&self, dest: &Destination, req: &RenderedRequest, context: &LogContext<'_>) -> Attempt {
         let started = Instant::now();
+        let mut answer = (None, None);
         let outcome = match (dest.kind, &dest.url) {
             (DestinationKind::Log, _) => {
                 let message = String::from_utf8_lossy(&req.body);
@@ -48,15 +52,16 @@ impl Sender {
             (_, None) => Outcome::Dead {
                 reason: format!("destination `{}` has no URL", dest.name),
             },
-            (_, Some(url)) => self.http(dest, url.expose(), req).await,
+            (_, Some(url)) => {
+                let (outcome, status, excerpt) = self.http(dest, url.expose(), req).await;
+                answer = (status, excerpt);
+                outcome
+            }
         };
-        Attempt {
-            outcome,
-            latency: started.elapsed(),
-        }
+        Attempt { outcome, latency: started.elapsed(), status: answer.0, excerpt: answer.1 }
     }
 
-    async fn http(&self, dest: &Destination, url: &str, req: &RenderedRequest) -> Outcome {
+    async fn http(&self, dest: &Destination, url: &str, req: &RenderedRequest) -> (Outcome, Option<u16>, Option<String>) {
         let mut builder = self
             .client
             .request(dest.method.clone(), url)
@@ -77,12 +82,9 @@ impl Sender {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
                 let body = read_excerpt(response).await;
-                classify(status, retry_after.as_deref(), &body, SystemTime::now())
+                (classify(status, retry_after.as_deref(), &body, SystemTime::now()), Some(status), Some(body))
             }
-            Err(e) => Outcome::Retry {
-                after: None,
-                reason: describe_error(&e),
-            },
+            Err(e) => (Outcome::Retry { after: None, reason: describe_error(&e) }, None, None),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `POST /hooks/{source}`: read the raw bytes (size-limited), verify, parse, route, queue, answer.
+//! `POST /hooks/{source}`: read the raw bytes (size-limited), verify, parse, route, render, store
+//! (deduplicated, group-committed), answer.
 
 use axum::Json;
 use axum::body::Body;
@@ -10,7 +11,10 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 
 use super::AppState;
-use crate::deliver::{AcceptedEvent, Delivery, QueueError};
+use sha2::{Digest, Sha256};
+
+use crate::config::DedupKey as DedupKeySpec;
+use crate::store::{DedupKey, Inserted, NewDelivery, NewEvent};
 use crate::route::{self, ParsedEvent};
 
 fn reply(status: StatusCode, message: &str) -> Response {
@@ -56,7 +60,8 @@ pub async fn receive(
     };
 
     let id = uuid::Uuid::now_v7().to_string();
-    let received_at = now_rfc3339();
+    let received_ms = crate::store::now_ms();
+    let received_at = crate::deliver::rfc3339_ms(received_ms);
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let event = ParsedEvent {
         source: &source_name,
@@ -66,43 +71,67 @@ pub async fn receive(
         content_type,
         received_at: &received_at,
     };
-    let mut deliveries = Vec::new();
-    for planned in route::plan(&config, &event) {
-        match planned.request {
-            Ok(request) => deliveries.push(Delivery {
-                event_id: id.clone(),
-                rule: planned.rule.to_owned(),
-                action_index: planned.action_index,
-                destination: planned.destination.to_owned(),
-                request,
+    let planned = route::plan(&config, &event);
+    let mut matched_rules: Vec<String> = planned.iter().map(|p| p.rule.to_owned()).collect();
+    matched_rules.dedup();
+    let deliveries: Vec<NewDelivery> = planned
+        .into_iter()
+        .map(|p| NewDelivery {
+            rule: p.rule.to_owned(),
+            action_index: p.action_index,
+            destination: p.destination.to_owned(),
+            request: p.request.map(|r| (r.body, r.content_type)).map_err(|e| {
+                tracing::error!(event_id = %id, rule = p.rule, destination = p.destination,
+                    "template failed; the delivery is stored as dead: {e}");
+                format!("template failed: {e}")
             }),
-            Err(e) => tracing::error!(event_id = %id, rule = planned.rule, destination = planned.destination,
-                "action skipped: its template failed: {e}"),
-        }
-    }
-    let matched = deliveries.len();
-    let accepted = AcceptedEvent {
+        })
+        .collect();
+    let count = deliveries.len();
+    let new_event = NewEvent {
         id: id.clone(),
         source: source_name.clone(),
         event_type: event_type.to_owned(),
-        raw_body: raw.clone(),
+        received_at: received_ms,
+        body: raw.clone(),
+        content_type: content_type.map(str::to_owned),
+        matched_rules,
         rules_version: config.version.clone(),
+        dedup: source.dedup.as_ref().map(|d| DedupKey {
+            key: dedup_key(&d.key, &headers, &body, raw),
+            expires_at: received_ms + i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX / 4),
+        }),
         deliveries,
     };
-    match state.queue.enqueue(accepted).await {
-        Ok(()) => {
-            tracing::info!(event_id = %id, source = %source_name, event_type, deliveries = matched, "event accepted");
+    match state.ingest.submit(new_event).await {
+        Ok(Inserted::New) => {
+            tracing::info!(event_id = %id, source = %source_name, event_type, deliveries = count, "event accepted");
             (StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response()
+        }
+        Ok(Inserted::Duplicate(original)) => {
+            tracing::info!(event_id = %original, source = %source_name, event_type, "duplicate event ignored");
+            (StatusCode::OK, Json(json!({ "id": original, "duplicate": true }))).into_response()
         }
         Err(e) => {
             tracing::warn!(source = %source_name, "event refused: {e}");
             let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
-            if matches!(e, QueueError::Full) {
-                r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            }
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
             r
         }
     }
+}
+
+/// The key a repeated request shares with the original.
+fn dedup_key(spec: &DedupKeySpec, headers: &HeaderMap, body: &serde_json::Value, raw: &[u8]) -> String {
+    let from_request = match spec {
+        DedupKeySpec::Body => None,
+        DedupKeySpec::Header(name) => headers.get(name).and_then(|v| v.to_str().ok()).map(|v| format!("h:{v}")),
+        DedupKeySpec::Path(path) => path.select(body).first().map(|v| match v {
+            serde_json::Value::String(s) => format!("p:{s}"),
+            other => format!("p:{other}"),
+        }),
+    };
+    from_request.unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw))))
 }
 
 pub fn now_rfc3339() -> String {

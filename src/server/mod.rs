@@ -1,4 +1,5 @@
-//! The HTTP edge: `POST /hooks/{source}` verifies, routes and queues; it never calls a destination.
+//! The HTTP edge: `POST /hooks/{source}` verifies, routes, renders and stores; it never calls a
+//! destination.
 
 mod hooks;
 
@@ -14,13 +15,13 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::deliver::Queue;
+use crate::deliver::Ingest;
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<ArcSwap<Config>>,
-    pub queue: Arc<dyn Queue>,
+    pub ingest: Ingest,
 }
 
 pub fn router(state: AppState) -> Router {

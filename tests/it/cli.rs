@@ -8,17 +8,17 @@ use serde_json::json;
 
 use crate::support::{Receiver, SECRET, WAIT, rules};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hookroute");
+pub const BIN: &str = env!("CARGO_BIN_EXE_hookroute");
 
-fn run(args: &[&str]) -> Output {
+pub fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).env("NO_COLOR", "1").output().expect("run hookroute")
 }
 
-fn text(o: &Output) -> (String, String) {
+pub fn text(o: &Output) -> (String, String) {
     (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
-fn write_temp(name: &str, content: &str) -> (tempfile::TempDir, String) {
+pub fn write_temp(name: &str, content: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join(name);
     std::fs::write(&path, content).expect("write");
@@ -165,9 +165,9 @@ fn sign_matches_the_library_for_files_and_stdin() {
 }
 
 /// A running `hookroute serve` child, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
+pub struct Server {
+    pub child: Child,
+    pub base: String,
 }
 
 impl Drop for Server {
@@ -181,10 +181,12 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-fn serve(rules_path: &str, extra: &[&str]) -> Server {
+/// Starts `hookroute serve` with its store beside the rules file.
+pub fn serve(rules_path: &str, extra: &[&str]) -> Server {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut args = vec!["serve", "--rules", rules_path, "--listen", &listen];
+    let store = format!("sqlite://{}", std::path::Path::new(rules_path).with_file_name("hookroute.db").display());
+    let mut args = vec!["serve", "--rules", rules_path, "--listen", &listen, "--store", &store];
     args.extend_from_slice(extra);
     let mut child = Command::new(BIN)
         .args(&args)
@@ -206,7 +208,7 @@ fn serve(rules_path: &str, extra: &[&str]) -> Server {
     Server { child, base: format!("http://{listen}") }
 }
 
-fn signal(child: &Child, sig: &str) {
+pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().expect("kill");
     assert!(ok.success());
 }

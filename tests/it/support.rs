@@ -12,10 +12,11 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use hookroute::config::watch::Reloader;
-use hookroute::deliver::{MemoryQueue, Sender};
+use hookroute::deliver::{Ingest, Sender, Worker, WorkerOptions};
 use hookroute::server::{self, AppState};
+use hookroute::store::{self, Store};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 pub const SECRET: &str = "test-secret-7f3a";
 
@@ -42,6 +43,7 @@ pub struct Reply(pub u16, pub Option<&'static str>, pub &'static str);
 struct ReceiverState {
     got: Vec<Captured>,
     script: VecDeque<Reply>,
+    default: Option<Reply>,
 }
 
 /// A local HTTP server that records every request and answers from a script (then 200 "ok").
@@ -57,14 +59,15 @@ impl Receiver {
     }
 
     pub async fn with_script(script: Vec<Reply>) -> Self {
-        let state = Arc::new(Mutex::new(ReceiverState { got: vec![], script: script.into() }));
+        let state = Arc::new(Mutex::new(ReceiverState { got: vec![], script: script.into(), default: None }));
         let shared = Arc::clone(&state);
         let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let shared = Arc::clone(&shared);
             async move {
                 let mut s = shared.lock().expect("lock");
                 s.got.push(Captured { path: uri.path().to_owned(), headers, body, at: Instant::now() });
-                let Reply(status, retry_after, body) = s.script.pop_front().unwrap_or(Reply(200, None, "ok"));
+                let fallback = s.default.clone().unwrap_or(Reply(200, None, "ok"));
+                let Reply(status, retry_after, body) = s.script.pop_front().unwrap_or(fallback);
                 let mut r = (StatusCode::from_u16(status).expect("status"), body).into_response();
                 if let Some(ra) = retry_after {
                     r.headers_mut().insert("retry-after", ra.parse().expect("header"));
@@ -76,6 +79,11 @@ impl Receiver {
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { url: format!("http://{addr}"), state }
+    }
+
+    /// The reply once the script is used up (200 "ok" unless changed).
+    pub fn set_default(&self, reply: Reply) {
+        self.state.lock().expect("lock").default = Some(reply);
     }
 
     pub fn got(&self) -> Vec<Captured> {
@@ -100,6 +108,8 @@ pub struct App {
     pub base: String,
     pub rules_path: PathBuf,
     pub reloader: Arc<Reloader>,
+    pub store: Arc<dyn Store>,
+    pub store_url: String,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,
     _stop: watch::Sender<bool>,
@@ -113,10 +123,20 @@ impl App {
         let loaded = hookroute::config::load(&rules_path).unwrap_or_else(|e| panic!("test rules invalid: {e}"));
         let reloader = Reloader::new(rules_path.clone(), loaded);
         let (stop, stop_rx) = watch::channel(false);
-        tokio::spawn(Arc::clone(&reloader).run(stop_rx, true));
-        let (queue, workers) = MemoryQueue::new(1000, 16, reloader.current(), Sender::new().expect("client"));
-        tokio::spawn(workers);
-        let state = AppState { config: reloader.current(), queue: Arc::new(queue) };
+        tokio::spawn(Arc::clone(&reloader).run(stop_rx.clone(), true));
+        let store_url = format!("sqlite://{}", dir.path().join("hookroute.db").display());
+        let store = store::open(&store_url).await.expect("open store");
+        let wake = Arc::new(Notify::new());
+        let (ingest, _committer) = Ingest::start(Arc::clone(&store), Arc::clone(&wake));
+        let worker = Worker {
+            store: Arc::clone(&store),
+            config: reloader.current(),
+            sender: Sender::new().expect("client"),
+            wake,
+            options: WorkerOptions { poll: Duration::from_millis(50), ..WorkerOptions::default() },
+        };
+        tokio::spawn(worker.run(stop_rx));
+        let state = AppState { config: reloader.current(), ingest };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
         let addr: SocketAddr = listener.local_addr().expect("addr");
         tokio::spawn(server::run(listener, state, std::future::pending()));
@@ -124,6 +144,8 @@ impl App {
             base: format!("http://{addr}"),
             rules_path,
             reloader,
+            store,
+            store_url,
             client: reqwest::Client::new(),
             _dir: dir,
             _stop: stop,
@@ -155,8 +177,13 @@ impl App {
 pub fn rules(slack: &str, email: &str, crm: &str) -> String {
     format!(
         r#"
+settings:
+  delivery:
+    schedule: [1s, 1s, 2s]
+    max_attempts: 4
 sources:
   house-check:
+    dedup: false
     verify:
       scheme: hmac-sha256
       header: signature

@@ -1,0 +1,119 @@
+//! `hookroute deliveries`, `replay` and `prune`: inspect and repair the store from a shell.
+
+use anyhow::{Context, bail};
+
+use crate::deliver::rfc3339_ms;
+use crate::store::{self, Filter, ReplaySelector, Status, now_ms};
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+pub fn list(url: &str, status: Option<Status>, event: Option<String>, limit: i64, json: bool) -> anyhow::Result<u8> {
+    let rows = runtime()?.block_on(async {
+        let store = store::open(url).await.with_context(|| format!("cannot open the store {url}"))?;
+        anyhow::Ok(store.list(Filter { status, event_id: event, limit }).await?)
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        println!("no deliveries");
+        return Ok(0);
+    }
+    for r in &rows {
+        let next = if matches!(r.status.as_str(), "pending" | "failed") {
+            format!(", next attempt {}", rfc3339_ms(r.next_attempt_at))
+        } else {
+            String::new()
+        };
+        println!(
+            "#{} {} -> {} [{}] event {} rule {} action {}, {} attempt(s){}",
+            r.id, r.status, r.destination, r.status, r.event_id, r.rule, r.action_index, r.attempts, next
+        );
+        if let Some(e) = &r.last_error {
+            println!("    last error: {e}");
+        }
+        for a in &r.history {
+            let code = a.status_code.map_or_else(|| "-".to_owned(), |c| c.to_string());
+            println!(
+                "    series {} {} status {} in {} ms: {}{}",
+                a.series,
+                rfc3339_ms(a.attempted_at),
+                code,
+                a.latency_ms,
+                a.outcome,
+                a.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+            );
+        }
+    }
+    Ok(0)
+}
+
+pub fn replay(url: &str, ids: Vec<i64>, event: Option<String>, status: Option<Status>, since: Option<&str>) -> anyhow::Result<u8> {
+    let selector = match (ids.is_empty(), event, status) {
+        (false, None, None) => ReplaySelector::Ids(ids),
+        (true, Some(e), None) => ReplaySelector::Event(e),
+        (true, None, Some(status)) => ReplaySelector::Status { status, since: since.map(parse_since).transpose()? },
+        _ => bail!("give delivery ids, or --event ID, or --status STATUS [--since TIME]: exactly one of them"),
+    };
+    if since.is_some() && !matches!(selector, ReplaySelector::Status { .. }) {
+        bail!("--since goes with --status");
+    }
+    let n = runtime()?.block_on(async {
+        let store = store::open(url).await.with_context(|| format!("cannot open the store {url}"))?;
+        anyhow::Ok(store.replay(selector, now_ms()).await?)
+    })?;
+    println!("{n} deliver{} queued for a new attempt series", if n == 1 { "y" } else { "ies" });
+    Ok(if n == 0 { 1 } else { 0 })
+}
+
+pub fn prune(url: &str, older_than: &str, dead: bool) -> anyhow::Result<u8> {
+    let age = parse_age(older_than).with_context(|| format!("--older-than {older_than}"))?;
+    let n = runtime()?.block_on(async {
+        let store = store::open(url).await.with_context(|| format!("cannot open the store {url}"))?;
+        let now = now_ms();
+        anyhow::Ok(store.prune(now - age, dead, now).await?)
+    })?;
+    println!("{n} event(s) deleted");
+    Ok(0)
+}
+
+/// `2026-11-29T10:00:00Z` or an age such as `24h`.
+fn parse_since(text: &str) -> anyhow::Result<i64> {
+    if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+        return Ok(i64::try_from(t.unix_timestamp_nanos() / 1_000_000)?);
+    }
+    Ok(now_ms() - parse_age(text).with_context(|| format!("--since {text}: give an RFC 3339 time or an age like 24h"))?)
+}
+
+/// `30m`, `24h`, `7d` in milliseconds.
+fn parse_age(text: &str) -> anyhow::Result<i64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let n: i64 = t[..split].parse().context("expected a number followed by s, m, h or d")?;
+    let unit = match &t[split..] {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => bail!("unknown unit `{other}`: use s, m, h or d"),
+    };
+    Ok(n * unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_times() {
+        assert_eq!(parse_age("90s").expect("ok"), 90_000);
+        assert_eq!(parse_age("7d").expect("ok"), 604_800_000);
+        assert!(parse_age("7w").is_err());
+        assert!(parse_age("h").is_err());
+        assert_eq!(parse_since("1970-01-01T00:00:01Z").expect("ok"), 1_000);
+        assert!(parse_since("yesterday").is_err());
+    }
+}

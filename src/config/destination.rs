@@ -1,0 +1,156 @@
+//! `destinations.<name>` → [`Destination`]: URL checked, method and headers parsed, credential
+//! headers registered with the redactor, per-type fields validated.
+
+use std::collections::HashMap;
+
+use super::compile::{Problems, mapping};
+use super::node::{Loc, Node, Spanned, join};
+use super::raw::RawDestination;
+use super::{Settings, delivery};
+use crate::actions::{Destination, DestinationKind, EmailDefaults, EmailProvider};
+use crate::secret::Secret;
+
+pub(super) fn destinations(
+    node: Option<&Node>,
+    settings: &Settings,
+    p: &mut Problems,
+    secrets: &mut Vec<(String, String)>,
+) -> HashMap<String, Destination> {
+    let mut out = HashMap::new();
+    for (name, _, value) in mapping(node, "destinations", p) {
+        let path = join("destinations", name);
+        let Some(raw) = p.decode::<RawDestination>(value, &path) else { continue };
+        if let Some(d) = destination(name, raw, &path, settings, p, secrets) {
+            out.insert(name.to_owned(), d);
+        }
+    }
+    out
+}
+
+fn destination(
+    name: &str,
+    raw: RawDestination,
+    path: &str,
+    settings: &Settings,
+    p: &mut Problems,
+    secrets: &mut Vec<(String, String)>,
+) -> Option<Destination> {
+    let kind = raw.kind.value;
+    let not_for = |p: &mut Problems, field: &str, loc: Loc, what: &str| {
+        p.error::<()>(loc, &join(path, field), format!("`{field}` is only valid for {what}"));
+    };
+    if kind != DestinationKind::Email {
+        if let Some(f) = &raw.provider {
+            not_for(p, "provider", f.loc, "type: email");
+        }
+        if let Some(f) = &raw.from {
+            not_for(p, "from", f.loc, "type: email");
+        }
+    }
+    let url = match (kind, raw.url) {
+        (DestinationKind::Log, Some(u)) => {
+            not_for(p, "url", u.loc, "slack, email and http destinations");
+            None
+        }
+        (DestinationKind::Log, None) => None,
+        (DestinationKind::Email, None) => {
+            let provider = raw.provider.as_ref().map_or(EmailProvider::Sendgrid, |p| p.value);
+            Some(Spanned { loc: raw.kind.loc, value: provider.default_url().to_owned() })
+        }
+        (_, None) => return p.error(raw.kind.loc, path, format!("a {} destination needs `url`", kind_name(kind))),
+        (_, Some(u)) => Some(u),
+    };
+    if let Some(u) = &url {
+        check_url(u, &join(path, "url"), p);
+        if kind == DestinationKind::Slack {
+            secrets.push((format!("[{path}.url]"), u.value.clone()));
+        }
+    }
+    let method = match raw.method {
+        None => http::Method::POST,
+        Some(m) if kind == DestinationKind::Http => match m.value.to_ascii_uppercase().as_str() {
+            "POST" => http::Method::POST,
+            "PUT" => http::Method::PUT,
+            "PATCH" => http::Method::PATCH,
+            other => return p.error(m.loc, &join(path, "method"), format!("unsupported method `{other}`, expected one of: POST, PUT, PATCH")),
+        },
+        Some(m) => return p.error(m.loc, &join(path, "method"), "`method` is only valid for type: http"),
+    };
+    let mut headers = Vec::new();
+    if let Some(h) = raw.headers {
+        if kind == DestinationKind::Log {
+            not_for(p, "headers", h.loc, "slack, email and http destinations");
+        }
+        for (k, v) in h.value {
+            match (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(&v)) {
+                (Ok(name), Ok(_)) => {
+                    // Values built from `${VAR}` are masked through the variable already; a literal
+                    // credential is masked whole.
+                    if credential_header(name.as_str()) && !secrets.iter().any(|(_, s)| s.len() >= 4 && v.contains(s.as_str())) {
+                        secrets.push((format!("[{path}.headers.{k}]"), v.clone()));
+                    }
+                    headers.push((name, Secret::new(v)));
+                }
+                _ => {
+                    p.error::<()>(h.loc, &join(path, &format!("headers.{k}")), "not a valid HTTP header name and value");
+                }
+            }
+        }
+    }
+    if kind == DestinationKind::Email && raw.from.is_none() {
+        p.warning(raw.kind.loc, path, "no `from`: every action sending to this destination must give `from`");
+    }
+    let timeout = match raw.timeout {
+        Some(t) => delivery::timeout(&t, &join(path, "timeout"), p)?,
+        None => settings.delivery.timeout,
+    };
+    let retry = match raw.retry {
+        Some(r) => delivery::retry(r, &settings.delivery.retry, &join(path, "retry"), p),
+        None => settings.delivery.retry.clone(),
+    };
+    let limits = delivery::limits(raw.concurrency.as_ref(), raw.rate_limit.as_ref(), settings.delivery.concurrency, path, p);
+    Some(Destination {
+        name: name.to_owned(),
+        kind,
+        method,
+        url: url.map(|u| Secret::new(u.value)),
+        headers,
+        timeout,
+        email: (kind == DestinationKind::Email).then(|| EmailDefaults {
+            provider: raw.provider.map_or(EmailProvider::Sendgrid, |p| p.value),
+            from: raw.from.map(|f| f.value),
+        }),
+        retry,
+        limits,
+    })
+}
+
+/// Header names that carry credentials by convention.
+fn credential_header(name: &str) -> bool {
+    ["auth", "token", "key", "secret", "signature", "cookie", "password"]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
+pub(super) fn kind_name(kind: DestinationKind) -> &'static str {
+    match kind {
+        DestinationKind::Slack => "slack",
+        DestinationKind::Email => "email",
+        DestinationKind::Http => "http",
+        DestinationKind::Log => "log",
+    }
+}
+
+fn check_url(url: &Spanned<String>, path: &str, p: &mut Problems) {
+    match reqwest::Url::parse(&url.value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        Ok(u) => {
+            p.error::<()>(url.loc, path, format!("the URL must be http or https with a host, found scheme `{}`", u.scheme()));
+        }
+        // The URL may hold a secret: describe the problem, never echo it.
+        Err(e) => {
+            p.error::<()>(url.loc, path, format!("not a valid URL: {e}"));
+        }
+    }
+}
+

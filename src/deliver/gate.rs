@@ -1,0 +1,165 @@
+//! Per-destination limits: how many requests may be in flight at once and how many may start per
+//! unit of time (a token bucket). A delivery that cannot pass is handed back to the store with a
+//! due time instead of holding a worker, so a slow or rate-limited destination never delays others.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// `count` requests per `per`, with bursts of up to `count`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// `1/s`, `30/m`, `1000/h`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not a rate; write e.g. 1/s, 30/m or 1000/h");
+        let (count, unit) = text.trim().split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let per = match unit.trim() {
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        if count == 0 {
+            return Err("a rate must allow at least 1 request".into());
+        }
+        Ok(Self { count, per })
+    }
+
+    fn per_token(self) -> Duration {
+        self.per / self.count
+    }
+}
+
+/// A destination's limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub concurrency: usize,
+    pub rate: Option<Rate>,
+}
+
+#[derive(Debug)]
+struct State {
+    in_flight: usize,
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// The limits' live state for every destination.
+#[derive(Clone, Default)]
+pub struct Gates {
+    states: Arc<Mutex<HashMap<String, State>>>,
+}
+
+/// Held while a request to the destination is in flight.
+pub struct Permit {
+    gates: Gates,
+    destination: String,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(s) = self.gates.lock().get_mut(&self.destination) {
+            s.in_flight = s.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+impl Gates {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, State>> {
+        self.states.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Lets a request start now, or says how long to wait.
+    pub fn try_enter(&self, destination: &str, limits: Limits) -> Result<Permit, Duration> {
+        let now = Instant::now();
+        let mut states = self.lock();
+        let s = states.entry(destination.to_owned()).or_insert_with(|| State {
+            in_flight: 0,
+            tokens: limits.rate.map_or(0.0, |r| f64::from(r.count)),
+            refilled: now,
+        });
+        if s.in_flight >= limits.concurrency.max(1) {
+            return Err(Duration::from_millis(100));
+        }
+        if let Some(rate) = limits.rate {
+            let per_token = rate.per_token().as_secs_f64();
+            let gained = now.duration_since(s.refilled).as_secs_f64() / per_token;
+            s.tokens = (s.tokens + gained).min(f64::from(rate.count));
+            s.refilled = now;
+            if s.tokens < 1.0 {
+                return Err(Duration::from_secs_f64((1.0 - s.tokens) * per_token));
+            }
+            s.tokens -= 1.0;
+        }
+        s.in_flight += 1;
+        Ok(Permit { gates: self.clone(), destination: destination.to_owned() })
+    }
+
+    /// Destinations that would refuse a request now, so the store does not hand out their work.
+    pub fn blocked(&self, limits: &dyn Fn(&str) -> Option<Limits>) -> Vec<String> {
+        let now = Instant::now();
+        self.lock()
+            .iter()
+            .filter(|(name, s)| {
+                let Some(l) = limits(name) else { return false };
+                let full = s.in_flight >= l.concurrency.max(1);
+                let no_token = l.rate.is_some_and(|r| {
+                    let gained = now.duration_since(s.refilled).as_secs_f64() / r.per_token().as_secs_f64();
+                    s.tokens + gained < 1.0
+                });
+                full || no_token
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_parsing() {
+        assert_eq!(Rate::parse("1/s"), Ok(Rate { count: 1, per: Duration::from_secs(1) }));
+        assert_eq!(Rate::parse(" 30 / m "), Ok(Rate { count: 30, per: Duration::from_secs(60) }));
+        assert!(Rate::parse("0/s").is_err());
+        assert!(Rate::parse("fast").is_err());
+        assert!(Rate::parse("1/d").is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn token_bucket_spaces_requests() {
+        let g = Gates::default();
+        let limits = Limits { concurrency: 10, rate: Some(Rate { count: 1, per: Duration::from_secs(1) }) };
+        let first = g.try_enter("slack", limits);
+        assert!(first.is_ok());
+        let wait = g.try_enter("slack", limits).err().expect("no token left");
+        assert_eq!(wait, Duration::from_secs(1));
+        assert_eq!(g.blocked(&|_| Some(limits)), ["slack"]);
+        tokio::time::advance(Duration::from_millis(600)).await;
+        assert_eq!(g.try_enter("slack", limits).err(), Some(Duration::from_millis(400)));
+        tokio::time::advance(Duration::from_millis(400)).await;
+        assert!(g.try_enter("slack", limits).is_ok());
+        assert!(g.try_enter("other", limits).is_ok(), "destinations are independent");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_limit_is_released_with_the_permit() {
+        let g = Gates::default();
+        let limits = Limits { concurrency: 2, rate: None };
+        let a = g.try_enter("crm", limits).expect("1st");
+        let _b = g.try_enter("crm", limits).expect("2nd");
+        assert!(g.try_enter("crm", limits).is_err());
+        assert_eq!(g.blocked(&|_| Some(limits)), ["crm"]);
+        drop(a);
+        assert!(g.try_enter("crm", limits).is_ok());
+    }
+}
