@@ -2,6 +2,7 @@
 
 mod cli;
 mod delivery;
+mod durable;
 mod http_contract;
 mod jsonpath_cts;
 mod reload;

@@ -36,7 +36,7 @@ impl Captured {
 }
 
 /// A canned reply: status, optional Retry-After, body.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Reply(pub u16, pub Option<&'static str>, pub &'static str);
 
 #[derive(Default)]
@@ -44,6 +44,7 @@ struct ReceiverState {
     got: Vec<Captured>,
     script: VecDeque<Reply>,
     default: Option<Reply>,
+    delay: Duration,
 }
 
 /// A local HTTP server that records every request and answers from a script (then 200 "ok").
@@ -59,11 +60,13 @@ impl Receiver {
     }
 
     pub async fn with_script(script: Vec<Reply>) -> Self {
-        let state = Arc::new(Mutex::new(ReceiverState { got: vec![], script: script.into(), default: None }));
+        let state = Arc::new(Mutex::new(ReceiverState { got: vec![], script: script.into(), default: None, delay: Duration::ZERO }));
         let shared = Arc::clone(&state);
         let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let shared = Arc::clone(&shared);
             async move {
+                let delay = shared.lock().expect("lock").delay;
+                tokio::time::sleep(delay).await;
                 let mut s = shared.lock().expect("lock");
                 s.got.push(Captured { path: uri.path().to_owned(), headers, body, at: Instant::now() });
                 let fallback = s.default.clone().unwrap_or(Reply(200, None, "ok"));
@@ -84,6 +87,11 @@ impl Receiver {
     /// The reply once the script is used up (200 "ok" unless changed).
     pub fn set_default(&self, reply: Reply) {
         self.state.lock().expect("lock").default = Some(reply);
+    }
+
+    /// Answers every request only after `delay` (a slow destination).
+    pub fn set_delay(&self, delay: Duration) {
+        self.state.lock().expect("lock").delay = delay;
     }
 
     pub fn got(&self) -> Vec<Captured> {
