@@ -49,11 +49,7 @@ fn rules_yaml(n: usize) -> String {
         "        text: \"Order {{ payload.id }} for {{ payload.customer }} is ready to schedule\"\n",
     ));
     for i in 1..n {
-        let events = if i % 500 == 5 {
-            "[\"order.*\"]".to_owned()
-        } else {
-            format!("[\"type.{}\"]", i % 50)
-        };
+        let events = if i % 500 == 5 { "[\"order.*\"]".to_owned() } else { format!("[\"type.{}\"]", i % 50) };
         text.push_str(&format!(
             concat!(
                 "  - name: rule-{i}\n",
@@ -87,17 +83,14 @@ fn event_body() -> Value {
 fn verify(c: &mut Criterion) {
     let secret = "s";
     let verifier = HmacSha256::new("signature", &[Secret::new(secret)]).expect("a valid verifier");
-    let body: Vec<u8> = (0..1024u32)
-        .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789"[(i % 36) as usize])
-        .collect();
+    let body: Vec<u8> =
+        (0..1024u32).map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789"[(i % 36) as usize]).collect();
     let mut headers = HeaderMap::new();
     headers.insert(
         "signature",
         HeaderValue::from_str(&hookroute::sign_hex(secret, &body)).expect("hex is a header value"),
     );
-    verifier
-        .verify(&headers, &body)
-        .expect("the signature is valid");
+    verifier.verify(&headers, &body).expect("the signature is valid");
     c.bench_function("verify/hmac_1KiB", |b| {
         b.iter(|| verifier.verify(black_box(&headers), black_box(&body)))
     });
@@ -109,18 +102,9 @@ fn route(c: &mut Criterion) {
     for n in [10usize, 1000, 10000] {
         let config = compile(n);
         let fired = config.rules.matching(SOURCE, EVENT_TYPE, &body);
-        assert_eq!(
-            fired.len(),
-            1,
-            "exactly one rule fires on the benchmark event"
-        );
+        assert_eq!(fired.len(), 1, "exactly one rule fires on the benchmark event");
         group.bench_with_input(BenchmarkId::from_parameter(n), &config, |b, config| {
-            b.iter(|| {
-                config
-                    .rules
-                    .matching(black_box(SOURCE), black_box(EVENT_TYPE), black_box(&body))
-                    .len()
-            })
+            b.iter(|| config.rules.matching(black_box(SOURCE), black_box(EVENT_TYPE), black_box(&body)).len())
         });
     }
     group.finish();
@@ -150,22 +134,11 @@ fn render(c: &mut Criterion) {
             "Order {{ payload.id }} at {{ payload.address }} is ready to schedule",
         )
         .expect("the template compiles");
-    let slack = Action {
-        destination: "ops-slack".into(),
-        plan: Plan::Slack {
-            text: Some(text),
-            blocks: None,
-        },
-    };
+    let slack =
+        Action { destination: "ops-slack".into(), plan: Plan::Slack { text: Some(text), blocks: None } };
     let ctx = RenderContext::new(EVENT_TYPE, &body, SOURCE, RECEIVED_AT);
-    let incoming = Incoming {
-        raw_body: &raw,
-        content_type: Some("application/json"),
-        ctx: &ctx,
-    };
-    slack
-        .render(&templates, &incoming)
-        .expect("the slack action renders");
+    let incoming = Incoming { raw_body: &raw, content_type: Some("application/json"), ctx: &ctx };
+    slack.render(&templates, &incoming).expect("the slack action renders");
     c.bench_function("render/slack_text", |b| {
         b.iter(|| slack.render(black_box(&templates), black_box(&incoming)))
     });
@@ -189,9 +162,7 @@ fn render(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! {

@@ -33,11 +33,7 @@ pub fn plan<'c>(config: &'c Config, event: &ParsedEvent<'_>) -> Vec<PlannedActio
         return Vec::new();
     }
     let ctx = RenderContext::new(event.event_type, event.body, event.source, event.received_at);
-    let incoming = Incoming {
-        raw_body: event.raw_body,
-        content_type: event.content_type,
-        ctx: &ctx,
-    };
+    let incoming = Incoming { raw_body: event.raw_body, content_type: event.content_type, ctx: &ctx };
     fired
         .into_iter()
         .flat_map(|rule| {

@@ -78,9 +78,7 @@ impl Templates {
     }
 
     fn add(&mut self, name: &str, source: String) -> Result<(), String> {
-        self.env
-            .add_template_owned(name.to_owned(), source)
-            .map_err(|e| describe(&e))
+        self.env.add_template_owned(name.to_owned(), source).map_err(|e| describe(&e))
     }
 
     pub fn render_text(&self, text: &Text, ctx: &RenderContext) -> Result<String, RenderError> {
@@ -90,11 +88,7 @@ impl Templates {
         }
     }
 
-    pub fn render_shape(
-        &self,
-        shape: &Shape,
-        ctx: &RenderContext,
-    ) -> Result<serde_json::Value, RenderError> {
+    pub fn render_shape(&self, shape: &Shape, ctx: &RenderContext) -> Result<serde_json::Value, RenderError> {
         use serde_json::Value as J;
         Ok(match shape {
             Shape::Literal(v) => v.clone(),
@@ -106,26 +100,21 @@ impl Templates {
                     reason: format!("expression did not give a JSON value: {e}"),
                 })?
             }
-            Shape::List(items) => J::Array(
-                items
-                    .iter()
-                    .map(|s| self.render_shape(s, ctx))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Shape::List(items) => {
+                J::Array(items.iter().map(|s| self.render_shape(s, ctx)).collect::<Result<_, _>>()?)
+            }
             Shape::Object(fields) => J::Object(
-                fields
-                    .iter()
-                    .map(|(k, s)| Ok((k.clone(), self.render_shape(s, ctx)?)))
-                    .collect::<Result<_, RenderError>>()?,
+                fields.iter().map(|(k, s)| Ok((k.clone(), self.render_shape(s, ctx)?))).collect::<Result<
+                    _,
+                    RenderError,
+                >>(
+                )?,
             ),
         })
     }
 
     fn render(&self, name: &str, ctx: &RenderContext) -> Result<String, RenderError> {
-        let fail = |e: minijinja::Error| RenderError {
-            template: name.to_owned(),
-            reason: describe(&e),
-        };
+        let fail = |e: minijinja::Error| RenderError { template: name.to_owned(), reason: describe(&e) };
         self.env.get_template(name).map_err(fail)?.render(&ctx.0).map_err(fail)
     }
 }
@@ -187,10 +176,17 @@ mod tests {
     #[test]
     fn text_cases() {
         assert_eq!(text("plain").as_deref(), Ok("plain"));
-        assert_eq!(text("Order {{ payload.id }} is {{ payload.status }}").as_deref(), Ok("Order 9001 is to schedule"));
+        assert_eq!(
+            text("Order {{ payload.id }} is {{ payload.status }}").as_deref(),
+            Ok("Order 9001 is to schedule")
+        );
         assert_eq!(text("{{ type }} from {{ source }}").as_deref(), Ok("order.updated from house-check"));
         assert_eq!(text("{{ event.payload.tags | join(',') }}").as_deref(), Ok("a,b"));
-        assert_eq!(text("{{ payload.note }}").as_deref(), Ok("quote \" and <b> and\nnewline"), "no HTML escaping");
+        assert_eq!(
+            text("{{ payload.note }}").as_deref(),
+            Ok("quote \" and <b> and\nnewline"),
+            "no HTML escaping"
+        );
         assert_eq!(text("{{ received_at }}").as_deref(), Ok("2026-11-29T00:00:00Z"));
     }
 

@@ -78,7 +78,10 @@ pub enum Plan {
 pub enum HttpBody {
     /// The received body, byte for byte, with the received `Content-Type`.
     Forward,
-    Text { text: Text, content_type: String },
+    Text {
+        text: Text,
+        content_type: String,
+    },
     Json(Shape),
 }
 
@@ -114,20 +117,10 @@ impl Action {
                 }
                 json_body(body.into())
             }
-            Plan::Email {
-                provider,
-                from,
-                recipients,
-                subject,
-                text,
-                html,
-            } => {
+            Plan::Email { provider, from, recipients, subject, text, html } => {
                 let mail = email::Mail {
                     from: t.render_text(from, ctx)?,
-                    to: recipients
-                        .iter()
-                        .map(|r| t.render_text(r, ctx))
-                        .collect::<Result<_, _>>()?,
+                    to: recipients.iter().map(|r| t.render_text(r, ctx)).collect::<Result<_, _>>()?,
                     subject: t.render_text(subject, ctx)?,
                     text: text.as_ref().map(|x| t.render_text(x, ctx)).transpose()?,
                     html: html.as_ref().map(|x| t.render_text(x, ctx)).transpose()?,
@@ -171,10 +164,16 @@ mod tests {
         let ev = Incoming { raw_body: &raw, content_type: Some("application/json"), ctx: &ctx };
         let slack = Action {
             destination: "s".into(),
-            plan: Plan::Slack { text: Some(t.text("a", "Order {{ payload.id }}").expect("ok")), blocks: None },
+            plan: Plan::Slack {
+                text: Some(t.text("a", "Order {{ payload.id }}").expect("ok")),
+                blocks: None,
+            },
         };
         let r = slack.render(&t, &ev).expect("renders");
-        assert_eq!(serde_json::from_slice::<serde_json::Value>(&r.body).expect("json"), serde_json::json!({"text": "Order 7"}));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&r.body).expect("json"),
+            serde_json::json!({"text": "Order 7"})
+        );
 
         let forward = Action { destination: "h".into(), plan: Plan::Http { body: HttpBody::Forward } };
         let r = forward.render(&t, &ev).expect("renders");
@@ -184,7 +183,10 @@ mod tests {
         let shaped = Action {
             destination: "h".into(),
             plan: Plan::Http {
-                body: HttpBody::Json(Shape::Object(vec![("order".into(), t.leaf("b", "{{ payload.id }}").expect("ok"))])),
+                body: HttpBody::Json(Shape::Object(vec![(
+                    "order".into(),
+                    t.leaf("b", "{{ payload.id }}").expect("ok"),
+                )])),
             },
         };
         let r = shaped.render(&t, &ev).expect("renders");

@@ -6,10 +6,19 @@ use crate::deliver::rfc3339_ms;
 use crate::store::{self, Filter, ReplaySelector, Status, now_ms};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
-pub fn list(url: &str, status: Option<Status>, event: Option<String>, limit: i64, json: bool) -> anyhow::Result<u8> {
+pub fn list(
+    url: &str,
+    status: Option<Status>,
+    event: Option<String>,
+    limit: i64,
+    json: bool,
+) -> anyhow::Result<u8> {
     let rows = runtime()?.block_on(async {
         let store = store::open(url).await.with_context(|| format!("cannot open the store {url}"))?;
         anyhow::Ok(store.list(Filter { status, event_id: event, limit }).await?)
@@ -51,12 +60,22 @@ pub fn list(url: &str, status: Option<Status>, event: Option<String>, limit: i64
     Ok(0)
 }
 
-pub fn replay(url: &str, ids: Vec<i64>, event: Option<String>, status: Option<Status>, since: Option<&str>) -> anyhow::Result<u8> {
+pub fn replay(
+    url: &str,
+    ids: Vec<i64>,
+    event: Option<String>,
+    status: Option<Status>,
+    since: Option<&str>,
+) -> anyhow::Result<u8> {
     let selector = match (ids.is_empty(), event, status) {
         (false, None, None) => ReplaySelector::Ids(ids),
         (true, Some(e), None) => ReplaySelector::Event(e),
-        (true, None, Some(status)) => ReplaySelector::Status { status, since: since.map(parse_since).transpose()? },
-        _ => bail!("give delivery ids, or --event ID, or --status STATUS [--since TIME]: exactly one of them"),
+        (true, None, Some(status)) => {
+            ReplaySelector::Status { status, since: since.map(parse_since).transpose()? }
+        }
+        _ => {
+            bail!("give delivery ids, or --event ID, or --status STATUS [--since TIME]: exactly one of them")
+        }
     };
     if since.is_some() && !matches!(selector, ReplaySelector::Status { .. }) {
         bail!("--since goes with --status");
@@ -85,7 +104,9 @@ fn parse_since(text: &str) -> anyhow::Result<i64> {
     if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
         return Ok(i64::try_from(t.unix_timestamp_nanos() / 1_000_000)?);
     }
-    Ok(now_ms() - parse_age(text).with_context(|| format!("--since {text}: give an RFC 3339 time or an age like 24h"))?)
+    Ok(now_ms()
+        - parse_age(text)
+            .with_context(|| format!("--since {text}: give an RFC 3339 time or an age like 24h"))?)
 }
 
 /// `30m`, `24h`, `7d` in milliseconds.

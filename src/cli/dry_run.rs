@@ -69,9 +69,7 @@ fn build(config: &Config, source: Option<&str>, raw: Bytes) -> anyhow::Result<Re
         None => bail!("several sources are defined; pick one with --source ({})", sorted_sources(config)),
     };
     let body: Value = serde_json::from_slice(&raw).context("the event is not valid JSON")?;
-    let event_type = route::event_type(&body)
-        .context("the event has no string `type`")?
-        .to_owned();
+    let event_type = route::event_type(&body).context("the event has no string `type`")?.to_owned();
     let received_at = crate::server::now_rfc3339();
     let event = ParsedEvent {
         source: &source,

@@ -134,11 +134,17 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             watch_file: !no_watch,
             grace: std::time::Duration::from_secs(grace),
         }),
-        Command::Deliveries { store, status, event, limit, json } => deliveries::list(&store, status, event, limit, json),
-        Command::Replay { store, ids, event, status, since } => deliveries::replay(&store, ids, event, status, since.as_deref()),
+        Command::Deliveries { store, status, event, limit, json } => {
+            deliveries::list(&store, status, event, limit, json)
+        }
+        Command::Replay { store, ids, event, status, since } => {
+            deliveries::replay(&store, ids, event, status, since.as_deref())
+        }
         Command::Prune { store, older_than, dead } => deliveries::prune(&store, &older_than, dead),
         Command::Check { rules } => Ok(check::run(&rules)),
-        Command::Test { rules, source, json, event_file } => dry_run::run(&rules, source.as_deref(), json, &event_file),
+        Command::Test { rules, source, json, event_file } => {
+            dry_run::run(&rules, source.as_deref(), json, &event_file)
+        }
         Command::Sign { secret, file } => sign::run(&secret, file.as_deref()),
         Command::Send { url, secret, header, event_file } => send::run(&url, &secret, &header, &event_file),
     }

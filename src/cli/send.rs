@@ -9,9 +9,7 @@ pub fn run(url: &str, secret: &str, header: &str, file: &Path) -> anyhow::Result
     let signature = crate::verify::sign_hex(secret, &body);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let response = runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
         let response = client
             .post(url)
             .header("content-type", "application/json")

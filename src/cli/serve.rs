@@ -37,14 +37,17 @@ pub fn run(args: &ServeArgs<'_>) -> anyhow::Result<u8> {
         Err(e) => return Err(e.into()),
     };
     eprint!("{}", loaded.warnings);
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(serve(args, loaded))?;
     Ok(0)
 }
 
 async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<()> {
-    let store = store::open(args.store).await.with_context(|| format!("cannot open the store {}", args.store))?;
+    let store =
+        store::open(args.store).await.with_context(|| format!("cannot open the store {}", args.store))?;
     // One process owns a SQLite file: leases left by a process that died are stale.
     let released = store.release_all_leases().await?;
     if released > 0 {

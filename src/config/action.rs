@@ -20,13 +20,21 @@ pub(super) fn action(
     let Some(dest) = destinations.get(&raw.to.value) else {
         let mut known: Vec<_> = destinations.keys().map(String::as_str).collect();
         known.sort_unstable();
-        return p.error(raw.to.loc, &join(path, "to"), format!("unknown destination `{}`, expected one of: {}", raw.to.value, known.join(", ")));
+        return p.error(
+            raw.to.loc,
+            &join(path, "to"),
+            format!("unknown destination `{}`, expected one of: {}", raw.to.value, known.join(", ")),
+        );
     };
     let kind = dest.kind;
     let mut ok = true;
     let mut reject = |p: &mut Problems, field: &str, loc: Loc| {
         ok = false;
-        p.error::<()>(loc, &join(path, field), format!("`{field}` does not apply to a {} destination", kind_name(kind)));
+        p.error::<()>(
+            loc,
+            &join(path, field),
+            format!("`{field}` does not apply to a {} destination", kind_name(kind)),
+        );
     };
     let allowed: &[&str] = match kind {
         DestinationKind::Slack => &["text", "blocks"],
@@ -61,7 +69,10 @@ pub(super) fn action(
             }
             let text = raw.text.as_ref().map(|s| text_of(p, "text", s));
             let blocks = raw.blocks.as_ref().map(|b| shape(b, &join(path, "blocks"), t, p));
-            Plan::Slack { text: text.map(|x| x.ok_or(())).transpose().ok()?, blocks: blocks.map(|x| x.ok_or(())).transpose().ok()? }
+            Plan::Slack {
+                text: text.map(|x| x.ok_or(())).transpose().ok()?,
+                blocks: blocks.map(|x| x.ok_or(())).transpose().ok()?,
+            }
         }
         DestinationKind::Log => {
             let Some(text) = &raw.text else {
@@ -72,17 +83,28 @@ pub(super) fn action(
         DestinationKind::Email => email_plan(&raw, dest, path, &mut text_of, p)?,
         DestinationKind::Http => {
             let body = match (&raw.body, &raw.content_type) {
-                (None, Some(ct)) => return p.error(ct.loc, &join(path, "content_type"), "`content_type` needs a `body`"),
+                (None, Some(ct)) => {
+                    return p.error(ct.loc, &join(path, "content_type"), "`content_type` needs a `body`");
+                }
                 (None, None) => HttpBody::Forward,
                 (Some(b), ct) => match &b.value {
                     NodeValue::Str(s) => {
-                        let text = t.text(&join(path, "body"), s).map_err(|e| p.error::<()>(b.loc, &join(path, "body"), e)).ok()?;
-                        let content_type = ct.as_ref().map_or_else(|| "text/plain; charset=utf-8".to_owned(), |c| c.value.clone());
+                        let text = t
+                            .text(&join(path, "body"), s)
+                            .map_err(|e| p.error::<()>(b.loc, &join(path, "body"), e))
+                            .ok()?;
+                        let content_type = ct
+                            .as_ref()
+                            .map_or_else(|| "text/plain; charset=utf-8".to_owned(), |c| c.value.clone());
                         HttpBody::Text { text, content_type }
                     }
                     _ => {
                         if let Some(ct) = ct {
-                            return p.error(ct.loc, &join(path, "content_type"), "a body written as YAML is always sent as application/json");
+                            return p.error(
+                                ct.loc,
+                                &join(path, "content_type"),
+                                "a body written as YAML is always sent as application/json",
+                            );
                         }
                         HttpBody::Json(shape(b, &join(path, "body"), t, p)?)
                     }
@@ -115,13 +137,12 @@ fn email_plan(
     let from = match (&raw.from, &defaults.from) {
         (Some(f), _) => text_of(p, "from", f),
         (None, Some(f)) => Some(Text::Literal(f.clone())),
-        (None, None) => return p.error(raw.to.loc, path, format!("no `from` here nor on destination `{}`", dest.name)),
+        (None, None) => {
+            return p.error(raw.to.loc, path, format!("no `from` here nor on destination `{}`", dest.name));
+        }
     };
-    let to: Vec<Option<Text>> = recipients
-        .iter()
-        .enumerate()
-        .map(|(i, r)| text_of(p, &format!("recipients[{i}]"), r))
-        .collect();
+    let to: Vec<Option<Text>> =
+        recipients.iter().enumerate().map(|(i, r)| text_of(p, &format!("recipients[{i}]"), r)).collect();
     let subject = text_of(p, "subject", subject);
     let text = raw.text.as_ref().map(|s| text_of(p, "text", s));
     let html = raw.html.as_ref().map(|s| text_of(p, "html", s));
@@ -146,7 +167,8 @@ fn shape(node: &Node, path: &str, t: &mut Templates, p: &mut Problems) -> Option
             Err(e) => return p.error(node.loc, path, e),
         },
         NodeValue::Seq(items) => {
-            let parts: Vec<_> = items.iter().enumerate().map(|(i, n)| shape(n, &format!("{path}[{i}]"), t, p)).collect();
+            let parts: Vec<_> =
+                items.iter().enumerate().map(|(i, n)| shape(n, &format!("{path}[{i}]"), t, p)).collect();
             Shape::List(parts.into_iter().collect::<Option<_>>()?)
         }
         NodeValue::Map(entries) => {

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::destination::destinations;
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::env::{self, Redactor};
 use super::node::{self, DecodeError, Loc, Node, NodeValue, Spanned, decode, join};
 use super::raw::{RawAction, RawFile, RawRule, RawSettings, RawSource, VerifyScheme};
-use super::destination::destinations;
 use super::{Config, Settings, Source, action::action, delivery, when};
 use crate::actions::Destination;
 use crate::rules::{EventPattern, Rule, RuleSet};
@@ -59,10 +59,7 @@ pub fn compile(
     let config = compile_inner(text, lookup, &mut p);
     let mut items = p.0;
     items.sort_by_key(|d| (d.line, d.col));
-    let diagnostics = Diagnostics {
-        file: file.to_owned(),
-        items,
-    };
+    let diagnostics = Diagnostics { file: file.to_owned(), items };
     match config {
         Some(c) if !diagnostics.has_errors() => Ok((c, diagnostics)),
         _ => Err(diagnostics),
@@ -82,7 +79,14 @@ fn compile_inner(text: &str, lookup: &dyn Fn(&str) -> Option<String>, p: &mut Pr
         }
     });
     if !matches!(root.value, NodeValue::Map(_)) {
-        return p.error(root.loc, "", format!("the rules file must be a mapping with sources, destinations and rules; found {}", root.kind()));
+        return p.error(
+            root.loc,
+            "",
+            format!(
+                "the rules file must be a mapping with sources, destinations and rules; found {}",
+                root.kind()
+            ),
+        );
     }
     let file: RawFile = p.decode(&root, "")?;
 
@@ -107,13 +111,19 @@ fn compile_inner(text: &str, lookup: &dyn Fn(&str) -> Option<String>, p: &mut Pr
 }
 
 /// A mapping's entries, or an error when the node is something else.
-pub(super) fn mapping<'n>(node: Option<&'n Node>, path: &str, p: &mut Problems) -> Vec<(&'n str, &'n Node, &'n Node)> {
+pub(super) fn mapping<'n>(
+    node: Option<&'n Node>,
+    path: &str,
+    p: &mut Problems,
+) -> Vec<(&'n str, &'n Node, &'n Node)> {
     match node {
         None => vec![],
         Some(n) if matches!(n.value, NodeValue::Null) => vec![],
         Some(n) => match n.entries() {
             Some(entries) => entries.collect(),
-            None => p.error(n.loc, path, format!("expected a mapping of names, found {}", n.kind())).unwrap_or_default(),
+            None => p
+                .error(n.loc, path, format!("expected a mapping of names, found {}", n.kind()))
+                .unwrap_or_default(),
         },
     }
 }
@@ -121,12 +131,12 @@ pub(super) fn mapping<'n>(node: Option<&'n Node>, path: &str, p: &mut Problems) 
 fn settings(node: Option<&Node>, p: &mut Problems) -> Settings {
     let raw: RawSettings = node.and_then(|n| p.decode(n, "settings")).unwrap_or_default();
     let delivery = raw.delivery.unwrap_or_default();
-    let retention = raw
-        .retention
-        .and_then(|r| duration(&r, "settings.retention", p))
-        .unwrap_or(DEFAULT_RETENTION);
+    let retention =
+        raw.retention.and_then(|r| duration(&r, "settings.retention", p)).unwrap_or(DEFAULT_RETENTION);
     let max_body_bytes = match raw.max_body_bytes {
-        Some(b) if b.value == 0 => p.error(b.loc, "settings.max_body_bytes", "must be at least 1").unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        Some(b) if b.value == 0 => {
+            p.error(b.loc, "settings.max_body_bytes", "must be at least 1").unwrap_or(DEFAULT_MAX_BODY_BYTES)
+        }
         Some(b) => b.value,
         None => DEFAULT_MAX_BODY_BYTES,
     };
@@ -149,7 +159,13 @@ pub(super) fn duration(text: &Spanned<String>, path: &str, p: &mut Problems) -> 
         "m" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
         "d" => Duration::from_secs(n * 86_400),
-        _ => return p.error(text.loc, path, format!("`{s}` is not a duration; write e.g. 500ms, 10s, 5m or 1h")),
+        _ => {
+            return p.error(
+                text.loc,
+                path,
+                format!("`{s}` is not a duration; write e.g. 500ms, 10s, 5m or 1h"),
+            );
+        }
     };
     if d.is_zero() {
         return p.error(text.loc, path, "a duration must be longer than zero");
@@ -157,19 +173,31 @@ pub(super) fn duration(text: &Spanned<String>, path: &str, p: &mut Problems) -> 
     Some(d)
 }
 
-fn sources(node: Option<&Node>, p: &mut Problems, secrets: &mut Vec<(String, String)>) -> HashMap<String, Source> {
+fn sources(
+    node: Option<&Node>,
+    p: &mut Problems,
+    secrets: &mut Vec<(String, String)>,
+) -> HashMap<String, Source> {
     let mut out = HashMap::new();
     for (name, key, value) in mapping(node, "sources", p) {
         let path = join("sources", name);
         if !valid_name(name) {
-            p.error::<()>(key.loc, &path, "a source name is served at /hooks/NAME: use letters, digits, `-`, `_` and `.`");
+            p.error::<()>(
+                key.loc,
+                &path,
+                "a source name is served at /hooks/NAME: use letters, digits, `-`, `_` and `.`",
+            );
             continue;
         }
         let Some(raw) = p.decode::<RawSource>(value, &path) else { continue };
         let verify_path = join(&path, "verify");
         let verifier = match raw.verify.scheme.value {
             VerifyScheme::None => {
-                p.warning(raw.verify.scheme.loc, &join(&verify_path, "scheme"), "requests to this source are not verified: anyone who can reach it can trigger its rules");
+                p.warning(
+                    raw.verify.scheme.loc,
+                    &join(&verify_path, "scheme"),
+                    "requests to this source are not verified: anyone who can reach it can trigger its rules",
+                );
                 Verifier::None
             }
             VerifyScheme::HmacSha256 => {
@@ -221,7 +249,8 @@ fn rules(
         let path = format!("rules[{i}]");
         let rule = p.decode::<RawRule>(item, &path).and_then(|raw| {
             if let Some(first) = seen.get(&raw.name.value) {
-                let msg = format!("duplicate rule name `{}` (first used at line {})", raw.name.value, first.line);
+                let msg =
+                    format!("duplicate rule name `{}` (first used at line {})", raw.name.value, first.line);
                 p.error::<()>(raw.name.loc, &join(&path, "name"), msg);
             } else {
                 seen.insert(raw.name.value.clone(), raw.name.loc);
@@ -251,7 +280,11 @@ fn rule(
         ok = false;
         let known: BTreeMap<_, _> = sources.keys().map(|k| (k.as_str(), ())).collect();
         let known: Vec<_> = known.into_keys().collect();
-        p.error::<()>(s.loc, &join(path, "source"), format!("unknown source `{}`, expected one of: {}", s.value, known.join(", ")));
+        p.error::<()>(
+            s.loc,
+            &join(path, "source"),
+            format!("unknown source `{}`, expected one of: {}", s.value, known.join(", ")),
+        );
     }
     let events = match &raw.events {
         None => vec![EventPattern::new("*")],
@@ -264,13 +297,23 @@ fn rule(
                         Some(s) if !s.is_empty() => out.push(EventPattern::new(s)),
                         _ => {
                             ok = false;
-                            p.error::<()>(item.loc, &format!("{path}.events[{i}]"), "an event type must be a non-empty string");
+                            p.error::<()>(
+                                item.loc,
+                                &format!("{path}.events[{i}]"),
+                                "an event type must be a non-empty string",
+                            );
                         }
                     }
                 }
                 out
             }
-            _ => return p.error(n.loc, &join(path, "events"), "`events` is an event type, a glob such as `order.*`, or a non-empty list of them"),
+            _ => {
+                return p.error(
+                    n.loc,
+                    &join(path, "events"),
+                    "`events` is an event type, a glob such as `order.*`, or a non-empty list of them",
+                );
+            }
         },
     };
     let when = match &raw.when {
@@ -287,7 +330,8 @@ fn rule(
     let mut actions = Vec::new();
     for (i, node) in raw.actions.value.iter().enumerate() {
         let apath = format!("{path}.actions[{i}]");
-        match p.decode::<RawAction>(node, &apath).and_then(|a| action(a, &apath, destinations, templates, p)) {
+        match p.decode::<RawAction>(node, &apath).and_then(|a| action(a, &apath, destinations, templates, p))
+        {
             Some(a) => actions.push(a),
             None => ok = false,
         }
@@ -301,4 +345,3 @@ fn rule(
         stop: raw.stop,
     })
 }
-

@@ -16,14 +16,16 @@ const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) fn settings(raw: RawDelivery, p: &mut Problems) -> DeliverySettings {
-    let timeout = raw.timeout.and_then(|t| timeout(&t, "settings.delivery.timeout", p)).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout =
+        raw.timeout.and_then(|t| timeout(&t, "settings.delivery.timeout", p)).unwrap_or(DEFAULT_TIMEOUT);
     let retry = retry(
         RawRetry { max_attempts: raw.max_attempts, schedule: raw.schedule, max_age: raw.max_age },
         &RetryPolicy::default(),
         "settings.delivery",
         p,
     );
-    let concurrency = concurrency(raw.concurrency.as_ref(), "settings.delivery.concurrency", p).unwrap_or(DEFAULT_CONCURRENCY);
+    let concurrency = concurrency(raw.concurrency.as_ref(), "settings.delivery.concurrency", p)
+        .unwrap_or(DEFAULT_CONCURRENCY);
     DeliverySettings { timeout, retry, concurrency }
 }
 
@@ -59,7 +61,9 @@ pub(super) fn retry(raw: RawRetry, base: &RetryPolicy, path: &str, p: &mut Probl
         None => base.schedule.clone(),
     };
     let max_attempts = match raw.max_attempts {
-        Some(a) if a.value == 0 => p.error(a.loc, &join(path, "max_attempts"), "must be at least 1").unwrap_or(1),
+        Some(a) if a.value == 0 => {
+            p.error(a.loc, &join(path, "max_attempts"), "must be at least 1").unwrap_or(1)
+        }
         Some(a) => a.value,
         None => base.max_attempts,
     };
@@ -77,8 +81,11 @@ pub(super) fn limits(
     path: &str,
     p: &mut Problems,
 ) -> Limits {
-    let concurrency = concurrency(concurrency_raw, &join(path, "concurrency"), p).unwrap_or(default_concurrency);
-    let rate = rate_raw.and_then(|r| Rate::parse(&r.value).map_err(|e| p.error::<()>(r.loc, &join(path, "rate_limit"), e)).ok());
+    let concurrency =
+        concurrency(concurrency_raw, &join(path, "concurrency"), p).unwrap_or(default_concurrency);
+    let rate = rate_raw.and_then(|r| {
+        Rate::parse(&r.value).map_err(|e| p.error::<()>(r.loc, &join(path, "rate_limit"), e)).ok()
+    });
     Limits { concurrency, rate }
 }
 
@@ -91,7 +98,9 @@ pub(super) fn dedup(node: Option<&Node>, path: &str, p: &mut Problems) -> Option
         NodeValue::Bool(true) => return Some(default),
         _ => {}
     }
-    let raw: RawDedup = super::node::decode(node, path).map_err(|e| p.error::<()>(e.loc.unwrap_or(node.loc), &e.path, e.message)).ok()?;
+    let raw: RawDedup = super::node::decode(node, path)
+        .map_err(|e| p.error::<()>(e.loc.unwrap_or(node.loc), &e.path, e.message))
+        .ok()?;
     let window = match &raw.window {
         Some(w) => duration(w, &join(path, "window"), p)?,
         None => DEFAULT_DEDUP_WINDOW,

@@ -57,7 +57,9 @@ fn destination(
             let provider = raw.provider.as_ref().map_or(EmailProvider::Sendgrid, |p| p.value);
             Some(Spanned { loc: raw.kind.loc, value: provider.default_url().to_owned() })
         }
-        (_, None) => return p.error(raw.kind.loc, path, format!("a {} destination needs `url`", kind_name(kind))),
+        (_, None) => {
+            return p.error(raw.kind.loc, path, format!("a {} destination needs `url`", kind_name(kind)));
+        }
         (_, Some(u)) => Some(u),
     };
     if let Some(u) = &url {
@@ -72,7 +74,13 @@ fn destination(
             "POST" => http::Method::POST,
             "PUT" => http::Method::PUT,
             "PATCH" => http::Method::PATCH,
-            other => return p.error(m.loc, &join(path, "method"), format!("unsupported method `{other}`, expected one of: POST, PUT, PATCH")),
+            other => {
+                return p.error(
+                    m.loc,
+                    &join(path, "method"),
+                    format!("unsupported method `{other}`, expected one of: POST, PUT, PATCH"),
+                );
+            }
         },
         Some(m) => return p.error(m.loc, &join(path, "method"), "`method` is only valid for type: http"),
     };
@@ -86,13 +94,19 @@ fn destination(
                 (Ok(name), Ok(_)) => {
                     // Values built from `${VAR}` are masked through the variable already; a literal
                     // credential is masked whole.
-                    if credential_header(name.as_str()) && !secrets.iter().any(|(_, s)| s.len() >= 4 && v.contains(s.as_str())) {
+                    if credential_header(name.as_str())
+                        && !secrets.iter().any(|(_, s)| s.len() >= 4 && v.contains(s.as_str()))
+                    {
                         secrets.push((format!("[{path}.headers.{k}]"), v.clone()));
                     }
                     headers.push((name, Secret::new(v)));
                 }
                 _ => {
-                    p.error::<()>(h.loc, &join(path, &format!("headers.{k}")), "not a valid HTTP header name and value");
+                    p.error::<()>(
+                        h.loc,
+                        &join(path, &format!("headers.{k}")),
+                        "not a valid HTTP header name and value",
+                    );
                 }
             }
         }
@@ -108,7 +122,13 @@ fn destination(
         Some(r) => delivery::retry(r, &settings.delivery.retry, &join(path, "retry"), p),
         None => settings.delivery.retry.clone(),
     };
-    let limits = delivery::limits(raw.concurrency.as_ref(), raw.rate_limit.as_ref(), settings.delivery.concurrency, path, p);
+    let limits = delivery::limits(
+        raw.concurrency.as_ref(),
+        raw.rate_limit.as_ref(),
+        settings.delivery.concurrency,
+        path,
+        p,
+    );
     Some(Destination {
         name: name.to_owned(),
         kind,
@@ -127,9 +147,7 @@ fn destination(
 
 /// Header names that carry credentials by convention.
 fn credential_header(name: &str) -> bool {
-    ["auth", "token", "key", "secret", "signature", "cookie", "password"]
-        .iter()
-        .any(|w| name.contains(w))
+    ["auth", "token", "key", "secret", "signature", "cookie", "password"].iter().any(|w| name.contains(w))
 }
 
 pub(super) fn kind_name(kind: DestinationKind) -> &'static str {
@@ -145,7 +163,11 @@ fn check_url(url: &Spanned<String>, path: &str, p: &mut Problems) {
     match reqwest::Url::parse(&url.value) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
         Ok(u) => {
-            p.error::<()>(url.loc, path, format!("the URL must be http or https with a host, found scheme `{}`", u.scheme()));
+            p.error::<()>(
+                url.loc,
+                path,
+                format!("the URL must be http or https with a host, found scheme `{}`", u.scheme()),
+            );
         }
         // The URL may hold a secret: describe the problem, never echo it.
         Err(e) => {
@@ -153,4 +175,3 @@ fn check_url(url: &Spanned<String>, path: &str, p: &mut Problems) {
         }
     }
 }
-

@@ -34,10 +34,7 @@ impl Diagnostic {
     }
 
     pub fn warning(loc: Loc, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Warning,
-            ..Self::error(loc, field, message)
-        }
+        Self { severity: Severity::Warning, ..Self::error(loc, field, message) }
     }
 
     /// `file:line:col: [warning: ]field: message`, the form editors and CI annotate.
@@ -46,11 +43,7 @@ impl Diagnostic {
             Severity::Error => "",
             Severity::Warning => "warning: ",
         };
-        let field = if self.field.is_empty() {
-            String::new()
-        } else {
-            format!("{}: ", self.field)
-        };
+        let field = if self.field.is_empty() { String::new() } else { format!("{}: ", self.field) };
         format!("{file}:{}:{}: {level}{field}{}", self.line, self.col, self.message)
     }
 }

@@ -84,10 +84,7 @@ pub struct DeliverySettings {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read rules file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{n} error(s) in the rules file:\n{d}", n = .0.error_count(), d = .0)]
     Invalid(Diagnostics),
 }
@@ -116,26 +113,20 @@ pub fn compile_text_with_env(
 
 /// Reads and compiles the rules file. Blocking: call it from a plain thread or `spawn_blocking`.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let (config, warnings) =
-        compile_text(&text, &path.display().to_string()).map_err(LoadError::Invalid)?;
-    Ok(Loaded {
-        config,
-        warnings,
-        text,
-    })
+    let text =
+        std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+    let (config, warnings) = compile_text(&text, &path.display().to_string()).map_err(LoadError::Invalid)?;
+    Ok(Loaded { config, warnings, text })
 }
 
 /// Runs `f` on a thread with a known, generous stack, so deep YAML or JSONPath input can never
 /// overflow a small async worker stack.
-fn on_own_stack(path: &Path, f: impl FnOnce() -> Result<Loaded, LoadError> + Send + 'static) -> Result<Loaded, LoadError> {
-    let worker = std::thread::Builder::new()
-        .name("config-compile".into())
-        .stack_size(16 * 1024 * 1024)
-        .spawn(f);
+fn on_own_stack(
+    path: &Path,
+    f: impl FnOnce() -> Result<Loaded, LoadError> + Send + 'static,
+) -> Result<Loaded, LoadError> {
+    let worker =
+        std::thread::Builder::new().name("config-compile".into()).stack_size(16 * 1024 * 1024).spawn(f);
     match worker {
         Ok(handle) => handle.join().unwrap_or_else(|_| {
             Err(LoadError::Invalid(Diagnostics {

@@ -63,20 +63,14 @@ impl Node {
     /// The mapping's entries with string keys; `None` when this is not a mapping.
     pub fn entries(&self) -> Option<impl Iterator<Item = (&str, &Node, &Node)>> {
         match &self.value {
-            NodeValue::Map(entries) => Some(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.as_str().unwrap_or(""), k, v)),
-            ),
+            NodeValue::Map(entries) => Some(entries.iter().map(|(k, v)| (k.as_str().unwrap_or(""), k, v))),
             _ => None,
         }
     }
 
     /// The value under `key` in a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.entries()?
-            .find(|(name, _, _)| *name == key)
-            .map(|(_, _, v)| v)
+        self.entries()?.find(|(name, _, _)| *name == key).map(|(_, _, v)| v)
     }
 
     /// The node as plain JSON (for literal values such as `equals: 5`).
@@ -90,12 +84,9 @@ impl Node {
             NodeValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
             NodeValue::Str(s) => Value::String(s.clone()),
             NodeValue::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
-            NodeValue::Map(entries) => Value::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.scalar_text(), v.to_json()))
-                    .collect(),
-            ),
+            NodeValue::Map(entries) => {
+                Value::Object(entries.iter().map(|(k, v)| (k.scalar_text(), v.to_json())).collect())
+            }
         }
     }
 
@@ -145,10 +136,7 @@ impl<'de> Deserialize<'de> for YamlNode {
             line: u32::try_from(spanned.referenced.line()).unwrap_or(u32::MAX),
             col: u32::try_from(spanned.referenced.column()).unwrap_or(u32::MAX),
         };
-        Ok(YamlNode(Node {
-            loc,
-            value: spanned.value.0,
-        }))
+        Ok(YamlNode(Node { loc, value: spanned.value.0 }))
     }
 }
 
@@ -228,10 +216,7 @@ pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
     options.strict_booleans = true;
     match serde_saphyr::from_str_with_options::<Option<YamlNode>>(text, options) {
         Ok(Some(node)) => Ok(node.0),
-        Ok(None) => Ok(Node {
-            loc: Loc { line: 1, col: 1 },
-            value: NodeValue::Null,
-        }),
+        Ok(None) => Ok(Node { loc: Loc { line: 1, col: 1 }, value: NodeValue::Null }),
         Err(err) => {
             let loc = err.location().map_or(Loc { line: 1, col: 1 }, |l| Loc {
                 line: u32::try_from(l.line()).unwrap_or(u32::MAX),
@@ -266,12 +251,7 @@ pub struct DecodeError {
 
 impl DecodeError {
     pub fn new(loc: Loc, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            loc: Some(loc),
-            path: path.into(),
-            message: message.into(),
-            unknown_field: false,
-        }
+        Self { loc: Some(loc), path: path.into(), message: message.into(), unknown_field: false }
     }
 }
 
@@ -285,28 +265,18 @@ impl std::error::Error for DecodeError {}
 
 impl de::Error for DecodeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        Self {
-            loc: None,
-            path: String::new(),
-            message: msg.to_string(),
-            unknown_field: false,
-        }
+        Self { loc: None, path: String::new(), message: msg.to_string(), unknown_field: false }
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
-        let mut e = Self::custom(format_args!(
-            "unknown field `{field}`, expected one of: {}",
-            expected.join(", ")
-        ));
+        let mut e =
+            Self::custom(format_args!("unknown field `{field}`, expected one of: {}", expected.join(", ")));
         e.unknown_field = true;
         e
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
-        Self::custom(format_args!(
-            "unknown value `{variant}`, expected one of: {}",
-            expected.join(", ")
-        ))
+        Self::custom(format_args!("unknown value `{variant}`, expected one of: {}", expected.join(", ")))
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
@@ -330,11 +300,7 @@ pub fn decode<T: de::DeserializeOwned>(node: &Node, path: &str) -> Result<T, Dec
 
 /// Joins a field path: `rules[2]` + `when` → `rules[2].when`.
 pub fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
 const SPANNED: &str = "$hookroute::Spanned";
@@ -365,11 +331,7 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
             NodeValue::UInt(u) => v.visit_u64(*u),
             NodeValue::Float(f) => v.visit_f64(*f),
             NodeValue::Str(s) => v.visit_str(s),
-            NodeValue::Seq(items) => v.visit_seq(Seq {
-                items: items.iter(),
-                index: 0,
-                path: self.path,
-            }),
+            NodeValue::Seq(items) => v.visit_seq(Seq { items: items.iter(), index: 0, path: self.path }),
             NodeValue::Map(entries) => {
                 let last_key = std::cell::Cell::new(None);
                 let r = v.visit_map(Map {
@@ -403,9 +365,9 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
     fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
         // Scalars are text where text is wanted: `subject: 2024` is the string "2024".
         match &self.node.value {
-            NodeValue::Bool(_) | NodeValue::Int(_) | NodeValue::UInt(_) | NodeValue::Float(_) => v
-                .visit_string(self.node.scalar_text())
-                .map_err(|e| self.locate(e)),
+            NodeValue::Bool(_) | NodeValue::Int(_) | NodeValue::UInt(_) | NodeValue::Float(_) => {
+                v.visit_string(self.node.scalar_text()).map_err(|e| self.locate(e))
+            }
             _ => self.deserialize_any(v),
         }
     }
@@ -429,10 +391,7 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
         v: V,
     ) -> Result<V::Value, DecodeError> {
         if name == SPANNED {
-            return v.visit_map(SpannedAccess {
-                de: Some(self),
-                step: 0,
-            });
+            return v.visit_map(SpannedAccess { de: Some(self), step: 0 });
         }
         let _ = fields;
         self.deserialize_any(v)
@@ -445,13 +404,13 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
         v: V,
     ) -> Result<V::Value, DecodeError> {
         match &self.node.value {
-            NodeValue::Str(s) => v
-                .visit_enum(s.as_str().into_deserializer())
-                .map_err(|e: DecodeError| self.locate(e)),
-            _ => Err(self.locate(de::Error::custom(format_args!(
-                "expected a string, found {}",
-                self.node.kind()
-            )))),
+            NodeValue::Str(s) => {
+                v.visit_enum(s.as_str().into_deserializer()).map_err(|e: DecodeError| self.locate(e))
+            }
+            _ => {
+                Err(self
+                    .locate(de::Error::custom(format_args!("expected a string, found {}", self.node.kind()))))
+            }
         }
     }
 
@@ -491,10 +450,7 @@ struct Map<'a, 'k> {
 
 impl<'de> MapAccess<'de> for Map<'_, '_> {
     type Error = DecodeError;
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DecodeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DecodeError> {
         let Some((key, value)) = self.entries.next() else {
             return Ok(None);
         };
@@ -507,10 +463,8 @@ impl<'de> MapAccess<'de> for Map<'_, '_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
-        let (node, path) = self
-            .pending
-            .take()
-            .ok_or_else(|| <DecodeError as de::Error>::custom("value without a key"))?;
+        let (node, path) =
+            self.pending.take().ok_or_else(|| <DecodeError as de::Error>::custom("value without a key"))?;
         seed.deserialize(NodeDe { node, path: &path })
     }
 }
@@ -523,10 +477,7 @@ struct SpannedAccess<'a> {
 
 impl<'de> MapAccess<'de> for SpannedAccess<'_> {
     type Error = DecodeError;
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DecodeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DecodeError> {
         let key = match self.step {
             0 => "line",
             1 => "col",
@@ -538,17 +489,16 @@ impl<'de> MapAccess<'de> for SpannedAccess<'_> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
         self.step += 1;
-        let de = self
-            .de
-            .as_ref()
-            .ok_or_else(|| <DecodeError as de::Error>::custom("spanned value read twice"))?;
+        let de =
+            self.de.as_ref().ok_or_else(|| <DecodeError as de::Error>::custom("spanned value read twice"))?;
         match self.step {
             1 => seed.deserialize(de.node.loc.line.into_deserializer()),
             2 => seed.deserialize(de.node.loc.col.into_deserializer()),
             _ => {
-                let de = self.de.take().ok_or_else(|| {
-                    <DecodeError as de::Error>::custom("spanned value read twice")
-                })?;
+                let de = self
+                    .de
+                    .take()
+                    .ok_or_else(|| <DecodeError as de::Error>::custom("spanned value read twice"))?;
                 seed.deserialize(de)
             }
         }
@@ -588,13 +538,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
             }
         }
         let raw = d.deserialize_struct(SPANNED, &["line", "col", "value"], V(std::marker::PhantomData))?;
-        Ok(Spanned {
-            loc: Loc {
-                line: raw.line,
-                col: raw.col,
-            },
-            value: raw.value,
-        })
+        Ok(Spanned { loc: Loc { line: raw.line, col: raw.col }, value: raw.value })
     }
 }
 
@@ -604,10 +548,7 @@ impl<'de> Deserialize<'de> for Node {
         impl<'de> Deserialize<'de> for Located {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = Spanned::<Inner>::deserialize(d)?;
-                Ok(Located(Node {
-                    loc: s.loc,
-                    value: s.value.0,
-                }))
+                Ok(Located(Node { loc: s.loc, value: s.value.0 }))
             }
         }
         struct Inner(NodeValue);

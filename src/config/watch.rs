@@ -134,9 +134,7 @@ impl Reloader {
             LoadError::Read { .. } => tracing::error!(trigger, "{err}"),
         }
         tracing::error!(trigger, running_version = %running, "reload rejected; the previous rules keep running");
-        ReloadOutcome::Rejected {
-            reason: err.to_string(),
-        }
+        ReloadOutcome::Rejected { reason: err.to_string() }
     }
 
     /// Runs the SIGHUP trigger and, when `watch_file`, the watch and poll triggers, until
@@ -185,7 +183,8 @@ fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
 
-type Watcher = notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>;
+type Watcher =
+    notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>;
 
 /// Watches the file's directory; any change there triggers a (hash-checked) reload.
 fn start_watcher(path: &Path, tx: mpsc::Sender<&'static str>) -> Option<Watcher> {
@@ -195,9 +194,8 @@ fn start_watcher(path: &Path, tx: mpsc::Sender<&'static str>) -> Option<Watcher>
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let handler = move |result: notify_debouncer_full::DebounceEventResult| {
         // Reading the file (as a reload does) makes access events: they must not trigger reloads.
-        let changed = result.is_ok_and(|events| {
-            events.iter().any(|e| !matches!(e.kind, notify::EventKind::Access(_)))
-        });
+        let changed =
+            result.is_ok_and(|events| events.iter().any(|e| !matches!(e.kind, notify::EventKind::Access(_))));
         if changed {
             let _ = tx.try_send("file change");
         }

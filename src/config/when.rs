@@ -10,8 +10,19 @@ use super::node::{Node, NodeValue, join};
 use crate::rules::{Bound, Condition, Op, Path};
 
 const OPERATORS: &[&str] = &[
-    "equals", "not_equals", "in", "not_in", "exists", "matches", "contains", "starts_with",
-    "ends_with", "gt", "gte", "lt", "lte",
+    "equals",
+    "not_equals",
+    "in",
+    "not_in",
+    "exists",
+    "matches",
+    "contains",
+    "starts_with",
+    "ends_with",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
 ];
 const COMBINATORS: &[&str] = &["all", "any", "not"];
 /// Compiled regexes are bounded so a pattern cannot take unbounded memory.
@@ -34,11 +45,8 @@ pub fn compile(node: &Node, path: &str, p: &mut Problems) -> Option<Condition> {
 }
 
 fn list(items: &[Node], path: &str, p: &mut Problems) -> Option<Vec<Condition>> {
-    let compiled: Vec<_> = items
-        .iter()
-        .enumerate()
-        .map(|(i, n)| compile(n, &format!("{path}[{i}]"), p))
-        .collect();
+    let compiled: Vec<_> =
+        items.iter().enumerate().map(|(i, n)| compile(n, &format!("{path}[{i}]"), p)).collect();
     compiled.into_iter().collect()
 }
 
@@ -68,10 +76,13 @@ fn mapping(node: &Node, path: &str, p: &mut Problems) -> Option<Condition> {
         return match *key {
             "not" => compile(value, &sub, p).map(|c| Condition::Not(Box::new(c))),
             _ => match &value.value {
-                NodeValue::Seq(items) => list(items, &sub, p).map(|cs| {
-                    if *key == "all" { Condition::All(cs) } else { Condition::Any(cs) }
-                }),
-                _ => p.error(value.loc, &sub, format!("`{key}` takes a list of conditions, found {}", value.kind())),
+                NodeValue::Seq(items) => list(items, &sub, p)
+                    .map(|cs| if *key == "all" { Condition::All(cs) } else { Condition::Any(cs) }),
+                _ => p.error(
+                    value.loc,
+                    &sub,
+                    format!("`{key}` takes a list of conditions, found {}", value.kind()),
+                ),
             },
         };
     }
@@ -101,7 +112,11 @@ fn mapping(node: &Node, path: &str, p: &mut Problems) -> Option<Condition> {
     let json_path = match path_node.as_str().map(Path::parse) {
         Some(Ok(q)) => Some(q),
         Some(Err(e)) => p.error(path_node.loc, &join(path, "path"), e),
-        None => p.error(path_node.loc, &join(path, "path"), format!("expected a JSONPath string, found {}", path_node.kind())),
+        None => p.error(
+            path_node.loc,
+            &join(path, "path"),
+            format!("expected a JSONPath string, found {}", path_node.kind()),
+        ),
     };
     let op = operator(op_name, operand, &join(path, op_name), p);
     Some(Condition::Test { path: json_path?, op: op? })
@@ -117,7 +132,11 @@ fn operator(name: &str, operand: &Node, path: &str, p: &mut Problems) -> Option<
         NodeValue::Int(_) | NodeValue::UInt(_) | NodeValue::Float(_) => {
             operand.to_json().as_f64().map(Bound::Number)
         }
-        _ => p.error(operand.loc, path, format!("`{name}` takes a number or a string, found {}", operand.kind())),
+        _ => p.error(
+            operand.loc,
+            path,
+            format!("`{name}` takes a number or a string, found {}", operand.kind()),
+        ),
     };
     let many = |p: &mut Problems| match &operand.value {
         NodeValue::Seq(items) => Some(items.iter().map(Node::to_json).collect()),
@@ -131,13 +150,21 @@ fn operator(name: &str, operand: &Node, path: &str, p: &mut Problems) -> Option<
         "not_in" => Op::NotIn(many(p)?),
         "exists" => match operand.value {
             NodeValue::Bool(b) => Op::Exists(b),
-            _ => return p.error(operand.loc, path, format!("`exists` takes true or false, found {}", operand.kind())),
+            _ => {
+                return p.error(
+                    operand.loc,
+                    path,
+                    format!("`exists` takes true or false, found {}", operand.kind()),
+                );
+            }
         },
         "matches" => {
             let pattern = text(p)?;
             match RegexBuilder::new(&pattern).size_limit(REGEX_SIZE_LIMIT).build() {
                 Ok(re) => Op::Matches(re),
-                Err(e) => return p.error(operand.loc, path, format!("invalid regex: {}", one_line(&e.to_string()))),
+                Err(e) => {
+                    return p.error(operand.loc, path, format!("invalid regex: {}", one_line(&e.to_string())));
+                }
             }
         }
         "starts_with" => Op::StartsWith(text(p)?),

@@ -7,10 +7,17 @@ use std::time::{Duration, SystemTime};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Delivered { status: u16 },
+    Delivered {
+        status: u16,
+    },
     /// Try again; `after` is the destination's own `Retry-After`, when it gave one.
-    Retry { after: Option<Duration>, reason: String },
-    Dead { reason: String },
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    Dead {
+        reason: String,
+    },
 }
 
 /// Classifies an HTTP response. `retry_after` is the raw header; `now` makes HTTP dates testable.
@@ -29,9 +36,7 @@ pub fn classify(status: u16, retry_after: Option<&str>, body_excerpt: &str, now:
             after: retry_after.and_then(|v| parse_retry_after(v, now)),
             reason: detail("HTTP"),
         },
-        _ => Outcome::Dead {
-            reason: detail("HTTP"),
-        },
+        _ => Outcome::Dead { reason: detail("HTTP") },
     }
 }
 

@@ -103,11 +103,16 @@ mod tests {
         let p = RetryPolicy::default();
         let zero = Duration::ZERO;
         assert_eq!(p.decide(1, zero, &Outcome::Delivered { status: 200 }, 0.0), Decision::Delivered);
-        assert_eq!(p.decide(1, zero, &Outcome::Dead { reason: "HTTP 400".into() }, 0.0), Decision::Dead("HTTP 400".into()));
+        assert_eq!(
+            p.decide(1, zero, &Outcome::Dead { reason: "HTTP 400".into() }, 0.0),
+            Decision::Dead("HTTP 400".into())
+        );
         assert_eq!(p.decide(1, zero, &retry(None), 0.0), secs(5));
         assert_eq!(p.decide(2, zero, &retry(None), 0.0), secs(30));
         assert_eq!(p.decide(9, zero, &retry(None), 0.0), secs(8 * 3600));
-        assert!(matches!(p.decide(10, zero, &retry(None), 0.0), Decision::Dead(r) if r.starts_with("gave up after 10 attempts")));
+        assert!(
+            matches!(p.decide(10, zero, &retry(None), 0.0), Decision::Dead(r) if r.starts_with("gave up after 10 attempts"))
+        );
         // ±20 % jitter.
         assert_eq!(p.decide(1, zero, &retry(None), 1.0), Decision::RetryIn(Duration::from_secs(6)));
         assert_eq!(p.decide(1, zero, &retry(None), -1.0), Decision::RetryIn(Duration::from_secs(4)));
@@ -127,6 +132,8 @@ mod tests {
             max_age: Some(Duration::from_secs(10)),
         };
         assert_eq!(p.decide(7, Duration::from_secs(8), &retry(None), 0.0), secs(1), "the last step repeats");
-        assert!(matches!(p.decide(8, Duration::from_secs(10), &retry(None), 0.0), Decision::Dead(r) if r.contains("max_age")));
+        assert!(
+            matches!(p.decide(8, Duration::from_secs(10), &retry(None), 0.0), Decision::Dead(r) if r.contains("max_age"))
+        );
     }
 }

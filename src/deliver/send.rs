@@ -49,9 +49,7 @@ impl Sender {
                 );
                 Outcome::Delivered { status: 200 }
             }
-            (_, None) => Outcome::Dead {
-                reason: format!("destination `{}` has no URL", dest.name),
-            },
+            (_, None) => Outcome::Dead { reason: format!("destination `{}` has no URL", dest.name) },
             (_, Some(url)) => {
                 let (outcome, status, excerpt) = self.http(dest, url.expose(), req).await;
                 answer = (status, excerpt);
@@ -61,12 +59,14 @@ impl Sender {
         Attempt { outcome, latency: started.elapsed(), status: answer.0, excerpt: answer.1 }
     }
 
-    async fn http(&self, dest: &Destination, url: &str, req: &RenderedRequest) -> (Outcome, Option<u16>, Option<String>) {
-        let mut builder = self
-            .client
-            .request(dest.method.clone(), url)
-            .timeout(dest.timeout)
-            .body(req.body.clone());
+    async fn http(
+        &self,
+        dest: &Destination,
+        url: &str,
+        req: &RenderedRequest,
+    ) -> (Outcome, Option<u16>, Option<String>) {
+        let mut builder =
+            self.client.request(dest.method.clone(), url).timeout(dest.timeout).body(req.body.clone());
         if let Some(ct) = &req.content_type {
             builder = builder.header(http::header::CONTENT_TYPE, ct);
         }

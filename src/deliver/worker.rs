@@ -70,7 +70,11 @@ impl Worker {
             if free > 0 {
                 let config = self.config.load_full();
                 let blocked = gates.blocked(&|name| config.destinations.get(name).map(|d| d.limits));
-                match self.store.claim(now_ms(), free, self.options.lease, &self.options.owner, &blocked).await {
+                match self
+                    .store
+                    .claim(now_ms(), free, self.options.lease, &self.options.owner, &blocked)
+                    .await
+                {
                     Ok(batch) => {
                         full_batch = batch.len() == free;
                         for d in batch {
@@ -97,10 +101,9 @@ impl Worker {
         if in_flight > 0 {
             tracing::info!(in_flight, "waiting up to {}s for sends in flight", self.options.grace.as_secs());
         }
-        let drained = tokio::time::timeout(self.options.grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(self.options.grace, async { while tasks.join_next().await.is_some() {} })
+                .await;
         if drained.is_err() {
             tracing::warn!(
                 abandoned = tasks.len(),
@@ -125,7 +128,8 @@ impl Worker {
                 }
             }
             Ok(permit) => {
-                let (store, sender, config) = (Arc::clone(&self.store), self.sender.clone(), Arc::clone(config));
+                let (store, sender, config) =
+                    (Arc::clone(&self.store), self.sender.clone(), Arc::clone(config));
                 tasks.spawn(attempt(store, sender, config, d, permit));
             }
         }
@@ -162,7 +166,10 @@ async fn attempt(store: Arc<dyn Store>, sender: Sender, config: Arc<Config>, d: 
             let reason = outcome_reason(&result.outcome);
             tracing::warn!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,
                 attempt = attempts, retry_in_s = wait.as_secs_f64(), "attempt failed, will retry: {reason}");
-            (NextState::Retry { at: now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4) }, Some(reason))
+            (
+                NextState::Retry { at: now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4) },
+                Some(reason),
+            )
         }
         Decision::Dead(reason) => {
             tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,
@@ -178,7 +185,10 @@ async fn attempt(store: Arc<dyn Store>, sender: Sender, config: Arc<Config>, d: 
         response_excerpt: result.excerpt,
     };
     if let Err(e) = store.record(d.id, d.series, record_row, next, error).await {
-        tracing::error!(delivery_id = d.id, "cannot record the attempt (it will be retried after its lease): {e}");
+        tracing::error!(
+            delivery_id = d.id,
+            "cannot record the attempt (it will be retried after its lease): {e}"
+        );
     }
 }
 
@@ -190,8 +200,21 @@ fn outcome_reason(o: &super::Outcome) -> String {
 }
 
 /// Records an attempt that never reached the network (unknown destination, failed template).
-async fn record(store: &dyn Store, d: &Claimed, at: i64, status: Option<u16>, next: NextState, error: Option<String>) {
-    let row = AttemptRecord { attempted_at: at, status_code: status, latency_ms: 0, error: error.clone(), response_excerpt: None };
+async fn record(
+    store: &dyn Store,
+    d: &Claimed,
+    at: i64,
+    status: Option<u16>,
+    next: NextState,
+    error: Option<String>,
+) {
+    let row = AttemptRecord {
+        attempted_at: at,
+        status_code: status,
+        latency_ms: 0,
+        error: error.clone(),
+        response_excerpt: None,
+    };
     if let Err(e) = store.record(d.id, d.series, row, next, error).await {
         tracing::error!(delivery_id = d.id, "cannot record the attempt: {e}");
     }
@@ -216,7 +239,8 @@ async fn rerender(store: &dyn Store, config: &Config, d: &Claimed) -> Result<Ren
         .get(d.action_index)
         .filter(|a| a.destination == d.destination)
         .ok_or_else(|| format!("rule `{}` no longer has this action", d.rule))?;
-    let body: serde_json::Value = serde_json::from_slice(&event.body).map_err(|e| format!("stored body: {e}"))?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&event.body).map_err(|e| format!("stored body: {e}"))?;
     let received_at = rfc3339_ms(event.received_at);
     let ctx = RenderContext::new(&event.event_type, &body, &event.source, &received_at);
     let raw: Bytes = event.body.clone();

@@ -34,13 +34,9 @@ impl Path {
                 "JSONPath nests {depth} levels of brackets; at most {MAX_PATH_NESTING} are allowed"
             ));
         }
-        let compiled = JsonPath::parse(text).map_err(|e| {
-            format!("invalid JSONPath at character {}: {}", e.position() + 1, e.message())
-        })?;
-        Ok(Self {
-            text: text.to_owned(),
-            compiled,
-        })
+        let compiled = JsonPath::parse(text)
+            .map_err(|e| format!("invalid JSONPath at character {}: {}", e.position() + 1, e.message()))?;
+        Ok(Self { text: text.to_owned(), compiled })
     }
 
     pub fn text(&self) -> &str {
@@ -144,9 +140,7 @@ impl Op {
         match self {
             Op::Exists(want) => nodes.is_empty() != *want,
             Op::NotEquals(v) => !nodes.is_empty() && !nodes.iter().any(|n| json_eq(n, v)),
-            Op::NotIn(vs) => {
-                !nodes.is_empty() && !nodes.iter().any(|n| vs.iter().any(|v| json_eq(n, v)))
-            }
+            Op::NotIn(vs) => !nodes.is_empty() && !nodes.iter().any(|n| vs.iter().any(|v| json_eq(n, v))),
             _ => nodes.iter().any(|n| self.holds_for(n)),
         }
     }
@@ -210,7 +204,10 @@ pub enum Condition {
     Not(Box<Condition>),
     /// A bare JSONPath query: true when it selects anything.
     Selects(Path),
-    Test { path: Path, op: Op },
+    Test {
+        path: Path,
+        op: Op,
+    },
 }
 
 impl Condition {

@@ -45,12 +45,8 @@ pub fn explain(rules: &RuleSet, source: &str, event_type: &str, body: &Value) ->
         .rules()
         .iter()
         .map(|rule| {
-            let mut trace = RuleTrace {
-                rule: rule.name.clone(),
-                matched: false,
-                reason: None,
-                condition: None,
-            };
+            let mut trace =
+                RuleTrace { rule: rule.name.clone(), matched: false, reason: None, condition: None };
             if let Some(stopper) = stopped_by {
                 trace.reason = Some(format!("not evaluated: rule `{stopper}` matched and has stop: true"));
             } else if rule.source.as_deref().is_some_and(|s| s != source) {
@@ -65,7 +61,9 @@ pub fn explain(rules: &RuleSet, source: &str, event_type: &str, body: &Value) ->
                 trace.matched = ct.passed;
                 if let Some(failed) = ct.first_failure() {
                     trace.reason = Some(match &failed.seen {
-                        Some(seen) if seen.is_empty() => format!("{}: the path selected nothing", failed.test),
+                        Some(seen) if seen.is_empty() => {
+                            format!("{}: the path selected nothing", failed.test)
+                        }
                         Some(seen) => format!("{}: saw {}", failed.test, render_seen(seen)),
                         None => failed.test.clone(),
                     });
@@ -90,24 +88,14 @@ fn render_seen(seen: &[Value]) -> String {
 fn trace_condition(cond: &Condition, body: &Value) -> ConditionTrace {
     let group = |name: &str, cs: &[Condition], passed: fn(&[ConditionTrace]) -> bool| {
         let children: Vec<_> = cs.iter().map(|c| trace_condition(c, body)).collect();
-        ConditionTrace {
-            passed: passed(&children),
-            test: name.to_owned(),
-            seen: None,
-            children,
-        }
+        ConditionTrace { passed: passed(&children), test: name.to_owned(), seen: None, children }
     };
     match cond {
         Condition::All(cs) => group("all", cs, |c| c.iter().all(|t| t.passed)),
         Condition::Any(cs) => group("any", cs, |c| c.iter().any(|t| t.passed)),
         Condition::Not(c) => {
             let inner = trace_condition(c, body);
-            ConditionTrace {
-                passed: !inner.passed,
-                test: "not".into(),
-                seen: None,
-                children: vec![inner],
-            }
+            ConditionTrace { passed: !inner.passed, test: "not".into(), seen: None, children: vec![inner] }
         }
         Condition::Selects(path) => {
             let nodes = path.select(body);
@@ -158,7 +146,8 @@ mod tests {
             mk("late", None, "*", None, false),
         ]);
         let traces = explain(&set, "house-check", "order.updated", &json!({"payload": {"status": "new"}}));
-        let reasons: Vec<_> = traces.iter().map(|t| (t.matched, t.reason.clone().unwrap_or_default())).collect();
+        let reasons: Vec<_> =
+            traces.iter().map(|t| (t.matched, t.reason.clone().unwrap_or_default())).collect();
         assert_eq!(
             reasons,
             [

@@ -57,11 +57,7 @@ impl RuleSet {
                 }
             }
         }
-        Self {
-            rules,
-            by_type,
-            globbed,
-        }
+        Self { rules, by_type, globbed }
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -77,7 +73,11 @@ impl RuleSet {
     }
 
     /// Rules whose source and event patterns fit, in file order, before conditions are checked.
-    pub fn candidates<'a, 'e>(&'a self, source: &'e str, event_type: &'e str) -> impl Iterator<Item = &'a Rule> + 'e
+    pub fn candidates<'a, 'e>(
+        &'a self,
+        source: &'e str,
+        event_type: &'e str,
+    ) -> impl Iterator<Item = &'a Rule> + 'e
     where
         'a: 'e,
     {
@@ -159,15 +159,27 @@ mod tests {
         };
         let set = RuleSet::new(vec![
             rule("any", None, &["*"], None, false),
-            rule("both-spellings", Some("house-check"), &["order.updated", "order.update"], Some(ready), false),
+            rule(
+                "both-spellings",
+                Some("house-check"),
+                &["order.updated", "order.update"],
+                Some(ready),
+                false,
+            ),
             rule("orders", None, &["order.*", "order.updated"], None, true),
             rule("after-stop", None, &["order.updated"], None, false),
             rule("files", None, &["files.created"], None, false),
         ]);
         let ready_body = json!({"payload": {"status": "to schedule"}});
         let other_body = json!({"payload": {"status": "new"}});
-        assert_eq!(names(&set, "house-check", "order.updated", &ready_body), ["any", "both-spellings", "orders"]);
-        assert_eq!(names(&set, "house-check", "order.update", &ready_body), ["any", "both-spellings", "orders"]);
+        assert_eq!(
+            names(&set, "house-check", "order.updated", &ready_body),
+            ["any", "both-spellings", "orders"]
+        );
+        assert_eq!(
+            names(&set, "house-check", "order.update", &ready_body),
+            ["any", "both-spellings", "orders"]
+        );
         assert_eq!(names(&set, "house-check", "order.updated", &other_body), ["any", "orders"]);
         assert_eq!(names(&set, "other", "order.updated", &ready_body), ["any", "orders"]);
         assert_eq!(names(&set, "house-check", "files.created", &other_body), ["any", "files"]);

@@ -14,8 +14,8 @@ use super::AppState;
 use sha2::{Digest, Sha256};
 
 use crate::config::DedupKey as DedupKeySpec;
-use crate::store::{DedupKey, Inserted, NewDelivery, NewEvent};
 use crate::route::{self, ParsedEvent};
+use crate::store::{DedupKey, Inserted, NewDelivery, NewEvent};
 
 fn reply(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
@@ -125,7 +125,9 @@ pub async fn receive(
 fn dedup_key(spec: &DedupKeySpec, headers: &HeaderMap, body: &serde_json::Value, raw: &[u8]) -> String {
     let from_request = match spec {
         DedupKeySpec::Body => None,
-        DedupKeySpec::Header(name) => headers.get(name).and_then(|v| v.to_str().ok()).map(|v| format!("h:{v}")),
+        DedupKeySpec::Header(name) => {
+            headers.get(name).and_then(|v| v.to_str().ok()).map(|v| format!("h:{v}"))
+        }
         DedupKeySpec::Path(path) => path.select(body).first().map(|v| match v {
             serde_json::Value::String(s) => format!("p:{s}"),
             other => format!("p:{other}"),
@@ -135,7 +137,5 @@ fn dedup_key(spec: &DedupKeySpec, headers: &HeaderMap, body: &serde_json::Value,
 }
 
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

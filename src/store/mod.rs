@@ -194,9 +194,23 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a batch of events with their deliveries in one transaction (group commit).
     fn insert(&self, batch: &[NewEvent], now: i64) -> StoreFuture<'_, Vec<Inserted>>;
     /// Leases up to `limit` due deliveries for `lease`, skipping the `blocked` destinations.
-    fn claim(&self, now: i64, limit: usize, lease: Duration, owner: &str, blocked: &[String]) -> StoreFuture<'_, Vec<Claimed>>;
+    fn claim(
+        &self,
+        now: i64,
+        limit: usize,
+        lease: Duration,
+        owner: &str,
+        blocked: &[String],
+    ) -> StoreFuture<'_, Vec<Claimed>>;
     /// Records an attempt and moves the delivery on; releases its lease.
-    fn record(&self, id: i64, series: i64, attempt: AttemptRecord, next: NextState, error: Option<String>) -> StoreFuture<'_, ()>;
+    fn record(
+        &self,
+        id: i64,
+        series: i64,
+        attempt: AttemptRecord,
+        next: NextState,
+        error: Option<String>,
+    ) -> StoreFuture<'_, ()>;
     /// Gives a leased delivery back unattempted, due again at `at` (rate or concurrency limits).
     fn defer(&self, id: i64, at: i64) -> StoreFuture<'_, ()>;
     /// Drops every lease (SQLite: one process owns the file, so leases at startup are stale).

@@ -45,10 +45,11 @@ async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
     .await?;
     for (version, sql) in MIGRATIONS {
         let mut tx = pool.begin().await?;
-        let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM hookroute_migrations WHERE version = $1")
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM hookroute_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
         if applied.is_some() {
             continue;
         }
@@ -173,7 +174,8 @@ impl SqliteStore {
                        series_started_at"
         );
         // Only placeholders are formatted in; values are bound.
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(owner).bind(lease_until).bind(now).bind(to_i64(limit));
+        let mut q =
+            sqlx::query(AssertSqlSafe(sql)).bind(owner).bind(lease_until).bind(now).bind(to_i64(limit));
         for b in blocked {
             q = q.bind(b);
         }
@@ -318,7 +320,11 @@ impl SqliteStore {
                 r
             }
             ReplaySelector::Event(event) => {
-                sqlx::query(AssertSqlSafe(format!("{SET} WHERE event_id = $2"))).bind(now).bind(event).execute(&self.pool).await?
+                sqlx::query(AssertSqlSafe(format!("{SET} WHERE event_id = $2")))
+                    .bind(now)
+                    .bind(event)
+                    .execute(&self.pool)
+                    .await?
             }
             ReplaySelector::Status { status, since } => {
                 sqlx::query(AssertSqlSafe(format!("{SET} WHERE status = $2 AND updated_at >= $3")))

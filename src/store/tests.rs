@@ -57,8 +57,11 @@ async fn insert_claim_record_and_counts() {
         error: None,
         response_excerpt: Some("ok".into()),
     };
-    s.record(c.id, c.series, attempt(503), NextState::Retry { at: 7_000 }, Some("HTTP 503".into())).await.expect("record");
-    let rows = s.list(Filter { event_id: Some(c.event_id.clone()), ..Filter::default() }).await.expect("list");
+    s.record(c.id, c.series, attempt(503), NextState::Retry { at: 7_000 }, Some("HTTP 503".into()))
+        .await
+        .expect("record");
+    let rows =
+        s.list(Filter { event_id: Some(c.event_id.clone()), ..Filter::default() }).await.expect("list");
     let row = rows.iter().find(|r| r.id == c.id).expect("row");
     assert_eq!((row.status.as_str(), row.attempts, row.next_attempt_at), ("failed", 1, 7_000));
     assert_eq!(row.history.len(), 1);
@@ -107,10 +110,16 @@ async fn template_failures_are_stored_dead_and_replay_starts_a_new_series() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].last_error.as_deref(), Some("undefined value"));
 
-    assert_eq!(s.replay(ReplaySelector::Status { status: Status::Dead, since: None }, 2_000).await.expect("replay"), 1);
+    assert_eq!(
+        s.replay(ReplaySelector::Status { status: Status::Dead, since: None }, 2_000).await.expect("replay"),
+        1
+    );
     let claimed = s.claim(2_000, 10, LEASE, "w", &[]).await.expect("claim");
     assert_eq!((claimed[0].series, claimed[0].attempts, claimed[0].body.is_none()), (2, 0, true));
-    assert!(matches!(s.replay(ReplaySelector::Ids(vec![claimed[0].id, 999]), 3_000).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.replay(ReplaySelector::Ids(vec![claimed[0].id, 999]), 3_000).await,
+        Err(StoreError::NotFound(_))
+    ));
     assert_eq!(s.replay(ReplaySelector::Event("e1".into()), 3_000).await.expect("replay"), 1);
     let stored = s.event("e1").await.expect("event").expect("exists");
     assert_eq!(&stored.body[..], b"{\"type\":\"order.updated\"}");
@@ -119,14 +128,22 @@ async fn template_failures_are_stored_dead_and_replay_starts_a_new_series() {
 #[tokio::test]
 async fn prune_keeps_unfinished_and_dead_events() {
     let (_d, s) = store().await;
-    s.insert(&[event("done", None, 1), event("open", None, 1), event("dead", None, 1)], 1_000).await.expect("insert");
+    s.insert(&[event("done", None, 1), event("open", None, 1), event("dead", None, 1)], 1_000)
+        .await
+        .expect("insert");
     for c in s.claim(1_000, 10, LEASE, "w", &[]).await.expect("claim") {
         let next = match c.event_id.as_str() {
             "done" => NextState::Delivered,
             "dead" => NextState::Dead,
             _ => NextState::Retry { at: 50_000 },
         };
-        let a = AttemptRecord { attempted_at: 1_500, status_code: Some(200), latency_ms: 1, error: None, response_excerpt: None };
+        let a = AttemptRecord {
+            attempted_at: 1_500,
+            status_code: Some(200),
+            latency_ms: 1,
+            error: None,
+            response_excerpt: None,
+        };
         s.record(c.id, c.series, a, next, None).await.expect("record");
     }
     assert_eq!(s.prune(2_000, false, 2_000).await.expect("prune"), 1);

@@ -59,12 +59,9 @@ impl HmacSha256 {
     }
 
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), VerifyError> {
-        let value = headers
-            .get(&self.header)
-            .ok_or_else(|| VerifyError::MissingHeader(self.header.to_string()))?;
-        let text = value
-            .to_str()
-            .map_err(|_| VerifyError::HeaderNotText(self.header.to_string()))?;
+        let value =
+            headers.get(&self.header).ok_or_else(|| VerifyError::MissingHeader(self.header.to_string()))?;
+        let text = value.to_str().map_err(|_| VerifyError::HeaderNotText(self.header.to_string()))?;
         let signature = hex::decode(text.trim()).map_err(|_| VerifyError::Malformed("hex"))?;
         if signature.len() != 32 {
             return Err(VerifyError::Malformed("32 bytes of hex (64 characters)"));
@@ -138,6 +135,9 @@ mod tests {
             HmacSha256::new("signature", &[Secret::new("")]).err(),
             Some(HmacConfigError::EmptySecret(0))
         );
-        assert!(matches!(HmacSha256::new("bad header", &[Secret::new("x")]), Err(HmacConfigError::BadHeader(_))));
+        assert!(matches!(
+            HmacSha256::new("bad header", &[Secret::new("x")]),
+            Err(HmacConfigError::BadHeader(_))
+        ));
     }
 }

@@ -69,11 +69,17 @@ fn check_reports_every_problem_with_file_line_col_and_field() {
     assert_eq!(out.status.code(), Some(1));
     let (stdout, stderr) = text(&out);
     let expected = [
-        format!("{path}:4:15: sources.house-check.verify.scheme: unknown value `hmac-sha257`, expected one of: hmac-sha256, none"),
-        format!("{path}:16:11: rules[0].when.all[0].eqals: unknown condition key `eqals`, expected one of: all, any, not, path, equals, not_equals, in, not_in, exists, matches, contains, starts_with, ends_with, gt, gte, lt, lte"),
+        format!(
+            "{path}:4:15: sources.house-check.verify.scheme: unknown value `hmac-sha257`, expected one of: hmac-sha256, none"
+        ),
+        format!(
+            "{path}:16:11: rules[0].when.all[0].eqals: unknown condition key `eqals`, expected one of: all, any, not, path, equals, not_equals, in, not_in, exists, matches, contains, starts_with, ends_with, gt, gte, lt, lte"
+        ),
         format!("{path}:21:13: rules[1].source: unknown source `github`, expected one of: "),
         format!("{path}:22:11: rules[1].when: invalid JSONPath at character"),
-        format!("{path}:24:13: rules[1].actions[0].to: unknown destination `nowhere`, expected one of: ops-slack"),
+        format!(
+            "{path}:24:13: rules[1].actions[0].to: unknown destination `nowhere`, expected one of: ops-slack"
+        ),
         format!("{path}:26:11: rules[2].name: duplicate rule name `one` (first used at line 11)"),
         format!("{path}:30:16: rules[2].when.matches: invalid regex:"),
         format!("{path}:34:18: rules[2].actions[0].subject: `subject` does not apply to a slack destination"),
@@ -185,7 +191,8 @@ fn free_port() -> u16 {
 pub fn serve(rules_path: &str, extra: &[&str]) -> Server {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let store = format!("sqlite://{}", std::path::Path::new(rules_path).with_file_name("hookroute.db").display());
+    let store =
+        format!("sqlite://{}", std::path::Path::new(rules_path).with_file_name("hookroute.db").display());
     let mut args = vec!["serve", "--rules", rules_path, "--listen", &listen, "--store", &store];
     args.extend_from_slice(extra);
     let mut child = Command::new(BIN)
@@ -220,7 +227,8 @@ async fn send_then_sighup_reload_then_sigterm_exit_zero() {
     let rules_text = rules(&slack.url, &other.url, &other.url);
     let (dir, path) = write_temp("rules.yaml", &rules_text);
     let mut server = serve(&path, &["--no-watch"]);
-    let (_edir, event) = write_temp("e.json", r#"{"type":"order.updated","payload":{"id":77,"status":"to schedule"}}"#);
+    let (_edir, event) =
+        write_temp("e.json", r#"{"type":"order.updated","payload":{"id":77,"status":"to schedule"}}"#);
 
     let send = |url: String, event: String| {
         tokio::task::spawn_blocking(move || run(&["send", "--url", &url, "--secret", SECRET, &event]))
@@ -233,7 +241,11 @@ async fn send_then_sighup_reload_then_sigterm_exit_zero() {
     assert_eq!(slack.wait_for(1, WAIT).await[0].json(), json!({"text": "Order 77 is ready to schedule"}));
 
     // With --no-watch a write alone changes nothing; SIGHUP applies it.
-    std::fs::write(dir.path().join("rules.yaml"), rules_text.replace("is ready to schedule\"", "after SIGHUP\"")).expect("write");
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        rules_text.replace("is ready to schedule\"", "after SIGHUP\""),
+    )
+    .expect("write");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(send(url.clone(), event.clone()).await.expect("send").status.code(), Some(0));
     assert_eq!(slack.wait_for(2, WAIT).await[1].json(), json!({"text": "Order 77 is ready to schedule"}));

@@ -44,7 +44,10 @@ async fn other_4xx_is_final() {
     // The first retry would come after ~1 s.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_quiet(&slack, 1).await;
-    let dead = app.store.list(hookroute::store::Filter { status: Some(hookroute::store::Status::Dead), ..Default::default() });
+    let dead = app.store.list(hookroute::store::Filter {
+        status: Some(hookroute::store::Status::Dead),
+        ..Default::default()
+    });
     assert_eq!(dead.await.expect("list").len(), 1, "stored as dead");
 }
 

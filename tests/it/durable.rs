@@ -55,7 +55,8 @@ async fn dedup_by_header_and_by_path() {
     assert_eq!(app.post_event(changed).await, 200, "same payload.id");
     assert_eq!(app.post_event(ready(2)).await, 202);
 
-    let by_header = rules(&slack.url, &other.url, &other.url).replace("    dedup: false\n", "    dedup: {header: X-Delivery}\n");
+    let by_header = rules(&slack.url, &other.url, &other.url)
+        .replace("    dedup: false\n", "    dedup: {header: X-Delivery}\n");
     let app = App::start(&by_header).await;
     let post = |id: &'static str, n: u32| {
         let body = ready(n).to_string();
@@ -86,9 +87,11 @@ async fn a_400_is_dead_at_once_and_replay_delivers_it() {
 
     // `hookroute deliveries` shows it; `hookroute replay --status dead` sends it again.
     let url = app.store_url.clone();
-    let listing = tokio::task::spawn_blocking(move || cli::run(&["deliveries", "--store", &url, "--status", "dead", "--json"]))
-        .await
-        .expect("run");
+    let listing = tokio::task::spawn_blocking(move || {
+        cli::run(&["deliveries", "--store", &url, "--status", "dead", "--json"])
+    })
+    .await
+    .expect("run");
     let rows: serde_json::Value = serde_json::from_slice(&listing.stdout).expect("json");
     assert_eq!(rows[0]["id"], json!(dead[0].id));
     assert_eq!(rows[0]["history"][0]["status_code"], json!(400));
@@ -107,7 +110,9 @@ async fn a_400_is_dead_at_once_and_replay_delivers_it() {
 
     // Replaying ids that do not exist is an error.
     let url = app.store_url.clone();
-    let out = tokio::task::spawn_blocking(move || cli::run(&["replay", "--store", &url, "999999"])).await.expect("run");
+    let out = tokio::task::spawn_blocking(move || cli::run(&["replay", "--store", &url, "999999"]))
+        .await
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -117,13 +122,17 @@ async fn a_failed_template_is_stored_dead_and_replay_renders_the_fixed_rules() {
     let text = rules(&slack.url, &other.url, &other.url);
     let app = App::start(&text).await;
     // No payload.id: both actions of the rule fail to render.
-    assert_eq!(app.post_event(json!({"type": "order.updated", "payload": {"status": "to schedule"}})).await, 202);
+    assert_eq!(
+        app.post_event(json!({"type": "order.updated", "payload": {"status": "to schedule"}})).await,
+        202
+    );
     let dead = wait_status(&app, Status::Dead, 2).await;
     assert_eq!(dead.len(), 2);
     assert!(dead.iter().all(|d| d.last_error.as_deref().is_some_and(|e| e.starts_with("template failed"))));
 
     let old = app.reloader.current().load().version.clone();
-    let fixed = text.replace("Order {{ payload.id }} is ready to schedule\"", "An order is ready to schedule\"");
+    let fixed =
+        text.replace("Order {{ payload.id }} is ready to schedule\"", "An order is ready to schedule\"");
     std::fs::write(&app.rules_path, fixed).expect("write");
     while app.reloader.current().load().version == old {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -148,35 +157,29 @@ fn delivered_ids(r: &Receiver) -> HashMap<u64, usize> {
     seen
 }
 
-/// Sends `count` events to a real server; returns the ids it acknowledged.
+/// Sends `count` events to a real server, 25 at a time (so commits are grouped); returns the ids it
+/// acknowledged.
 async fn send_events(base: &str, count: u32) -> Vec<u64> {
     let client = reqwest::Client::new();
     let mut acked = Vec::new();
     for chunk in (0..count).collect::<Vec<_>>().chunks(25) {
-        let sends = chunk.iter().map(|&i| {
+        let mut sends = tokio::task::JoinSet::new();
+        for &i in chunk {
             let body = ready(i).to_string();
-            client
+            let request = client
                 .post(format!("{base}/hooks/house-check"))
                 .header("signature", hookroute::sign_hex(SECRET, body.as_bytes()))
                 .body(body)
-                .send()
-        });
-        for (i, r) in chunk.iter().zip(futures_join(sends).await) {
-            if r.is_ok_and(|r| r.status() == 202) {
-                acked.push(u64::from(*i));
+                .send();
+            sends.spawn(async move { (i, request.await.is_ok_and(|r| r.status() == 202)) });
+        }
+        while let Some(done) = sends.join_next().await {
+            if let Ok((i, true)) = done {
+                acked.push(u64::from(i));
             }
         }
     }
     acked
-}
-
-async fn futures_join<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = futs.map(|f| Box::pin(f)).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        out.push(h.await);
-    }
-    out
 }
 
 fn slack_only_rules(slack: &str) -> String {
@@ -244,13 +247,17 @@ async fn outage_then_restart(stop_signal: &str) -> (usize, usize, usize) {
 #[tokio::test]
 async fn kill_9_during_an_outage_loses_nothing() {
     let (acked, delivered, duplicates) = outage_then_restart("-KILL").await;
-    eprintln!("kill -9: {acked} acknowledged, {delivered} delivered after restart, {duplicates} duplicate(s)");
+    eprintln!(
+        "kill -9: {acked} acknowledged, {delivered} delivered after restart, {duplicates} duplicate(s)"
+    );
 }
 
 #[tokio::test]
 async fn sigterm_during_an_outage_loses_nothing() {
     let (acked, delivered, duplicates) = outage_then_restart("-TERM").await;
-    eprintln!("SIGTERM: {acked} acknowledged, {delivered} delivered after restart, {duplicates} duplicate(s)");
+    eprintln!(
+        "SIGTERM: {acked} acknowledged, {delivered} delivered after restart, {duplicates} duplicate(s)"
+    );
     assert_eq!(duplicates, 0, "a graceful stop records every attempt it made");
 }
 
@@ -267,7 +274,8 @@ async fn sends_in_flight_finish_during_a_graceful_stop() {
     signal(&server.child, "-TERM");
     let status = tokio::task::spawn_blocking(move || server.child.wait().expect("wait")).await.expect("join");
     assert_eq!(status.code(), Some(0));
-    let db = format!("sqlite://{}", std::path::Path::new(&rules_path).with_file_name("hookroute.db").display());
+    let db =
+        format!("sqlite://{}", std::path::Path::new(&rules_path).with_file_name("hookroute.db").display());
     let out = cli::run(&["deliveries", "--store", &db, "--status", "delivered", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(rows.as_array().map(Vec::len), Some(1), "the in-flight send finished and was recorded");

@@ -41,8 +41,14 @@ async fn order_ready_to_schedule_reaches_slack_and_email() {
 #[tokio::test]
 async fn both_spellings_match_and_other_statuses_do_not() {
     let (app, slack, _email, _crm) = setup().await;
-    assert_eq!(app.post_event(json!({"type": "order.update", "payload": {"id": 1, "status": "to schedule"}})).await, 202);
-    assert_eq!(app.post_event(json!({"type": "order.updated", "payload": {"id": 2, "status": "scheduled"}})).await, 202);
+    assert_eq!(
+        app.post_event(json!({"type": "order.update", "payload": {"id": 1, "status": "to schedule"}})).await,
+        202
+    );
+    assert_eq!(
+        app.post_event(json!({"type": "order.updated", "payload": {"id": 2, "status": "scheduled"}})).await,
+        202
+    );
     assert_eq!(app.post_event(json!({"type": "order.updated", "payload": {"id": 3}})).await, 202);
     let got = slack.wait_for(1, WAIT).await;
     assert_eq!(got[0].json(), json!({"text": "Order 1 is ready to schedule"}));
@@ -144,7 +150,11 @@ async fn hostile_bodies_never_get_a_5xx() {
     for body in cases {
         for secret in [Some(SECRET), None] {
             let (status, reply) = app.post("house-check", &body, secret).await;
-            assert!(status < 500, "{status} {reply} for {:?}", String::from_utf8_lossy(&body[..body.len().min(40)]));
+            assert!(
+                status < 500,
+                "{status} {reply} for {:?}",
+                String::from_utf8_lossy(&body[..body.len().min(40)])
+            );
         }
     }
 }
@@ -154,7 +164,10 @@ async fn a_template_error_skips_the_action_but_accepts_the_event() {
     // Both actions render `payload.id`; without it (strict undefined) neither is sent, and the event
     // is still acknowledged: the sender did nothing wrong.
     let (app, slack, email, _crm) = setup().await;
-    assert_eq!(app.post_event(json!({"type": "order.updated", "payload": {"status": "to schedule"}})).await, 202);
+    assert_eq!(
+        app.post_event(json!({"type": "order.updated", "payload": {"status": "to schedule"}})).await,
+        202
+    );
     assert_quiet(&slack, 0).await;
     assert_quiet(&email, 0).await;
 }

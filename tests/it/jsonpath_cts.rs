@@ -11,10 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use hookroute::rules::Path;
 use serde_json::Value;
 
-const CTS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/testdata/jsonpath-cts.json"
-);
+const CTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/jsonpath-cts.json");
 
 /// CTS cases the engine is known not to pass, by name, with the reason. Keep it exact: a case
 /// listed here that passes fails the test.
@@ -22,9 +19,7 @@ const EXCEPTIONS: &[(&str, &str)] = &[];
 
 /// Runs one case; `Err` says how it failed.
 fn run_case(case: &Value) -> Result<(), String> {
-    let selector = case["selector"]
-        .as_str()
-        .ok_or("the case has no string `selector`")?;
+    let selector = case["selector"].as_str().ok_or("the case has no string `selector`")?;
     let parsed = catch_unwind(AssertUnwindSafe(|| Path::parse(selector)))
         .map_err(|_| "Path::parse panicked".to_owned())?;
 
@@ -38,10 +33,9 @@ fn run_case(case: &Value) -> Result<(), String> {
     // Path::parse names its own limits (MAX_PATH_LEN, MAX_PATH_NESTING) in its error.
     let path = parsed.map_err(|e| format!("a valid selector was refused: {e}"))?;
     let document = case.get("document").ok_or("the case has no `document`")?;
-    let selected = catch_unwind(AssertUnwindSafe(|| {
-        Value::Array(path.select(document).into_iter().cloned().collect())
-    }))
-    .map_err(|_| "Path::select panicked".to_owned())?;
+    let selected =
+        catch_unwind(AssertUnwindSafe(|| Value::Array(path.select(document).into_iter().cloned().collect())))
+            .map_err(|_| "Path::select panicked".to_owned())?;
 
     if let Some(expected) = case.get("result") {
         if &selected == expected {
@@ -53,22 +47,17 @@ fn run_case(case: &Value) -> Result<(), String> {
         if alternatives.contains(&selected) {
             return Ok(());
         }
-        return Err(format!(
-            "selected {selected}, expected one of {}",
-            Value::Array(alternatives.clone())
-        ));
+        return Err(format!("selected {selected}, expected one of {}", Value::Array(alternatives.clone())));
     }
     Err("the case has neither `invalid_selector`, `result` nor `results`".to_owned())
 }
 
 #[test]
 fn jsonpath_compliance_test_suite() {
-    let text = std::fs::read_to_string(CTS)
-        .expect("the CTS file ../shared/testdata/jsonpath-cts.json is readable");
+    let text =
+        std::fs::read_to_string(CTS).expect("the CTS file ../shared/testdata/jsonpath-cts.json is readable");
     let suite: Value = serde_json::from_str(&text).expect("the CTS file is JSON");
-    let cases = suite["tests"]
-        .as_array()
-        .expect("the CTS file has a `tests` array");
+    let cases = suite["tests"].as_array().expect("the CTS file has a `tests` array");
     assert!(!cases.is_empty(), "the CTS file has no cases");
 
     let mut names = std::collections::HashSet::new();
@@ -77,17 +66,14 @@ fn jsonpath_compliance_test_suite() {
     let mut passed = 0usize;
     for case in cases {
         let name = case["name"].as_str().expect("every CTS case has a `name`");
-        assert!(
-            names.insert(name),
-            "duplicate CTS case name {name:?}: exceptions are keyed by name"
-        );
+        assert!(names.insert(name), "duplicate CTS case name {name:?}: exceptions are keyed by name");
         let outcome = run_case(case);
         let excepted = EXCEPTIONS.iter().any(|(n, _)| *n == name);
         match (outcome, excepted) {
             (Ok(()), false) => passed += 1,
-            (Ok(()), true) => failures.push(format!(
-                "{name:?}: listed in EXCEPTIONS but passes; remove it from the list"
-            )),
+            (Ok(()), true) => {
+                failures.push(format!("{name:?}: listed in EXCEPTIONS but passes; remove it from the list"))
+            }
             (Err(_), true) => excepted_and_failed.push(name),
             (Err(why), false) => failures.push(format!(
                 "{name:?} (selector {:?}): {why}",
@@ -97,9 +83,7 @@ fn jsonpath_compliance_test_suite() {
     }
     for (name, _) in EXCEPTIONS {
         if !names.contains(name) {
-            failures.push(format!(
-                "{name:?}: listed in EXCEPTIONS but not in the CTS file"
-            ));
+            failures.push(format!("{name:?}: listed in EXCEPTIONS but not in the CTS file"));
         }
     }
 

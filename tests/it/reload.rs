@@ -49,7 +49,8 @@ async fn setup() -> (App, Receiver, String) {
 async fn in_place_write_is_picked_up_within_two_seconds() {
     let (app, slack, text) = setup().await;
     let old = app.reloader.current().load().version.clone();
-    std::fs::write(&app.rules_path, text.replace("is ready to schedule\"", "can be scheduled\"")).expect("write");
+    std::fs::write(&app.rules_path, text.replace("is ready to schedule\"", "can be scheduled\""))
+        .expect("write");
     let took = wait_version_change(&app, &old).await;
     assert!(took < RELOAD_WITHIN, "took {took:?}");
     assert_eq!(app.post_event(ready(1)).await, 202);
@@ -90,7 +91,8 @@ async fn broken_edit_keeps_the_old_rules_running() {
     std::fs::write(&app.rules_path, "rules: [\n").expect("write");
     tokio::time::sleep(Duration::from_millis(600)).await;
     std::fs::remove_file(&app.rules_path).expect("remove");
-    wait_outcome(&app, |o| matches!(o, ReloadOutcome::Rejected { reason } if reason.contains("cannot read"))).await;
+    wait_outcome(&app, |o| matches!(o, ReloadOutcome::Rejected { reason } if reason.contains("cannot read")))
+        .await;
     assert_eq!(app.reloader.current().load().version, old);
     assert_eq!(app.post_event(ready(4)).await, 202);
     assert_eq!(slack.wait_for(2, WAIT).await.len(), 2);
@@ -116,7 +118,8 @@ async fn configmap_symlink_swap_is_picked_up() {
     let old = app.reloader.current().load().version.clone();
 
     std::fs::create_dir(dir.join("v2")).expect("mkdir");
-    std::fs::write(dir.join("v2/rules.yaml"), text.replace("is ready to schedule\"", "via configmap\"")).expect("write");
+    std::fs::write(dir.join("v2/rules.yaml"), text.replace("is ready to schedule\"", "via configmap\""))
+        .expect("write");
     std::os::unix::fs::symlink("v2", dir.join("..data_tmp")).expect("symlink");
     std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).expect("swap");
     assert!(wait_version_change(&app, &old).await < RELOAD_WITHIN);

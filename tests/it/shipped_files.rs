@@ -59,14 +59,26 @@ fn every_rules_file_compiles_without_errors() {
 #[test]
 fn every_example_event_is_routed_as_documented() {
     let examples = files("examples", "json");
-    let names: Vec<_> = examples.iter().map(|p| p.file_name().expect("name").to_string_lossy().into_owned()).collect();
-    assert_eq!(names, ["files-created.json", "inspection-updated.json", "order-update.json", "order-updated.json"]);
+    let names: Vec<_> =
+        examples.iter().map(|p| p.file_name().expect("name").to_string_lossy().into_owned()).collect();
+    assert_eq!(
+        names,
+        ["files-created.json", "inspection-updated.json", "order-update.json", "order-updated.json"]
+    );
     let expect = |file: &str, rules: &str, want: &[&str]| {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(file);
         assert_eq!(fired(rules, &path), want, "{file} through {rules}");
     };
-    expect("order-updated.json", "rules/house-check.yaml", &["order-ready-to-schedule->ops-slack", "order-ready-to-schedule->planning-mail"]);
-    expect("order-update.json", "rules/house-check.yaml", &["order-ready-to-schedule->ops-slack", "order-ready-to-schedule->planning-mail"]);
+    expect(
+        "order-updated.json",
+        "rules/house-check.yaml",
+        &["order-ready-to-schedule->ops-slack", "order-ready-to-schedule->planning-mail"],
+    );
+    expect(
+        "order-update.json",
+        "rules/house-check.yaml",
+        &["order-ready-to-schedule->ops-slack", "order-ready-to-schedule->planning-mail"],
+    );
     expect("files-created.json", "rules/house-check.yaml", &["big-files->ops-slack"]);
     expect("inspection-updated.json", "rules/house-check.yaml", &["inspections-to-crm->crm"]);
     expect("order-updated.json", "rules/local.yaml", &["order-ready-to-schedule->console"]);

@@ -60,7 +60,12 @@ impl Receiver {
     }
 
     pub async fn with_script(script: Vec<Reply>) -> Self {
-        let state = Arc::new(Mutex::new(ReceiverState { got: vec![], script: script.into(), default: None, delay: Duration::ZERO }));
+        let state = Arc::new(Mutex::new(ReceiverState {
+            got: vec![],
+            script: script.into(),
+            default: None,
+            delay: Duration::ZERO,
+        }));
         let shared = Arc::clone(&state);
         let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let shared = Arc::clone(&shared);
@@ -128,7 +133,8 @@ impl App {
         let dir = tempfile::tempdir().expect("tempdir");
         let rules_path = dir.path().join("rules.yaml");
         std::fs::write(&rules_path, rules).expect("write rules");
-        let loaded = hookroute::config::load(&rules_path).unwrap_or_else(|e| panic!("test rules invalid: {e}"));
+        let loaded =
+            hookroute::config::load(&rules_path).unwrap_or_else(|e| panic!("test rules invalid: {e}"));
         let reloader = Reloader::new(rules_path.clone(), loaded);
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(Arc::clone(&reloader).run(stop_rx.clone(), true));
