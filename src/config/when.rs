@@ -163,7 +163,11 @@ fn operator(name: &str, operand: &Node, path: &str, p: &mut Problems) -> Option<
             match RegexBuilder::new(&pattern).size_limit(REGEX_SIZE_LIMIT).build() {
                 Ok(re) => Op::Matches(re),
                 Err(e) => {
-                    return p.error(operand.loc, path, format!("invalid regex: {}", one_line(&e.to_string())));
+                    return p.error(
+                        operand.loc,
+                        path,
+                        format!("invalid regex: {}", one_line(&e.to_string())),
+                    );
                 }
             }
         }

@@ -26,12 +26,32 @@ async fn retries_5xx_then_delivers() {
 async fn honours_retry_after_on_429() {
     let slack = Receiver::with_script(vec![Reply(429, Some("3"), "rate_limited")]).await;
     let other = Receiver::start().await;
-    let app = App::start(&rules(&slack.url, &other.url, &other.url)).await;
+    // Retry-After is clamped to the schedule's longest step, so give the schedule room.
+    let text =
+        rules(&slack.url, &other.url, &other.url).replace("schedule: [1s, 1s, 2s]", "schedule: [1s, 10s]");
+    let app = App::start(&text).await;
     assert_eq!(app.post_event(ready(2)).await, 202);
     let got = slack.wait_for(2, WAIT).await;
     assert_eq!(got.len(), 2);
     let gap = got[1].at - got[0].at;
     assert!(gap >= Duration::from_secs(3), "retried after {gap:?}, Retry-After said 3 s");
+    assert!(
+        gap < Duration::from_secs(5),
+        "retried after {gap:?}: Retry-After, not the schedule, sets the wait"
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_clamped_to_the_longest_scheduled_wait() {
+    // The test schedule's longest step is 2 s: a Retry-After of an hour waits 2 s.
+    let slack = Receiver::with_script(vec![Reply(429, Some("3600"), "rate_limited")]).await;
+    let other = Receiver::start().await;
+    let app = App::start(&rules(&slack.url, &other.url, &other.url)).await;
+    assert_eq!(app.post_event(ready(6)).await, 202);
+    let got = slack.wait_for(2, WAIT).await;
+    assert_eq!(got.len(), 2);
+    let gap = got[1].at - got[0].at;
+    assert!(gap >= Duration::from_secs(2) && gap < Duration::from_secs(4), "retried after {gap:?}");
 }
 
 #[tokio::test]
@@ -63,4 +83,44 @@ async fn connection_errors_are_retried_until_attempts_run_out() {
     assert_eq!(app.post_event(ready(4)).await, 202);
     // The email action of the same rule is unaffected by the broken Slack URL.
     assert_eq!(other.wait_for(1, WAIT).await.len(), 1);
+}
+
+#[tokio::test]
+async fn rate_limit_spaces_requests_to_one_destination() {
+    let slack = Receiver::start().await;
+    let other = Receiver::start().await;
+    let text = rules(&slack.url, &other.url, &other.url).replace(
+        &format!("    url: \"{}", slack.url),
+        &format!("    rate_limit: 2/s\n    url: \"{}", slack.url),
+    );
+    let app = App::start(&text).await;
+    for i in 0..4 {
+        assert_eq!(app.post_event(ready(10 + i)).await, 202);
+    }
+    let got = slack.wait_for(4, WAIT).await;
+    assert_eq!(got.len(), 4);
+    // A full bucket lets 2 through at once; the next ones come 0.5 s apart.
+    let span = got[3].at - got[0].at;
+    assert!(span >= Duration::from_millis(900), "4 requests at 2/s took only {span:?}");
+    assert_eq!(other.wait_for(4, WAIT).await.len(), 4, "the email destination is not limited");
+}
+
+#[tokio::test]
+async fn a_slow_destination_does_not_hold_up_the_others() {
+    let slack = Receiver::start().await;
+    slack.set_delay(Duration::from_secs(2));
+    let other = Receiver::start().await;
+    let text = rules(&slack.url, &other.url, &other.url).replace(
+        &format!("    url: \"{}", slack.url),
+        &format!("    concurrency: 1\n    url: \"{}", slack.url),
+    );
+    let app = App::start(&text).await;
+    let started = std::time::Instant::now();
+    for i in 0..5 {
+        assert_eq!(app.post_event(ready(20 + i)).await, 202);
+    }
+    let emails = other.wait_for(5, WAIT).await;
+    assert_eq!(emails.len(), 5);
+    let took = emails[4].at - started;
+    assert!(took < Duration::from_secs(1), "emails waited {took:?} behind the slow Slack destination");
 }
