@@ -62,8 +62,10 @@ async fn commit_loop(mut rx: mpsc::Receiver<Job>, store: Arc<dyn Store>, wake: A
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (events, replies): (Vec<NewEvent>, Vec<_>) = jobs.drain(..).map(|j| (j.event, j.reply)).unzip();
         let has_work = events.iter().any(|e| !e.deliveries.is_empty());
+        let started = std::time::Instant::now();
         match store.insert(&events, now_ms()).await {
             Ok(results) => {
+                tracing::debug!(events = events.len(), elapsed_us = started.elapsed().as_micros(), "committed");
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
                 }

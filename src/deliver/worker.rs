@@ -9,18 +9,25 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::gate::{Gates, Permit};
+use std::collections::{HashMap, VecDeque};
+
+use super::gate::{Gates, Limits, Permit};
 use super::{Decision, LogContext, Sender};
 use crate::actions::{Incoming, RenderedRequest};
 use crate::config::Config;
-use crate::store::{AttemptRecord, Claimed, NextState, Store, now_ms};
+use crate::store::{AttemptRecord, Claimed, NextState, Recorded, Store, now_ms};
 use crate::template::RenderContext;
 
 /// Deliveries claimed per store round trip at most.
-const CLAIM_BATCH: usize = 64;
+const CLAIM_BATCH: usize = 256;
+/// Attempts recorded per transaction at most.
+const RECORD_BATCH: usize = 512;
+
+/// Where finished attempts go to be written in batches.
+type RecordTx = mpsc::UnboundedSender<Recorded>;
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -56,30 +63,86 @@ pub struct Worker {
     pub options: WorkerOptions,
 }
 
+/// Claimed deliveries waiting in memory for their destination's limits, per destination. Queues
+/// are kept short (see `queue_cap`), so nothing waits anywhere near its lease.
+#[derive(Default)]
+struct Waiting {
+    queues: HashMap<String, VecDeque<Claimed>>,
+    total: usize,
+}
+
+impl Waiting {
+    fn push(&mut self, d: Claimed) {
+        self.total += 1;
+        self.queues.entry(d.destination.clone()).or_default().push_back(d);
+    }
+
+    fn drain_ids(&mut self) -> Vec<i64> {
+        self.total = 0;
+        self.queues.drain().flat_map(|(_, q)| q.into_iter().map(|d| d.id)).collect()
+    }
+}
+
+/// How many claimed deliveries a destination may have waiting: enough to keep its concurrency busy,
+/// and never more than its rate lets out within half a lease.
+fn queue_cap(limits: Limits, lease: Duration) -> usize {
+    let by_concurrency = limits.concurrency.saturating_mul(2).clamp(1, CLAIM_BATCH);
+    match limits.rate {
+        Some(rate) => {
+            let per_half_lease = (lease / 2).as_secs_f64() / rate.per.as_secs_f64() * f64::from(rate.count);
+            by_concurrency.min((per_half_lease.floor() as usize).max(1))
+        }
+        None => by_concurrency,
+    }
+}
+
 impl Worker {
     /// Runs until `stop` turns true, then lets sends in flight finish within the grace period.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let gates = Gates::default();
         let mut tasks = JoinSet::new();
+        let mut waiting = Waiting::default();
+        let (record_tx, record_rx) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record_loop(record_rx, Arc::clone(&self.store), Arc::clone(&self.wake)));
+        // A claim is a write transaction: after a send finishes, wait until a worthwhile number of
+        // slots is free rather than claiming one delivery at a time.
+        let claim_min = (self.options.max_in_flight / 4).max(1);
+        let mut woken = true;
         loop {
             if *stop.borrow() {
                 break;
             }
-            let free = self.options.max_in_flight.saturating_sub(tasks.len()).min(CLAIM_BATCH);
+            let config = self.config.load_full();
+            let mut next_token = self.start_waiting(&config, &gates, &mut waiting, &mut tasks, &record_tx);
+            let room = self
+                .options
+                .max_in_flight
+                .saturating_sub(tasks.len() + waiting.total)
+                .min(CLAIM_BATCH);
             let mut full_batch = false;
-            if free > 0 {
-                let config = self.config.load_full();
-                let blocked = gates.blocked(&|name| config.destinations.get(name).map(|d| d.limits));
-                match self
-                    .store
-                    .claim(now_ms(), free, self.options.lease, &self.options.owner, &blocked)
-                    .await
-                {
+            if room > 0 && (woken || room >= claim_min || tasks.is_empty()) {
+                let blocked: Vec<String> = waiting
+                    .queues
+                    .iter()
+                    .filter(|(name, q)| {
+                        config.destinations.get(*name).is_some_and(|d| q.len() >= queue_cap(d.limits, self.options.lease))
+                    })
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                match self.store.claim(now_ms(), room, self.options.lease, &self.options.owner, &blocked).await {
                     Ok(batch) => {
-                        full_batch = batch.len() == free;
+                        full_batch = batch.len() == room;
                         for d in batch {
-                            self.dispatch(d, &config, &gates, &mut tasks).await;
+                            if config.destinations.contains_key(&d.destination) {
+                                waiting.push(d);
+                            } else {
+                                let reason = format!("destination `{}` is no longer in the rules", d.destination);
+                                tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination,
+                                    "delivery dead: {reason}");
+                                unsent(&record_tx, &d, reason);
+                            }
                         }
+                        next_token = self.start_waiting(&config, &gates, &mut waiting, &mut tasks, &record_tx);
                     }
                     Err(e) => {
                         tracing::error!("cannot claim deliveries: {e}");
@@ -87,15 +150,23 @@ impl Worker {
                     }
                 }
             }
-            if full_batch && tasks.len() < self.options.max_in_flight {
+            if full_batch && tasks.len() + waiting.total < self.options.max_in_flight {
                 continue;
             }
-            tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(self.options.poll) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                _ = stop.changed() => {}
-            }
+            let nap = next_token.map_or(self.options.poll, |t| t.min(self.options.poll));
+            woken = tokio::select! {
+                () = self.wake.notified() => true,
+                () = tokio::time::sleep(nap) => true,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => false,
+                _ = stop.changed() => true,
+            };
+        }
+        // Claimed but never started: hand them back now rather than when their lease runs out.
+        let unstarted = waiting.drain_ids();
+        if !unstarted.is_empty()
+            && let Err(e) = self.store.release(&unstarted).await
+        {
+            tracing::warn!(deliveries = unstarted.len(), "cannot release unstarted deliveries: {e}");
         }
         let in_flight = tasks.len();
         if in_flight > 0 {
@@ -111,32 +182,58 @@ impl Worker {
             );
             tasks.abort_all();
         }
+        // Every attempt that finished is written before the worker returns.
+        drop(record_tx);
+        let _ = recorder.await;
     }
 
-    async fn dispatch(&self, d: Claimed, config: &Arc<Config>, gates: &Gates, tasks: &mut JoinSet<()>) {
-        let Some(dest) = config.destinations.get(&d.destination) else {
-            let reason = format!("destination `{}` is no longer in the rules", d.destination);
-            tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, "delivery dead: {reason}");
-            record(&*self.store, &d, now_ms(), None, NextState::Dead, Some(reason)).await;
-            return;
-        };
-        match gates.try_enter(&dest.name, dest.limits) {
-            Err(wait) => {
-                let at = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(1000);
-                if let Err(e) = self.store.defer(d.id, at).await {
-                    tracing::error!(delivery_id = d.id, "cannot defer delivery: {e}");
+    /// Starts every waiting delivery its destination's limits allow now; returns the shortest wait
+    /// for a rate token, if any destination is waiting for one.
+    fn start_waiting(
+        &self,
+        config: &Arc<Config>,
+        gates: &Gates,
+        waiting: &mut Waiting,
+        tasks: &mut JoinSet<()>,
+        record_tx: &RecordTx,
+    ) -> Option<Duration> {
+        let mut next_token: Option<Duration> = None;
+        for (name, queue) in &mut waiting.queues {
+            let Some(dest) = config.destinations.get(name) else {
+                for d in queue.drain(..) {
+                    unsent(record_tx, &d, format!("destination `{name}` is no longer in the rules"));
+                    waiting.total -= 1;
+                }
+                continue;
+            };
+            while !queue.is_empty() {
+                match gates.try_enter(name, dest.limits) {
+                    Ok(permit) => {
+                        let Some(d) = queue.pop_front() else { break };
+                        waiting.total -= 1;
+                        let (store, sender) = (Arc::clone(&self.store), self.sender.clone());
+                        tasks.spawn(attempt(store, sender, Arc::clone(config), d, permit, record_tx.clone()));
+                    }
+                    Err(wait) => {
+                        next_token = Some(next_token.map_or(wait, |t| t.min(wait)));
+                        break;
+                    }
                 }
             }
-            Ok(permit) => {
-                let (store, sender, config) =
-                    (Arc::clone(&self.store), self.sender.clone(), Arc::clone(config));
-                tasks.spawn(attempt(store, sender, config, d, permit));
-            }
         }
+        waiting.queues.retain(|_, q| !q.is_empty());
+        next_token
     }
 }
 
-async fn attempt(store: Arc<dyn Store>, sender: Sender, config: Arc<Config>, d: Claimed, _permit: Permit) {
+async fn attempt(
+    store: Arc<dyn Store>,
+    sender: Sender,
+    config: Arc<Config>,
+    d: Claimed,
+    _permit: Permit,
+    record_tx: RecordTx,
+) {
     let Some(dest) = config.destinations.get(&d.destination) else { return };
     let request = match d.body.clone() {
         Some(body) => RenderedRequest { body, content_type: d.content_type.clone() },
@@ -144,7 +241,7 @@ async fn attempt(store: Arc<dyn Store>, sender: Sender, config: Arc<Config>, d: 
             Ok(r) => r,
             Err(reason) => {
                 tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, "delivery dead: {reason}");
-                record(&*store, &d, now_ms(), None, NextState::Dead, Some(reason)).await;
+                unsent(&record_tx, &d, reason);
                 return;
             }
         },
@@ -184,12 +281,7 @@ async fn attempt(store: Arc<dyn Store>, sender: Sender, config: Arc<Config>, d: 
         error: error.clone(),
         response_excerpt: result.excerpt,
     };
-    if let Err(e) = store.record(d.id, d.series, record_row, next, error).await {
-        tracing::error!(
-            delivery_id = d.id,
-            "cannot record the attempt (it will be retried after its lease): {e}"
-        );
-    }
+    let _ = record_tx.send(Recorded { id: d.id, series: d.series, attempt: record_row, next, error });
 }
 
 fn outcome_reason(o: &super::Outcome) -> String {
@@ -200,23 +292,44 @@ fn outcome_reason(o: &super::Outcome) -> String {
 }
 
 /// Records an attempt that never reached the network (unknown destination, failed template).
-async fn record(
-    store: &dyn Store,
-    d: &Claimed,
-    at: i64,
-    status: Option<u16>,
-    next: NextState,
-    error: Option<String>,
-) {
-    let row = AttemptRecord {
-        attempted_at: at,
-        status_code: status,
+fn unsent(record_tx: &RecordTx, d: &Claimed, reason: String) {
+    let attempt = AttemptRecord {
+        attempted_at: now_ms(),
+        status_code: None,
         latency_ms: 0,
-        error: error.clone(),
+        error: Some(reason.clone()),
         response_excerpt: None,
     };
-    if let Err(e) = store.record(d.id, d.series, row, next, error).await {
-        tracing::error!(delivery_id = d.id, "cannot record the attempt: {e}");
+    let _ = record_tx.send(Recorded { id: d.id, series: d.series, attempt, next: NextState::Dead, error: Some(reason) });
+}
+
+/// Writes finished attempts in batches: one transaction (one fsync) for everything that finished
+/// while the previous batch was being written. Retries a failed write, since until it is written
+/// the deliveries stay leased and would be sent again after the lease.
+async fn record_loop(mut rx: mpsc::UnboundedReceiver<Recorded>, store: Arc<dyn Store>, wake: Arc<Notify>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match store.record(&batch).await {
+                Ok(()) => break,
+                Err(e) if wait < Duration::from_secs(5) => {
+                    tracing::error!(attempts = batch.len(), "cannot record attempts, retrying: {e}");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(attempts = batch.len(),
+                        "cannot record attempts; their deliveries will be sent again after their lease: {e}");
+                    break;
+                }
+            }
+        }
+        // A retry may be due sooner than the next poll.
+        if batch.iter().any(|r| matches!(r.next, NextState::Retry { .. })) {
+            wake.notify_one();
+        }
+        batch.clear();
     }
 }
 

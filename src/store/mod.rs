@@ -98,6 +98,17 @@ pub struct AttemptRecord {
     pub response_excerpt: Option<String>,
 }
 
+/// An attempt with the delivery's next state, as written by `Store::record`.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub id: i64,
+    pub series: i64,
+    pub attempt: AttemptRecord,
+    pub next: NextState,
+    /// The delivery's `last_error` from now on.
+    pub error: Option<String>,
+}
+
 /// Where a delivery goes after an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NextState {
@@ -202,17 +213,10 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
         blocked: &[String],
     ) -> StoreFuture<'_, Vec<Claimed>>;
-    /// Records an attempt and moves the delivery on; releases its lease.
-    fn record(
-        &self,
-        id: i64,
-        series: i64,
-        attempt: AttemptRecord,
-        next: NextState,
-        error: Option<String>,
-    ) -> StoreFuture<'_, ()>;
-    /// Gives a leased delivery back unattempted, due again at `at` (rate or concurrency limits).
-    fn defer(&self, id: i64, at: i64) -> StoreFuture<'_, ()>;
+    /// Records attempts and moves each delivery on, releasing its lease, in one transaction.
+    fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, ()>;
+    /// Gives leased deliveries back unattempted (a worker stopping with work it had not started).
+    fn release(&self, ids: &[i64]) -> StoreFuture<'_, ()>;
     /// Drops every lease (SQLite: one process owns the file, so leases at startup are stale).
     fn release_all_leases(&self) -> StoreFuture<'_, u64>;
     fn list(&self, filter: Filter) -> StoreFuture<'_, Vec<DeliveryRow>>;

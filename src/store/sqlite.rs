@@ -7,33 +7,53 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Row, SqlitePool};
+use std::collections::HashMap;
+
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    AttemptRecord, AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, NextState,
-    ReplaySelector, Store, StoreError, StoreFuture, StoreResult, StoredEvent,
+    AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, NextState, Recorded, ReplaySelector, Store, StoreError, StoreFuture, StoreResult, StoredEvent,
 };
+
+/// Rows per multi-row INSERT (11 binds each stays far below SQLite's 32 766 variables).
+const ROWS_PER_STATEMENT: usize = 500;
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
 
+/// Writes go through a pool of one connection, so writers queue in order inside the process instead
+/// of spinning on SQLite's busy handler; reads use their own connections (WAL lets them run
+/// alongside the writer).
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    writer: SqlitePool,
+    reader: SqlitePool,
 }
 
 impl SqliteStore {
-    /// Opens (creating and migrating) the database at `sqlite://PATH`.
+    /// Opens (creating and migrating) the database at `sqlite://PATH`. `?synchronous=normal` trades
+    /// the last commits before a power cut (not a process crash) for fewer fsyncs.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)
+        let (base, synchronous) = match url.split_once("?synchronous=") {
+            Some((base, "full")) => (base, SqliteSynchronous::Full),
+            Some((base, "normal")) => (base, SqliteSynchronous::Normal),
+            Some(_) => return Err(StoreError::BadUrl(url.to_owned())),
+            None => (url, SqliteSynchronous::Full),
+        };
+        let options = SqliteConnectOptions::from_str(base)
             .map_err(|_| StoreError::BadUrl(url.to_owned()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        migrate(&pool).await?;
-        Ok(Self { pool })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        Ok(Self { writer, reader })
     }
 }
 
@@ -77,76 +97,101 @@ fn placeholders(from: usize, count: usize) -> String {
 
 impl SqliteStore {
     async fn insert_batch(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
-        let mut tx = self.pool.begin().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        for ev in batch {
+        // Multi-row statements: one round trip to SQLite's thread per table, not per row.
+        let mut out: Vec<Option<Inserted>> = vec![None; batch.len()];
+        // Repeats inside the batch: the first one wins.
+        let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
+        for (i, ev) in batch.iter().enumerate() {
             if let Some(d) = &ev.dedup {
-                let fresh: Option<String> = sqlx::query_scalar(
-                    "INSERT INTO dedup (source, key, event_id, expires_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (source, key) DO UPDATE
-                       SET event_id = excluded.event_id, expires_at = excluded.expires_at
-                       WHERE dedup.expires_at <= $5
-                     RETURNING event_id",
-                )
-                .bind(&ev.source)
-                .bind(&d.key)
-                .bind(&ev.id)
-                .bind(d.expires_at)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if fresh.is_none() {
-                    let original: String =
-                        sqlx::query_scalar("SELECT event_id FROM dedup WHERE source = $1 AND key = $2")
-                            .bind(&ev.source)
-                            .bind(&d.key)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    out.push(Inserted::Duplicate(original));
-                    continue;
+                match first_with_key.entry((ev.source.as_str(), d.key.as_str())) {
+                    std::collections::hash_map::Entry::Occupied(first) => {
+                        out[i] = Some(Inserted::Duplicate(batch[*first.get()].id.clone()));
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(i);
+                    }
                 }
             }
-            let rules = serde_json::to_string(&ev.matched_rules).unwrap_or_else(|_| "[]".into());
-            sqlx::query(
-                "INSERT INTO events (id, source, event_type, received_at, body, content_type, matched_rules, rules_version)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&ev.id)
-            .bind(&ev.source)
-            .bind(&ev.event_type)
-            .bind(ev.received_at)
-            .bind(ev.body.as_ref())
-            .bind(&ev.content_type)
-            .bind(rules)
-            .bind(&ev.rules_version)
-            .execute(&mut *tx)
-            .await?;
-            for d in &ev.deliveries {
-                let (body, content_type, status, error) = match &d.request {
-                    Ok((body, ct)) => (Some(body.as_ref()), ct.as_deref(), "pending", None),
-                    Err(reason) => (None, None, "dead", Some(reason.as_str())),
-                };
-                sqlx::query(
-                    "INSERT INTO deliveries (event_id, rule, action_index, destination, body, content_type, status,
-                        series_started_at, next_attempt_at, last_error, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8)",
-                )
-                .bind(&ev.id)
-                .bind(&d.rule)
-                .bind(to_i64(d.action_index))
-                .bind(&d.destination)
-                .bind(body)
-                .bind(content_type)
-                .bind(status)
-                .bind(now)
-                .bind(error)
-                .execute(&mut *tx)
-                .await?;
+        }
+        let mut tx = self.writer.begin().await?;
+        let keyed: Vec<usize> = first_with_key.values().copied().collect();
+        if !keyed.is_empty() {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO dedup (source, key, event_id, expires_at) ");
+            q.push_values(&keyed, |mut b, &i| {
+                let ev = &batch[i];
+                let d = ev.dedup.as_ref().map(|d| (d.key.clone(), d.expires_at)).unwrap_or_default();
+                b.push_bind(ev.source.clone()).push_bind(d.0).push_bind(ev.id.clone()).push_bind(d.1);
+            });
+            q.push(
+                " ON CONFLICT (source, key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
+                  WHERE dedup.expires_at <= ",
+            );
+            q.push_bind(now);
+            q.push(" RETURNING event_id");
+            let fresh: std::collections::HashSet<String> =
+                q.build_query_scalar::<String>().fetch_all(&mut *tx).await?.into_iter().collect();
+            for &i in &keyed {
+                let ev = &batch[i];
+                if fresh.contains(&ev.id) {
+                    continue;
+                }
+                let key = ev.dedup.as_ref().map(|d| d.key.as_str()).unwrap_or_default();
+                let original: String =
+                    sqlx::query_scalar("SELECT event_id FROM dedup WHERE source = $1 AND key = $2")
+                        .bind(&ev.source)
+                        .bind(key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                out[i] = Some(Inserted::Duplicate(original));
             }
-            out.push(Inserted::New);
+        }
+        let new: Vec<&NewEvent> =
+            batch.iter().zip(&out).filter(|(_, o)| o.is_none()).map(|(ev, _)| ev).collect();
+        for chunk in new.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (id, source, event_type, received_at, body, content_type, matched_rules, rules_version) ",
+            );
+            q.push_values(chunk, |mut b, ev| {
+                let rules = serde_json::to_string(&ev.matched_rules).unwrap_or_else(|_| "[]".into());
+                b.push_bind(ev.id.clone())
+                    .push_bind(ev.source.clone())
+                    .push_bind(ev.event_type.clone())
+                    .push_bind(ev.received_at)
+                    .push_bind(ev.body.to_vec())
+                    .push_bind(ev.content_type.clone())
+                    .push_bind(rules)
+                    .push_bind(ev.rules_version.clone());
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        let deliveries: Vec<(&NewEvent, &super::NewDelivery)> =
+            new.iter().flat_map(|ev| ev.deliveries.iter().map(move |d| (*ev, d))).collect();
+        for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO deliveries (event_id, rule, action_index, destination, body, content_type, status,
+                    series_started_at, next_attempt_at, last_error, updated_at) ",
+            );
+            q.push_values(chunk, |mut b, (ev, d)| {
+                let (body, content_type, status, error) = match &d.request {
+                    Ok((body, ct)) => (Some(body.to_vec()), ct.clone(), "pending", None),
+                    Err(reason) => (None, None, "dead", Some(reason.clone())),
+                };
+                b.push_bind(ev.id.clone())
+                    .push_bind(d.rule.clone())
+                    .push_bind(to_i64(d.action_index))
+                    .push_bind(d.destination.clone())
+                    .push_bind(body)
+                    .push_bind(content_type)
+                    .push_bind(status)
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(error)
+                    .push_bind(now);
+            });
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(out)
+        Ok(out.into_iter().map(|o| o.unwrap_or(Inserted::New)).collect())
     }
 
     async fn claim_due(
@@ -179,7 +224,7 @@ impl SqliteStore {
         for b in blocked {
             q = q.bind(b);
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = q.fetch_all(&self.writer).await?;
         rows.iter()
             .map(|r| {
                 Ok(Claimed {
@@ -198,48 +243,44 @@ impl SqliteStore {
             .collect()
     }
 
-    async fn record_attempt(
-        &self,
-        id: i64,
-        series: i64,
-        a: AttemptRecord,
-        next: NextState,
-        error: Option<String>,
-    ) -> StoreResult<()> {
-        let (status, next_at, outcome) = match next {
-            NextState::Delivered => ("delivered", a.attempted_at, "delivered"),
-            NextState::Retry { at } => ("failed", at, "retry"),
-            NextState::Dead => ("dead", a.attempted_at, "dead"),
-        };
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO attempts (delivery_id, series, attempted_at, status_code, latency_ms, outcome, error, response_excerpt)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(id)
-        .bind(series)
-        .bind(a.attempted_at)
-        .bind(a.status_code.map(i64::from))
-        .bind(a.latency_ms)
-        .bind(outcome)
-        .bind(&a.error)
-        .bind(&a.response_excerpt)
-        .execute(&mut *tx)
-        .await?;
-        // A replay during the attempt started a new series: leave that one alone.
-        sqlx::query(
-            "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3,
-                lease_owner = NULL, lease_until = NULL, updated_at = $4
-             WHERE id = $5 AND series = $6",
-        )
-        .bind(status)
-        .bind(next_at)
-        .bind(error)
-        .bind(a.attempted_at)
-        .bind(id)
-        .bind(series)
-        .execute(&mut *tx)
-        .await?;
+    async fn record_batch(&self, batch: &[Recorded]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        for r in batch {
+            let a = &r.attempt;
+            let (status, next_at, outcome) = match r.next {
+                NextState::Delivered => ("delivered", a.attempted_at, "delivered"),
+                NextState::Retry { at } => ("failed", at, "retry"),
+                NextState::Dead => ("dead", a.attempted_at, "dead"),
+            };
+            sqlx::query(
+                "INSERT INTO attempts (delivery_id, series, attempted_at, status_code, latency_ms, outcome, error, response_excerpt)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(r.id)
+            .bind(r.series)
+            .bind(a.attempted_at)
+            .bind(a.status_code.map(i64::from))
+            .bind(a.latency_ms)
+            .bind(outcome)
+            .bind(&a.error)
+            .bind(&a.response_excerpt)
+            .execute(&mut *tx)
+            .await?;
+            // A replay during the attempt started a new series: leave that one alone.
+            sqlx::query(
+                "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3,
+                    lease_owner = NULL, lease_until = NULL, updated_at = $4
+                 WHERE id = $5 AND series = $6",
+            )
+            .bind(status)
+            .bind(next_at)
+            .bind(&r.error)
+            .bind(a.attempted_at)
+            .bind(r.id)
+            .bind(r.series)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -255,7 +296,7 @@ impl SqliteStore {
         .bind(f.status.map(super::Status::as_str))
         .bind(&f.event_id)
         .bind(if f.limit > 0 { f.limit } else { 100 })
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -265,7 +306,7 @@ impl SqliteStore {
                  FROM attempts WHERE delivery_id = $1 ORDER BY id",
             )
             .bind(id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?
             .iter()
             .map(|a| {
@@ -308,7 +349,7 @@ impl SqliteStore {
                 for id in &ids {
                     q = q.bind(id);
                 }
-                let r = q.execute(&self.pool).await?;
+                let r = q.execute(&self.writer).await?;
                 if r.rows_affected() < ids.len() as u64 {
                     let found = r.rows_affected();
                     return Err(StoreError::NotFound(format!(
@@ -323,7 +364,7 @@ impl SqliteStore {
                 sqlx::query(AssertSqlSafe(format!("{SET} WHERE event_id = $2")))
                     .bind(now)
                     .bind(event)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?
             }
             ReplaySelector::Status { status, since } => {
@@ -331,7 +372,7 @@ impl SqliteStore {
                     .bind(now)
                     .bind(status.as_str())
                     .bind(since.unwrap_or(i64::MIN))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?
             }
         };
@@ -357,26 +398,22 @@ impl Store for SqliteStore {
         Box::pin(async move { self.claim_due(now, limit, lease, &owner, &blocked).await })
     }
 
-    fn record(
-        &self,
-        id: i64,
-        series: i64,
-        attempt: AttemptRecord,
-        next: NextState,
-        error: Option<String>,
-    ) -> StoreFuture<'_, ()> {
-        Box::pin(self.record_attempt(id, series, attempt, next, error))
+    fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, ()> {
+        let batch = batch.to_vec();
+        Box::pin(async move { self.record_batch(&batch).await })
     }
 
-    fn defer(&self, id: i64, at: i64) -> StoreFuture<'_, ()> {
+    fn release(&self, ids: &[i64]) -> StoreFuture<'_, ()> {
+        let ids = ids.to_vec();
         Box::pin(async move {
-            sqlx::query(
-                "UPDATE deliveries SET next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2",
-            )
-            .bind(at)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+            let mut tx = self.writer.begin().await?;
+            for id in ids {
+                sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -386,7 +423,7 @@ impl Store for SqliteStore {
             let r = sqlx::query(
                 "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
             )
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
             Ok(r.rows_affected())
         })
@@ -407,7 +444,7 @@ impl Store for SqliteStore {
                 "SELECT id, source, event_type, received_at, body, content_type FROM events WHERE id = $1",
             )
             .bind(&id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
             row.map(|r| {
                 Ok(StoredEvent {
@@ -426,7 +463,7 @@ impl Store for SqliteStore {
     fn counts(&self) -> StoreFuture<'_, Counts> {
         Box::pin(async move {
             let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await?;
             let mut c = Counts::default();
             for r in rows {
@@ -451,9 +488,9 @@ impl Store for SqliteStore {
                     SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status NOT IN {finished})"
             )))
             .bind(before)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
-            sqlx::query("DELETE FROM dedup WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
+            sqlx::query("DELETE FROM dedup WHERE expires_at <= $1").bind(now).execute(&self.writer).await?;
             Ok(r.rows_affected())
         })
     }

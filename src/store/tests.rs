@@ -36,6 +36,10 @@ fn event(id: &str, dedup: Option<&str>, deliveries: usize) -> NewEvent {
 
 const LEASE: Duration = Duration::from_secs(60);
 
+async fn record(s: &SqliteStore, c: &Claimed, attempt: AttemptRecord, next: NextState, error: Option<String>) -> StoreResult<()> {
+    s.record(&[Recorded { id: c.id, series: c.series, attempt, next, error }]).await
+}
+
 #[tokio::test]
 async fn insert_claim_record_and_counts() {
     let (_d, s) = store().await;
@@ -57,7 +61,7 @@ async fn insert_claim_record_and_counts() {
         error: None,
         response_excerpt: Some("ok".into()),
     };
-    s.record(c.id, c.series, attempt(503), NextState::Retry { at: 7_000 }, Some("HTTP 503".into()))
+    record(&s, c, attempt(503), NextState::Retry { at: 7_000 }, Some("HTTP 503".into()))
         .await
         .expect("record");
     let rows =
@@ -72,20 +76,21 @@ async fn insert_claim_record_and_counts() {
     s.release_all_leases().await.expect("release");
     let again = s.claim(7_000, 10, LEASE, "w1", &[]).await.expect("claim");
     assert!(again.iter().any(|x| x.id == c.id && x.attempts == 1));
-    s.record(c.id, c.series, attempt(200), NextState::Delivered, None).await.expect("record");
+    record(&s, c, attempt(200), NextState::Delivered, None).await.expect("record");
     assert_eq!(s.counts().await.expect("counts").delivered, 1);
 }
 
 #[tokio::test]
-async fn blocked_destinations_are_skipped_and_defer_releases() {
+async fn blocked_destinations_are_skipped_and_release_gives_back() {
     let (_d, s) = store().await;
     s.insert(&[event("e1", None, 2)], 1_000).await.expect("insert");
     let claimed = s.claim(1_000, 10, LEASE, "w", &["slack".into()]).await.expect("claim");
     assert_eq!(claimed.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["mail"]);
-    s.defer(claimed[0].id, 5_000).await.expect("defer");
     let next = s.claim(1_000, 10, LEASE, "w", &[]).await.expect("claim");
     assert_eq!(next.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["slack"]);
-    assert_eq!(s.claim(5_000, 10, LEASE, "w", &["slack".into()]).await.expect("claim").len(), 1);
+    s.release(&[claimed[0].id]).await.expect("release");
+    let again = s.claim(1_001, 10, LEASE, "w", &[]).await.expect("claim");
+    assert_eq!(again.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["mail"], "released, due again");
 }
 
 #[tokio::test]
@@ -144,7 +149,7 @@ async fn prune_keeps_unfinished_and_dead_events() {
             error: None,
             response_excerpt: None,
         };
-        s.record(c.id, c.series, a, next, None).await.expect("record");
+        record(&s, &c, a, next, None).await.expect("record");
     }
     assert_eq!(s.prune(2_000, false, 2_000).await.expect("prune"), 1);
     assert!(s.event("done").await.expect("q").is_none());
