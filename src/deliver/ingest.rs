@@ -65,7 +65,11 @@ async fn commit_loop(mut rx: mpsc::Receiver<Job>, store: Arc<dyn Store>, wake: A
         let started = std::time::Instant::now();
         match store.insert(&events, now_ms()).await {
             Ok(results) => {
-                tracing::debug!(events = events.len(), elapsed_us = started.elapsed().as_micros(), "committed");
+                tracing::debug!(
+                    events = events.len(),
+                    elapsed_us = started.elapsed().as_micros(),
+                    "committed"
+                );
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
                 }

@@ -114,35 +114,41 @@ impl Worker {
             }
             let config = self.config.load_full();
             let mut next_token = self.start_waiting(&config, &gates, &mut waiting, &mut tasks, &record_tx);
-            let room = self
-                .options
-                .max_in_flight
-                .saturating_sub(tasks.len() + waiting.total)
-                .min(CLAIM_BATCH);
+            let room =
+                self.options.max_in_flight.saturating_sub(tasks.len() + waiting.total).min(CLAIM_BATCH);
             let mut full_batch = false;
             if room > 0 && (woken || room >= claim_min || tasks.is_empty()) {
                 let blocked: Vec<String> = waiting
                     .queues
                     .iter()
                     .filter(|(name, q)| {
-                        config.destinations.get(*name).is_some_and(|d| q.len() >= queue_cap(d.limits, self.options.lease))
+                        config
+                            .destinations
+                            .get(*name)
+                            .is_some_and(|d| q.len() >= queue_cap(d.limits, self.options.lease))
                     })
                     .map(|(name, _)| name.clone())
                     .collect();
-                match self.store.claim(now_ms(), room, self.options.lease, &self.options.owner, &blocked).await {
+                match self
+                    .store
+                    .claim(now_ms(), room, self.options.lease, &self.options.owner, &blocked)
+                    .await
+                {
                     Ok(batch) => {
                         full_batch = batch.len() == room;
                         for d in batch {
                             if config.destinations.contains_key(&d.destination) {
                                 waiting.push(d);
                             } else {
-                                let reason = format!("destination `{}` is no longer in the rules", d.destination);
+                                let reason =
+                                    format!("destination `{}` is no longer in the rules", d.destination);
                                 tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination,
                                     "delivery dead: {reason}");
                                 unsent(&record_tx, &d, reason);
                             }
                         }
-                        next_token = self.start_waiting(&config, &gates, &mut waiting, &mut tasks, &record_tx);
+                        next_token =
+                            self.start_waiting(&config, &gates, &mut waiting, &mut tasks, &record_tx);
                     }
                     Err(e) => {
                         tracing::error!("cannot claim deliveries: {e}");
@@ -300,7 +306,13 @@ fn unsent(record_tx: &RecordTx, d: &Claimed, reason: String) {
         error: Some(reason.clone()),
         response_excerpt: None,
     };
-    let _ = record_tx.send(Recorded { id: d.id, series: d.series, attempt, next: NextState::Dead, error: Some(reason) });
+    let _ = record_tx.send(Recorded {
+        id: d.id,
+        series: d.series,
+        attempt,
+        next: NextState::Dead,
+        error: Some(reason),
+    });
 }
 
 /// Writes finished attempts in batches: one transaction (one fsync) for everything that finished
@@ -319,8 +331,10 @@ async fn record_loop(mut rx: mpsc::UnboundedReceiver<Recorded>, store: Arc<dyn S
                     wait *= 2;
                 }
                 Err(e) => {
-                    tracing::error!(attempts = batch.len(),
-                        "cannot record attempts; their deliveries will be sent again after their lease: {e}");
+                    tracing::error!(
+                        attempts = batch.len(),
+                        "cannot record attempts; their deliveries will be sent again after their lease: {e}"
+                    );
                     break;
                 }
             }

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, NextState, Recorded, ReplaySelector, Store, StoreError, StoreFuture, StoreResult, StoredEvent,
+    AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, NextState, Recorded,
+    ReplaySelector, Store, StoreError, StoreFuture, StoreResult, StoredEvent,
 };
 
 /// Rows per multi-row INSERT (11 binds each stays far below SQLite's 32 766 variables).
@@ -208,10 +209,12 @@ impl SqliteStore {
         } else {
             format!("AND destination NOT IN ({})", placeholders(5, blocked.len()))
         };
+        // INDEXED BY: walk the partial index of due work in order and stop at LIMIT. Left to itself
+        // the planner picks the status index and sorts every pending row on each claim.
         let sql = format!(
             "UPDATE deliveries SET lease_owner = $1, lease_until = $2
              WHERE id IN (
-                SELECT id FROM deliveries
+                SELECT id FROM deliveries INDEXED BY deliveries_due
                 WHERE status IN ('pending', 'failed') AND next_attempt_at <= $3
                   AND (lease_until IS NULL OR lease_until <= $3) {not_blocked}
                 ORDER BY next_attempt_at LIMIT $4)

@@ -36,7 +36,13 @@ fn event(id: &str, dedup: Option<&str>, deliveries: usize) -> NewEvent {
 
 const LEASE: Duration = Duration::from_secs(60);
 
-async fn record(s: &SqliteStore, c: &Claimed, attempt: AttemptRecord, next: NextState, error: Option<String>) -> StoreResult<()> {
+async fn record(
+    s: &SqliteStore,
+    c: &Claimed,
+    attempt: AttemptRecord,
+    next: NextState,
+    error: Option<String>,
+) -> StoreResult<()> {
     s.record(&[Recorded { id: c.id, series: c.series, attempt, next, error }]).await
 }
 
@@ -90,7 +96,11 @@ async fn blocked_destinations_are_skipped_and_release_gives_back() {
     assert_eq!(next.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["slack"]);
     s.release(&[claimed[0].id]).await.expect("release");
     let again = s.claim(1_001, 10, LEASE, "w", &[]).await.expect("claim");
-    assert_eq!(again.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["mail"], "released, due again");
+    assert_eq!(
+        again.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(),
+        ["mail"],
+        "released, due again"
+    );
 }
 
 #[tokio::test]
