@@ -382,3 +382,24 @@ pub fn rfc3339_ms(ms: i64) -> String {
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deliver::Rate;
+
+    #[test]
+    fn waiting_queues_stay_short() {
+        let lease = Duration::from_secs(120);
+        let cap = |concurrency, rate: Option<(u32, u64)>| {
+            let rate = rate.map(|(count, secs)| Rate { count, per: Duration::from_secs(secs) });
+            queue_cap(Limits { concurrency, rate }, lease)
+        };
+        assert_eq!(cap(8, None), 16);
+        assert_eq!(cap(1, None), 2);
+        assert_eq!(cap(1000, None), CLAIM_BATCH);
+        assert_eq!(cap(8, Some((1, 1))), 16, "1/s lets 60 out in half a lease");
+        assert_eq!(cap(8, Some((1, 60))), 1, "1/m: one at a time");
+        assert_eq!(cap(8, Some((1, 3600))), 1, "never zero");
+    }
+}

@@ -280,3 +280,23 @@ async fn sends_in_flight_finish_during_a_graceful_stop() {
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(rows.as_array().map(Vec::len), Some(1), "the in-flight send finished and was recorded");
 }
+
+#[tokio::test]
+async fn no_secret_reaches_the_database() {
+    let (slack, other) = (Receiver::start().await, Receiver::start().await);
+    let app = App::start(&rules(&slack.url, &other.url, &other.url)).await;
+    assert_eq!(app.post_event(ready(7)).await, 202);
+    slack.wait_for(1, WAIT).await;
+    wait_status(&app, Status::Delivered, 2).await;
+    let db = app.store_url.trim_start_matches("sqlite://").to_owned();
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal"] {
+        if let Ok(b) = std::fs::read(format!("{db}{suffix}")) {
+            bytes.extend(b);
+        }
+    }
+    assert!(bytes.windows(13).any(|w| w == b"order.updated"), "the event is in the files read");
+    for secret in ["SG.test-key", "/services/T0/B0/XXX", SECRET, "old-secret-1234"] {
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} is stored");
+    }
+}
