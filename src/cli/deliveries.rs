@@ -38,8 +38,8 @@ pub fn list(
             String::new()
         };
         println!(
-            "#{} {} -> {} [{}] event {} rule {} action {}, {} attempt(s){}",
-            r.id, r.status, r.destination, r.status, r.event_id, r.rule, r.action_index, r.attempts, next
+            "#{} {} -> {}: event {}, rule {}, action {}, {} attempt(s){}",
+            r.id, r.status, r.destination, r.event_id, r.rule, r.action_index, r.attempts, next
         );
         if let Some(e) = &r.last_error {
             println!("    last error: {e}");

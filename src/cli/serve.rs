@@ -49,7 +49,7 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
     let store =
         store::open(args.store).await.with_context(|| format!("cannot open the store {}", args.store))?;
     // One process owns a SQLite file: leases left by a process that died are stale.
-    let released = store.release_all_leases().await?;
+    let released = store.release_stale_leases().await?;
     if released > 0 {
         tracing::warn!(released, "took back deliveries left leased by a previous run; they will be retried");
     }
@@ -72,7 +72,7 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
     };
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
     let prune_task = tokio::spawn(prune_loop(Arc::clone(&store), reloader.current(), stop_rx));
-    let state = AppState { config: reloader.current(), ingest };
+    let state = AppState { config: reloader.current(), ingest, store: Arc::clone(&store) };
     tracing::info!(
         listen = %listener.local_addr()?,
         rules = %args.rules.display(),

@@ -16,18 +16,21 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::deliver::Ingest;
+use crate::store::Store;
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<ArcSwap<Config>>,
     pub ingest: Ingest,
+    pub store: Arc<dyn Store>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/hooks/{source}", post(hooks::receive))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         // The body limit comes from the running config (it can change on reload): see `hooks`.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -40,4 +43,27 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Ready when the rules are loaded (always, once serving) and the store answers within a second.
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let version = state.config.load().version.clone();
+    match tokio::time::timeout(std::time::Duration::from_secs(1), state.store.ping()).await {
+        Ok(Ok(())) => {
+            axum::Json(serde_json::json!({"ready": true, "rules_version": version})).into_response()
+        }
+        Ok(Err(e)) => not_ready(&e.to_string()),
+        Err(_) => not_ready("the store did not answer within 1 s"),
+    }
+}
+
+fn not_ready(reason: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "5")],
+        axum::Json(serde_json::json!({"ready": false, "reason": reason})),
+    )
+        .into_response()
 }

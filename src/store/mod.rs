@@ -4,7 +4,11 @@
 //! implementation. Times are unix milliseconds, passed in by callers so tests and replays control
 //! the clock.
 
+mod postgres;
+mod rows;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
@@ -15,6 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Why the store failed. The HTTP layer answers 503: the sender keeps the event and retries.
@@ -24,7 +29,7 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(String),
-    #[error("unsupported store URL `{0}`: expected sqlite://PATH")]
+    #[error("unsupported store URL `{0}`: expected sqlite://PATH or postgres://USER@HOST:PORT/DB")]
     BadUrl(String),
     #[error("{0}")]
     NotFound(String),
@@ -217,8 +222,11 @@ pub trait Store: Send + Sync + 'static {
     fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, ()>;
     /// Gives leased deliveries back unattempted (a worker stopping with work it had not started).
     fn release(&self, ids: &[i64]) -> StoreFuture<'_, ()>;
-    /// Drops every lease (SQLite: one process owns the file, so leases at startup are stale).
-    fn release_all_leases(&self) -> StoreFuture<'_, u64>;
+    /// At startup: takes back leases a previous process can no longer hold. SQLite (one process
+    /// owns the file) drops them all; PostgreSQL leaves them to expire, since other instances live.
+    fn release_stale_leases(&self) -> StoreFuture<'_, u64>;
+    /// Whether the database answers (for `/readyz`).
+    fn ping(&self) -> StoreFuture<'_, ()>;
     fn list(&self, filter: Filter) -> StoreFuture<'_, Vec<DeliveryRow>>;
     /// Re-queues deliveries as a new attempt series; returns how many.
     fn replay(&self, selector: ReplaySelector, now: i64) -> StoreFuture<'_, u64>;
@@ -229,10 +237,13 @@ pub trait Store: Send + Sync + 'static {
     fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64>;
 }
 
-/// Opens the store a URL names: `sqlite://PATH` (created and migrated when missing).
+/// Opens the store a URL names: `sqlite://PATH` (created when missing) or `postgres://…`; both are
+/// migrated on open.
 pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
     } else {
         Err(StoreError::BadUrl(url.to_owned()))
     }

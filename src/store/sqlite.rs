@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use std::collections::HashMap;
-
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 
+use super::rows::{
+    attempt_from_row, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
+    in_batch_duplicates, next_columns,
+};
 use super::{
-    AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, NextState, Recorded,
-    ReplaySelector, Store, StoreError, StoreFuture, StoreResult, StoredEvent,
+    AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, Recorded, ReplaySelector, Store,
+    StoreError, StoreFuture, StoreResult, StoredEvent,
 };
 
 /// Rows per multi-row INSERT (11 binds each stays far below SQLite's 32 766 variables).
@@ -99,23 +101,8 @@ fn placeholders(from: usize, count: usize) -> String {
 impl SqliteStore {
     async fn insert_batch(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
         // Multi-row statements: one round trip to SQLite's thread per table, not per row.
-        let mut out: Vec<Option<Inserted>> = vec![None; batch.len()];
-        // Repeats inside the batch: the first one wins.
-        let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
-        for (i, ev) in batch.iter().enumerate() {
-            if let Some(d) = &ev.dedup {
-                match first_with_key.entry((ev.source.as_str(), d.key.as_str())) {
-                    std::collections::hash_map::Entry::Occupied(first) => {
-                        out[i] = Some(Inserted::Duplicate(batch[*first.get()].id.clone()));
-                    }
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(i);
-                    }
-                }
-            }
-        }
+        let (mut out, keyed) = in_batch_duplicates(batch);
         let mut tx = self.writer.begin().await?;
-        let keyed: Vec<usize> = first_with_key.values().copied().collect();
         if !keyed.is_empty() {
             let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO dedup (source, key, event_id, expires_at) ");
             q.push_values(&keyed, |mut b, &i| {
@@ -228,33 +215,14 @@ impl SqliteStore {
             q = q.bind(b);
         }
         let rows = q.fetch_all(&self.writer).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Claimed {
-                    id: r.try_get("id")?,
-                    event_id: r.try_get("event_id")?,
-                    rule: r.try_get("rule")?,
-                    action_index: usize::try_from(r.try_get::<i64, _>("action_index")?).unwrap_or(0),
-                    destination: r.try_get("destination")?,
-                    body: r.try_get::<Option<Vec<u8>>, _>("body")?.map(Bytes::from),
-                    content_type: r.try_get("content_type")?,
-                    series: r.try_get("series")?,
-                    attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-                    series_started_at: r.try_get("series_started_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(claimed_from_row!(r))).collect()
     }
 
     async fn record_batch(&self, batch: &[Recorded]) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
         for r in batch {
             let a = &r.attempt;
-            let (status, next_at, outcome) = match r.next {
-                NextState::Delivered => ("delivered", a.attempted_at, "delivered"),
-                NextState::Retry { at } => ("failed", at, "retry"),
-                NextState::Dead => ("dead", a.attempted_at, "dead"),
-            };
+            let (status, next_at, outcome) = next_columns(r);
             sqlx::query(
                 "INSERT INTO attempts (delivery_id, series, attempted_at, status_code, latency_ms, outcome, error, response_excerpt)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -312,32 +280,9 @@ impl SqliteStore {
             .fetch_all(&self.reader)
             .await?
             .iter()
-            .map(|a| {
-                Ok(AttemptRow {
-                    series: a.try_get("series")?,
-                    attempted_at: a.try_get("attempted_at")?,
-                    status_code: a.try_get("status_code")?,
-                    latency_ms: a.try_get("latency_ms")?,
-                    outcome: a.try_get("outcome")?,
-                    error: a.try_get("error")?,
-                    response_excerpt: a.try_get("response_excerpt")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?;
-            out.push(DeliveryRow {
-                id,
-                event_id: r.try_get("event_id")?,
-                rule: r.try_get("rule")?,
-                action_index: r.try_get("action_index")?,
-                destination: r.try_get("destination")?,
-                status: r.try_get("status")?,
-                series: r.try_get("series")?,
-                attempts: r.try_get("attempts")?,
-                next_attempt_at: r.try_get("next_attempt_at")?,
-                last_error: r.try_get("last_error")?,
-                updated_at: r.try_get("updated_at")?,
-                history,
-            });
+            .map(|a| Ok(attempt_from_row!(a)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            out.push(delivery_from_row!(r, history));
         }
         Ok(out)
     }
@@ -421,7 +366,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn release_all_leases(&self) -> StoreFuture<'_, u64> {
+    fn release_stale_leases(&self) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let r = sqlx::query(
                 "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
@@ -429,6 +374,13 @@ impl Store for SqliteStore {
             .execute(&self.writer)
             .await?;
             Ok(r.rows_affected())
+        })
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.reader).await?;
+            Ok(())
         })
     }
 
@@ -449,17 +401,7 @@ impl Store for SqliteStore {
             .bind(&id)
             .fetch_optional(&self.reader)
             .await?;
-            row.map(|r| {
-                Ok(StoredEvent {
-                    id: r.try_get("id")?,
-                    source: r.try_get("source")?,
-                    event_type: r.try_get("event_type")?,
-                    received_at: r.try_get("received_at")?,
-                    body: Bytes::from(r.try_get::<Vec<u8>, _>("body")?),
-                    content_type: r.try_get("content_type")?,
-                })
-            })
-            .transpose()
+            row.map(|r| Ok(event_from_row!(r))).transpose()
         })
     }
 
@@ -468,17 +410,7 @@ impl Store for SqliteStore {
             let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status")
                 .fetch_all(&self.reader)
                 .await?;
-            let mut c = Counts::default();
-            for r in rows {
-                let n: i64 = r.try_get("n")?;
-                match r.try_get::<String, _>("status")?.as_str() {
-                    "pending" => c.pending = n,
-                    "failed" => c.failed = n,
-                    "delivered" => c.delivered = n,
-                    _ => c.dead = n,
-                }
-            }
-            Ok(c)
+            Ok(counts_from_rows!(rows))
         })
     }
 

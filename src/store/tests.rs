@@ -6,12 +6,6 @@ use bytes::Bytes;
 
 use super::*;
 
-async fn store() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    (dir, SqliteStore::open(&url).await.expect("open"))
-}
-
 fn event(id: &str, dedup: Option<&str>, deliveries: usize) -> NewEvent {
     NewEvent {
         id: id.into(),
@@ -37,7 +31,7 @@ fn event(id: &str, dedup: Option<&str>, deliveries: usize) -> NewEvent {
 const LEASE: Duration = Duration::from_secs(60);
 
 async fn record(
-    s: &SqliteStore,
+    s: &dyn Store,
     c: &Claimed,
     attempt: AttemptRecord,
     next: NextState,
@@ -46,9 +40,7 @@ async fn record(
     s.record(&[Recorded { id: c.id, series: c.series, attempt, next, error }]).await
 }
 
-#[tokio::test]
-async fn insert_claim_record_and_counts() {
-    let (_d, s) = store().await;
+async fn insert_claim_record_and_counts(s: &dyn Store) {
     let r = s.insert(&[event("e1", None, 2), event("e2", None, 1)], 1_000).await.expect("insert");
     assert_eq!(r, [Inserted::New, Inserted::New]);
     assert_eq!(s.counts().await.expect("counts").pending, 3);
@@ -67,7 +59,7 @@ async fn insert_claim_record_and_counts() {
         error: None,
         response_excerpt: Some("ok".into()),
     };
-    record(&s, c, attempt(503), NextState::Retry { at: 7_000 }, Some("HTTP 503".into()))
+    record(s, c, attempt(503), NextState::Retry { at: 7_000 }, Some("HTTP 503".into()))
         .await
         .expect("record");
     let rows =
@@ -79,16 +71,14 @@ async fn insert_claim_record_and_counts() {
 
     // Not due before its time; due after.
     assert!(s.claim(6_999, 10, LEASE, "w1", &[]).await.expect("claim").iter().all(|x| x.id != c.id));
-    s.release_all_leases().await.expect("release");
+    s.release_stale_leases().await.expect("release");
     let again = s.claim(7_000, 10, LEASE, "w1", &[]).await.expect("claim");
     assert!(again.iter().any(|x| x.id == c.id && x.attempts == 1));
-    record(&s, c, attempt(200), NextState::Delivered, None).await.expect("record");
+    record(s, c, attempt(200), NextState::Delivered, None).await.expect("record");
     assert_eq!(s.counts().await.expect("counts").delivered, 1);
 }
 
-#[tokio::test]
-async fn blocked_destinations_are_skipped_and_release_gives_back() {
-    let (_d, s) = store().await;
+async fn blocked_destinations_are_skipped_and_release_gives_back(s: &dyn Store) {
     s.insert(&[event("e1", None, 2)], 1_000).await.expect("insert");
     let claimed = s.claim(1_000, 10, LEASE, "w", &["slack".into()]).await.expect("claim");
     assert_eq!(claimed.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["mail"]);
@@ -103,9 +93,7 @@ async fn blocked_destinations_are_skipped_and_release_gives_back() {
     );
 }
 
-#[tokio::test]
-async fn dedup_within_the_window_only() {
-    let (_d, s) = store().await;
+async fn dedup_within_the_window_only(s: &dyn Store) {
     let r = s.insert(&[event("e1", Some("k"), 1), event("e2", Some("k"), 1)], 1_000).await.expect("insert");
     assert_eq!(r, [Inserted::New, Inserted::Duplicate("e1".into())], "duplicates inside one batch too");
     let r = s.insert(&[event("e3", Some("k"), 1)], 9_999).await.expect("insert");
@@ -115,9 +103,7 @@ async fn dedup_within_the_window_only() {
     assert_eq!(s.counts().await.expect("counts").pending, 2);
 }
 
-#[tokio::test]
-async fn template_failures_are_stored_dead_and_replay_starts_a_new_series() {
-    let (_d, s) = store().await;
+async fn template_failures_are_stored_dead_and_replay_starts_a_new_series(s: &dyn Store) {
     let mut ev = event("e1", None, 1);
     ev.deliveries[0].request = Err("undefined value".into());
     s.insert(&[ev], 1_000).await.expect("insert");
@@ -140,9 +126,7 @@ async fn template_failures_are_stored_dead_and_replay_starts_a_new_series() {
     assert_eq!(&stored.body[..], b"{\"type\":\"order.updated\"}");
 }
 
-#[tokio::test]
-async fn prune_keeps_unfinished_and_dead_events() {
-    let (_d, s) = store().await;
+async fn prune_keeps_unfinished_and_dead_events(s: &dyn Store) {
     s.insert(&[event("done", None, 1), event("open", None, 1), event("dead", None, 1)], 1_000)
         .await
         .expect("insert");
@@ -159,7 +143,7 @@ async fn prune_keeps_unfinished_and_dead_events() {
             error: None,
             response_excerpt: None,
         };
-        record(&s, &c, a, next, None).await.expect("record");
+        record(s, &c, a, next, None).await.expect("record");
     }
     assert_eq!(s.prune(2_000, false, 2_000).await.expect("prune"), 1);
     assert!(s.event("done").await.expect("q").is_none());
@@ -169,7 +153,7 @@ async fn prune_keeps_unfinished_and_dead_events() {
 }
 
 #[tokio::test]
-async fn reopening_keeps_data_and_migrations_run_once() {
+async fn sqlite_reopening_keeps_data_and_migrations_run_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let s = SqliteStore::open(&url).await.expect("open");
@@ -178,3 +162,38 @@ async fn reopening_keeps_data_and_migrations_run_once() {
     let s = SqliteStore::open(&url).await.expect("reopen");
     assert_eq!(s.counts().await.expect("counts").pending, 1);
 }
+
+/// Runs each store case against a fresh SQLite file and a fresh PostgreSQL database.
+macro_rules! both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_cases {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+                    let store = super::SqliteStore::open(&url).await.expect("open");
+                    super::$case(&store).await;
+                }
+            )*
+        }
+        mod postgres_cases {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(db) = crate::store::testing::TestDatabase::create().await else { return };
+                    let store = super::PostgresStore::open(db.url()).await.expect("open");
+                    super::$case(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+both_stores!(
+    insert_claim_record_and_counts,
+    blocked_destinations_are_skipped_and_release_gives_back,
+    dedup_within_the_window_only,
+    template_failures_are_stored_dead_and_replay_starts_a_new_series,
+    prune_keeps_unfinished_and_dead_events
+);

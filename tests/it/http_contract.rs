@@ -171,3 +171,13 @@ async fn a_template_error_skips_the_action_but_accepts_the_event() {
     assert_quiet(&slack, 0).await;
     assert_quiet(&email, 0).await;
 }
+
+#[tokio::test]
+async fn readyz_reports_the_store_and_rules_version() {
+    let (app, _s, _e, _c) = setup().await;
+    let r = app.client.get(format!("{}/readyz", app.base)).send().await.expect("readyz");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["ready"], json!(true));
+    assert_eq!(body["rules_version"], json!(app.reloader.current().load().version.clone()));
+}

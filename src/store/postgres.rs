@@ -1,0 +1,416 @@
+//! The shared store: PostgreSQL, so several hookroute instances accept and deliver together.
+//!
+//! Claims use `FOR UPDATE SKIP LOCKED` with a lease, so two live workers never hold the same
+//! delivery and a dead instance's claims return to the pool when their lease ends. Dedup keys are
+//! arbitrated by the primary key, so a repeat is caught whichever instance it reaches. Migrations
+//! take an advisory lock, so instances can start together.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder, Row};
+
+use super::rows::{
+    attempt_from_row, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
+    in_batch_duplicates, next_columns,
+};
+use super::{
+    AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewDelivery, NewEvent, Recorded,
+    ReplaySelector, Store, StoreError, StoreFuture, StoreResult, StoredEvent,
+};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+/// Rows per multi-row INSERT (11 binds each, far below PostgreSQL's 65 535).
+const ROWS_PER_STATEMENT: usize = 500;
+/// Any constant shared by all instances: serialises migrations.
+const MIGRATION_LOCK: i64 = 0x686f_6f6b_726f_7574;
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `postgres://USER@HOST:PORT/DB` and migrates. The pool reconnects by itself after
+    /// an outage; until then every operation fails fast and the HTTP layer answers 503.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options: PgConnectOptions = url.parse().map_err(|_| StoreError::BadUrl(url.to_owned()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_with(options)
+            .await?;
+        migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+async fn migrate(pool: &PgPool) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS hookroute_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    for (version, sql) in MIGRATIONS {
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM hookroute_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if applied.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(AssertSqlSafe(*sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::Migration(format!("version {version}: {e}")))?;
+        sqlx::query("INSERT INTO hookroute_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(super::now_ms())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl PostgresStore {
+    async fn insert_batch(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
+        let (mut out, keyed) = in_batch_duplicates(batch);
+        let mut tx = self.pool.begin().await?;
+        if !keyed.is_empty() {
+            let mut q =
+                QueryBuilder::<Postgres>::new("INSERT INTO dedup (source, key, event_id, expires_at) ");
+            q.push_values(&keyed, |mut b, &i| {
+                let ev = &batch[i];
+                let (key, expires) =
+                    ev.dedup.as_ref().map(|d| (d.key.clone(), d.expires_at)).unwrap_or_default();
+                b.push_bind(ev.source.clone()).push_bind(key).push_bind(ev.id.clone()).push_bind(expires);
+            });
+            q.push(
+                " ON CONFLICT (source, key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
+                  WHERE dedup.expires_at <= ",
+            );
+            q.push_bind(now);
+            q.push(" RETURNING event_id");
+            let fresh: std::collections::HashSet<String> =
+                q.build_query_scalar::<String>().fetch_all(&mut *tx).await?.into_iter().collect();
+            for &i in &keyed {
+                let ev = &batch[i];
+                if fresh.contains(&ev.id) {
+                    continue;
+                }
+                let key = ev.dedup.as_ref().map(|d| d.key.as_str()).unwrap_or_default();
+                let original: String =
+                    sqlx::query_scalar("SELECT event_id FROM dedup WHERE source = $1 AND key = $2")
+                        .bind(&ev.source)
+                        .bind(key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                out[i] = Some(Inserted::Duplicate(original));
+            }
+        }
+        let new: Vec<&NewEvent> =
+            batch.iter().zip(&out).filter(|(_, o)| o.is_none()).map(|(ev, _)| ev).collect();
+        for chunk in new.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Postgres>::new(
+                "INSERT INTO events (id, source, event_type, received_at, body, content_type, matched_rules, rules_version) ",
+            );
+            q.push_values(chunk, |mut b, ev| {
+                let rules = serde_json::to_string(&ev.matched_rules).unwrap_or_else(|_| "[]".into());
+                b.push_bind(ev.id.clone())
+                    .push_bind(ev.source.clone())
+                    .push_bind(ev.event_type.clone())
+                    .push_bind(ev.received_at)
+                    .push_bind(ev.body.to_vec())
+                    .push_bind(ev.content_type.clone())
+                    .push_bind(rules)
+                    .push_bind(ev.rules_version.clone());
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        let deliveries: Vec<(&NewEvent, &NewDelivery)> =
+            new.iter().flat_map(|ev| ev.deliveries.iter().map(move |d| (*ev, d))).collect();
+        for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Postgres>::new(
+                "INSERT INTO deliveries (event_id, rule, action_index, destination, body, content_type, status,
+                    series_started_at, next_attempt_at, last_error, updated_at) ",
+            );
+            q.push_values(chunk, |mut b, (ev, d)| {
+                let (body, content_type, status, error) = match &d.request {
+                    Ok((body, ct)) => (Some(body.to_vec()), ct.clone(), "pending", None),
+                    Err(reason) => (None, None, "dead", Some(reason.clone())),
+                };
+                b.push_bind(ev.id.clone())
+                    .push_bind(d.rule.clone())
+                    .push_bind(to_i64(d.action_index))
+                    .push_bind(d.destination.clone())
+                    .push_bind(body)
+                    .push_bind(content_type)
+                    .push_bind(status)
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(error)
+                    .push_bind(now);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(out.into_iter().map(|o| o.unwrap_or(Inserted::New)).collect())
+    }
+
+    async fn claim_due(
+        &self,
+        now: i64,
+        limit: usize,
+        lease: Duration,
+        owner: &str,
+        blocked: &[String],
+    ) -> StoreResult<Vec<Claimed>> {
+        let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let rows = sqlx::query(
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2
+             WHERE id IN (
+                SELECT id FROM deliveries
+                WHERE status IN ('pending', 'failed') AND next_attempt_at <= $3
+                  AND (lease_until IS NULL OR lease_until <= $3) AND destination <> ALL($5)
+                ORDER BY next_attempt_at LIMIT $4
+                FOR UPDATE SKIP LOCKED)
+             RETURNING id, event_id, rule, action_index, destination, body, content_type, series, attempts,
+                       series_started_at",
+        )
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(to_i64(limit))
+        .bind(blocked)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(claimed_from_row!(r))).collect()
+    }
+
+    async fn record_batch(&self, batch: &[Recorded]) -> StoreResult<()> {
+        // One statement for the whole batch: arrays in, one row per attempt out of UNNEST.
+        let mut cols: (Vec<i64>, Vec<i64>, Vec<i64>, Vec<Option<i64>>, Vec<i64>) = Default::default();
+        let mut text: (
+            Vec<&str>,
+            Vec<Option<String>>,
+            Vec<Option<String>>,
+            Vec<&str>,
+            Vec<i64>,
+            Vec<Option<String>>,
+        ) = Default::default();
+        for r in batch {
+            let (status, next_at, outcome) = next_columns(r);
+            cols.0.push(r.id);
+            cols.1.push(r.series);
+            cols.2.push(r.attempt.attempted_at);
+            cols.3.push(r.attempt.status_code.map(i64::from));
+            cols.4.push(r.attempt.latency_ms);
+            text.0.push(outcome);
+            text.1.push(r.attempt.error.clone());
+            text.2.push(r.attempt.response_excerpt.clone());
+            text.3.push(status);
+            text.4.push(next_at);
+            text.5.push(r.error.clone());
+        }
+        sqlx::query(
+            "WITH r AS (
+                SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+                                     $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[])
+                  AS t(id, series, attempted_at, status_code, latency_ms, outcome, error, excerpt, status, next_at,
+                       last_error)),
+             ins AS (
+                INSERT INTO attempts (delivery_id, series, attempted_at, status_code, latency_ms, outcome, error,
+                                      response_excerpt)
+                SELECT id, series, attempted_at, status_code, latency_ms, outcome, error, excerpt FROM r)
+             UPDATE deliveries d SET status = r.status, attempts = d.attempts + 1, next_attempt_at = r.next_at,
+                    last_error = r.last_error, lease_owner = NULL, lease_until = NULL, updated_at = r.attempted_at
+             FROM r WHERE d.id = r.id AND d.series = r.series",
+        )
+        .bind(&cols.0)
+        .bind(&cols.1)
+        .bind(&cols.2)
+        .bind(&cols.3)
+        .bind(&cols.4)
+        .bind(&text.0)
+        .bind(&text.1)
+        .bind(&text.2)
+        .bind(&text.3)
+        .bind(&text.4)
+        .bind(&text.5)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_rows(&self, f: Filter) -> StoreResult<Vec<DeliveryRow>> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, rule, action_index, destination, status, series, attempts, next_attempt_at,
+                    last_error, updated_at
+             FROM deliveries
+             WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR event_id = $2)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(f.status.map(super::Status::as_str))
+        .bind(&f.event_id)
+        .bind(if f.limit > 0 { f.limit } else { 100 })
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: i64 = r.try_get("id")?;
+            let history = sqlx::query(
+                "SELECT series, attempted_at, status_code, latency_ms, outcome, error, response_excerpt
+                 FROM attempts WHERE delivery_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|a| Ok(attempt_from_row!(a)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            out.push(delivery_from_row!(r, history));
+        }
+        Ok(out)
+    }
+
+    async fn replay_selected(&self, selector: ReplaySelector, now: i64) -> StoreResult<u64> {
+        const SET: &str = "UPDATE deliveries SET status = 'pending', series = series + 1, attempts = 0,
+            series_started_at = $1, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, updated_at = $1";
+        let result = match selector {
+            ReplaySelector::Ids(ids) => {
+                let r = sqlx::query(AssertSqlSafe(format!("{SET} WHERE id = ANY($2)")))
+                    .bind(now)
+                    .bind(&ids)
+                    .execute(&self.pool)
+                    .await?;
+                let missing = (ids.len() as u64).saturating_sub(r.rows_affected());
+                if missing > 0 {
+                    return Err(StoreError::NotFound(format!(
+                        "{missing} of {} deliveries do not exist",
+                        ids.len()
+                    )));
+                }
+                r
+            }
+            ReplaySelector::Event(event) => {
+                sqlx::query(AssertSqlSafe(format!("{SET} WHERE event_id = $2")))
+                    .bind(now)
+                    .bind(event)
+                    .execute(&self.pool)
+                    .await?
+            }
+            ReplaySelector::Status { status, since } => {
+                sqlx::query(AssertSqlSafe(format!("{SET} WHERE status = $2 AND updated_at >= $3")))
+                    .bind(now)
+                    .bind(status.as_str())
+                    .bind(since.unwrap_or(i64::MIN))
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        Ok(result.rows_affected())
+    }
+}
+
+impl Store for PostgresStore {
+    fn insert(&self, batch: &[NewEvent], now: i64) -> StoreFuture<'_, Vec<Inserted>> {
+        let batch = batch.to_vec();
+        Box::pin(async move { self.insert_batch(&batch, now).await })
+    }
+
+    fn claim(
+        &self,
+        now: i64,
+        limit: usize,
+        lease: Duration,
+        owner: &str,
+        blocked: &[String],
+    ) -> StoreFuture<'_, Vec<Claimed>> {
+        let (owner, blocked) = (owner.to_owned(), blocked.to_vec());
+        Box::pin(async move { self.claim_due(now, limit, lease, &owner, &blocked).await })
+    }
+
+    fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, ()> {
+        let batch = batch.to_vec();
+        Box::pin(async move { self.record_batch(&batch).await })
+    }
+
+    fn release(&self, ids: &[i64]) -> StoreFuture<'_, ()> {
+        let ids = ids.to_vec();
+        Box::pin(async move {
+            sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = ANY($1)")
+                .bind(&ids)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn release_stale_leases(&self) -> StoreFuture<'_, u64> {
+        // Other instances may hold live leases: expired ones are claimable anyway.
+        Box::pin(async { Ok(0) })
+    }
+
+    fn list(&self, filter: Filter) -> StoreFuture<'_, Vec<DeliveryRow>> {
+        Box::pin(self.list_rows(filter))
+    }
+
+    fn replay(&self, selector: ReplaySelector, now: i64) -> StoreFuture<'_, u64> {
+        Box::pin(self.replay_selected(selector, now))
+    }
+
+    fn event(&self, id: &str) -> StoreFuture<'_, Option<StoredEvent>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT id, source, event_type, received_at, body, content_type FROM events WHERE id = $1",
+            )
+            .bind(&id)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|r| Ok(event_from_row!(r))).transpose()
+        })
+    }
+
+    fn counts(&self) -> StoreFuture<'_, Counts> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(counts_from_rows!(rows))
+        })
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+    }
+
+    fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let finished: &[&str] = if include_dead { &["delivered", "dead"] } else { &["delivered"] };
+            let r = sqlx::query(
+                "DELETE FROM events WHERE received_at < $1 AND NOT EXISTS (
+                    SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status <> ALL($2))",
+            )
+            .bind(before)
+            .bind(finished)
+            .execute(&self.pool)
+            .await?;
+            sqlx::query("DELETE FROM dedup WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
+            Ok(r.rows_affected())
+        })
+    }
+}

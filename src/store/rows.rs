@@ -1,0 +1,120 @@
+//! Row → struct mapping shared by the SQLite and PostgreSQL stores (both decode the same column
+//! types: text, 64-bit integers, bytes).
+
+/// A `Claimed` from a row of the claim statement's `RETURNING` list.
+macro_rules! claimed_from_row {
+    ($r:expr) => {
+        Claimed {
+            id: $r.try_get("id")?,
+            event_id: $r.try_get("event_id")?,
+            rule: $r.try_get("rule")?,
+            action_index: usize::try_from($r.try_get::<i64, _>("action_index")?).unwrap_or(0),
+            destination: $r.try_get("destination")?,
+            body: $r.try_get::<Option<Vec<u8>>, _>("body")?.map(Bytes::from),
+            content_type: $r.try_get("content_type")?,
+            series: $r.try_get("series")?,
+            attempts: u32::try_from($r.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+            series_started_at: $r.try_get("series_started_at")?,
+        }
+    };
+}
+
+/// An `AttemptRow` from `SELECT series, attempted_at, status_code, latency_ms, outcome, error,
+/// response_excerpt`.
+macro_rules! attempt_from_row {
+    ($a:expr) => {
+        AttemptRow {
+            series: $a.try_get("series")?,
+            attempted_at: $a.try_get("attempted_at")?,
+            status_code: $a.try_get("status_code")?,
+            latency_ms: $a.try_get("latency_ms")?,
+            outcome: $a.try_get("outcome")?,
+            error: $a.try_get("error")?,
+            response_excerpt: $a.try_get("response_excerpt")?,
+        }
+    };
+}
+
+/// A `DeliveryRow` (without its history) from the list statement.
+macro_rules! delivery_from_row {
+    ($r:expr, $history:expr) => {
+        DeliveryRow {
+            id: $r.try_get("id")?,
+            event_id: $r.try_get("event_id")?,
+            rule: $r.try_get("rule")?,
+            action_index: $r.try_get("action_index")?,
+            destination: $r.try_get("destination")?,
+            status: $r.try_get("status")?,
+            series: $r.try_get("series")?,
+            attempts: $r.try_get("attempts")?,
+            next_attempt_at: $r.try_get("next_attempt_at")?,
+            last_error: $r.try_get("last_error")?,
+            updated_at: $r.try_get("updated_at")?,
+            history: $history,
+        }
+    };
+}
+
+/// A `StoredEvent` from `SELECT id, source, event_type, received_at, body, content_type`.
+macro_rules! event_from_row {
+    ($r:expr) => {
+        StoredEvent {
+            id: $r.try_get("id")?,
+            source: $r.try_get("source")?,
+            event_type: $r.try_get("event_type")?,
+            received_at: $r.try_get("received_at")?,
+            body: Bytes::from($r.try_get::<Vec<u8>, _>("body")?),
+            content_type: $r.try_get("content_type")?,
+        }
+    };
+}
+
+/// Counts by status from `SELECT status, COUNT(*) AS n ... GROUP BY status`.
+macro_rules! counts_from_rows {
+    ($rows:expr) => {{
+        let mut c = Counts::default();
+        for r in $rows {
+            let n: i64 = r.try_get("n")?;
+            match r.try_get::<String, _>("status")?.as_str() {
+                "pending" => c.pending = n,
+                "failed" => c.failed = n,
+                "delivered" => c.delivered = n,
+                _ => c.dead = n,
+            }
+        }
+        c
+    }};
+}
+
+pub(super) use {attempt_from_row, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row};
+
+/// Status, next due time and outcome label for a recorded attempt.
+pub(super) fn next_columns(r: &super::Recorded) -> (&'static str, i64, &'static str) {
+    match r.next {
+        super::NextState::Delivered => ("delivered", r.attempt.attempted_at, "delivered"),
+        super::NextState::Retry { at } => ("failed", at, "retry"),
+        super::NextState::Dead => ("dead", r.attempt.attempted_at, "dead"),
+    }
+}
+
+/// Events of a batch whose dedup key repeats an earlier one in the same batch: index → the first
+/// event's id. Also returns the indexes that carry a key and come first.
+pub(super) fn in_batch_duplicates(batch: &[super::NewEvent]) -> (Vec<Option<super::Inserted>>, Vec<usize>) {
+    let mut out = vec![None; batch.len()];
+    let mut first: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+    let mut keyed = Vec::new();
+    for (i, ev) in batch.iter().enumerate() {
+        if let Some(d) = &ev.dedup {
+            match first.entry((ev.source.as_str(), d.key.as_str())) {
+                std::collections::hash_map::Entry::Occupied(f) => {
+                    out[i] = Some(super::Inserted::Duplicate(batch[*f.get()].id.clone()));
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                    keyed.push(i);
+                }
+            }
+        }
+    }
+    (out, keyed)
+}
