@@ -78,6 +78,22 @@ async fn migrate(pool: &PgPool) -> StoreResult<()> {
     Ok(())
 }
 
+/// A batch of recorded attempts as one array per column, for `UNNEST`.
+#[derive(Default)]
+struct RecordColumns {
+    id: Vec<i64>,
+    series: Vec<i64>,
+    attempted_at: Vec<i64>,
+    status_code: Vec<Option<i64>>,
+    latency_ms: Vec<i64>,
+    outcome: Vec<&'static str>,
+    error: Vec<Option<String>>,
+    excerpt: Vec<Option<String>>,
+    status: Vec<&'static str>,
+    next_at: Vec<i64>,
+    last_error: Vec<Option<String>>,
+}
+
 fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -199,28 +215,20 @@ impl PostgresStore {
 
     async fn record_batch(&self, batch: &[Recorded]) -> StoreResult<()> {
         // One statement for the whole batch: arrays in, one row per attempt out of UNNEST.
-        let mut cols: (Vec<i64>, Vec<i64>, Vec<i64>, Vec<Option<i64>>, Vec<i64>) = Default::default();
-        let mut text: (
-            Vec<&str>,
-            Vec<Option<String>>,
-            Vec<Option<String>>,
-            Vec<&str>,
-            Vec<i64>,
-            Vec<Option<String>>,
-        ) = Default::default();
+        let mut c = RecordColumns::default();
         for r in batch {
             let (status, next_at, outcome) = next_columns(r);
-            cols.0.push(r.id);
-            cols.1.push(r.series);
-            cols.2.push(r.attempt.attempted_at);
-            cols.3.push(r.attempt.status_code.map(i64::from));
-            cols.4.push(r.attempt.latency_ms);
-            text.0.push(outcome);
-            text.1.push(r.attempt.error.clone());
-            text.2.push(r.attempt.response_excerpt.clone());
-            text.3.push(status);
-            text.4.push(next_at);
-            text.5.push(r.error.clone());
+            c.id.push(r.id);
+            c.series.push(r.series);
+            c.attempted_at.push(r.attempt.attempted_at);
+            c.status_code.push(r.attempt.status_code.map(i64::from));
+            c.latency_ms.push(r.attempt.latency_ms);
+            c.outcome.push(outcome);
+            c.error.push(r.attempt.error.clone());
+            c.excerpt.push(r.attempt.response_excerpt.clone());
+            c.status.push(status);
+            c.next_at.push(next_at);
+            c.last_error.push(r.error.clone());
         }
         sqlx::query(
             "WITH r AS (
@@ -236,17 +244,17 @@ impl PostgresStore {
                     last_error = r.last_error, lease_owner = NULL, lease_until = NULL, updated_at = r.attempted_at
              FROM r WHERE d.id = r.id AND d.series = r.series",
         )
-        .bind(&cols.0)
-        .bind(&cols.1)
-        .bind(&cols.2)
-        .bind(&cols.3)
-        .bind(&cols.4)
-        .bind(&text.0)
-        .bind(&text.1)
-        .bind(&text.2)
-        .bind(&text.3)
-        .bind(&text.4)
-        .bind(&text.5)
+        .bind(&c.id)
+        .bind(&c.series)
+        .bind(&c.attempted_at)
+        .bind(&c.status_code)
+        .bind(&c.latency_ms)
+        .bind(&c.outcome)
+        .bind(&c.error)
+        .bind(&c.excerpt)
+        .bind(&c.status)
+        .bind(&c.next_at)
+        .bind(&c.last_error)
         .execute(&self.pool)
         .await?;
         Ok(())
