@@ -35,8 +35,9 @@ pub struct WorkerOptions {
     pub max_in_flight: usize,
     /// How often to look for due work when nothing wakes the worker.
     pub poll: Duration,
-    /// How long a claim lasts; must exceed the longest destination timeout.
-    pub lease: Duration,
+    /// How long a claim lasts. `None`: twice the longest destination timeout plus 5 s, so a send
+    /// always ends inside its lease, and a dead instance's claims come back soon after.
+    pub lease: Option<Duration>,
     /// How long sends in flight may finish after a stop.
     pub grace: Duration,
     /// Names this worker's leases.
@@ -48,7 +49,7 @@ impl Default for WorkerOptions {
         Self {
             max_in_flight: 64,
             poll: Duration::from_millis(200),
-            lease: Duration::from_secs(120),
+            lease: None,
             grace: Duration::from_secs(10),
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
         }
@@ -96,6 +97,12 @@ fn queue_cap(limits: Limits, lease: Duration) -> usize {
     }
 }
 
+/// Twice the longest destination timeout plus 5 s.
+fn lease_for(config: &Config) -> Duration {
+    let longest = config.destinations.values().map(|d| d.timeout).max().unwrap_or(Duration::from_secs(10));
+    longest * 2 + Duration::from_secs(5)
+}
+
 impl Worker {
     /// Runs until `stop` turns true, then lets sends in flight finish within the grace period.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
@@ -113,6 +120,7 @@ impl Worker {
                 break;
             }
             let config = self.config.load_full();
+            let lease = self.options.lease.unwrap_or_else(|| lease_for(&config));
             let mut next_token = self.start_waiting(&config, &gates, &mut waiting, &mut tasks, &record_tx);
             let room =
                 self.options.max_in_flight.saturating_sub(tasks.len() + waiting.total).min(CLAIM_BATCH);
@@ -122,18 +130,11 @@ impl Worker {
                     .queues
                     .iter()
                     .filter(|(name, q)| {
-                        config
-                            .destinations
-                            .get(*name)
-                            .is_some_and(|d| q.len() >= queue_cap(d.limits, self.options.lease))
+                        config.destinations.get(*name).is_some_and(|d| q.len() >= queue_cap(d.limits, lease))
                     })
                     .map(|(name, _)| name.clone())
                     .collect();
-                match self
-                    .store
-                    .claim(now_ms(), room, self.options.lease, &self.options.owner, &blocked)
-                    .await
-                {
+                match self.store.claim(now_ms(), room, lease, &self.options.owner, &blocked).await {
                     Ok(batch) => {
                         full_batch = batch.len() == room;
                         for d in batch {

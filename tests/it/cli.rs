@@ -187,13 +187,16 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-/// Starts `hookroute serve` with its store beside the rules file.
+/// Starts `hookroute serve` with its store beside the rules file, unless `extra` names one.
 pub fn serve(rules_path: &str, extra: &[&str]) -> Server {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let store =
         format!("sqlite://{}", std::path::Path::new(rules_path).with_file_name("hookroute.db").display());
-    let mut args = vec!["serve", "--rules", rules_path, "--listen", &listen, "--store", &store];
+    let mut args = vec!["serve", "--rules", rules_path, "--listen", &listen];
+    if !extra.contains(&"--store") {
+        args.extend(["--store", store.as_str()]);
+    }
     args.extend_from_slice(extra);
     let mut child = Command::new(BIN)
         .args(&args)

@@ -146,7 +146,7 @@ async fn a_failed_template_is_stored_dead_and_replay_renders_the_fixed_rules() {
 }
 
 /// Slack stand-in texts are "Order N …": the set of N delivered, with how often each arrived.
-fn delivered_ids(r: &Receiver) -> HashMap<u64, usize> {
+pub fn delivered_ids(r: &Receiver) -> HashMap<u64, usize> {
     let mut seen = HashMap::new();
     for c in r.got().into_iter().filter(|c| c.headers.get("content-type").is_some()) {
         let text = c.json()["text"].as_str().unwrap_or_default().to_owned();
@@ -159,7 +159,7 @@ fn delivered_ids(r: &Receiver) -> HashMap<u64, usize> {
 
 /// Sends `count` events to a real server, 25 at a time (so commits are grouped); returns the ids it
 /// acknowledged.
-async fn send_events(base: &str, count: u32) -> Vec<u64> {
+pub async fn send_events(base: &str, count: u32) -> Vec<u64> {
     let client = reqwest::Client::new();
     let mut acked = Vec::new();
     for chunk in (0..count).collect::<Vec<_>>().chunks(25) {
@@ -182,12 +182,13 @@ async fn send_events(base: &str, count: u32) -> Vec<u64> {
     acked
 }
 
-fn slack_only_rules(slack: &str) -> String {
+pub fn slack_only_rules(slack: &str) -> String {
     format!(
         r#"
 settings:
   delivery:
     schedule: [1s]
+    timeout: 2s
 sources:
   house-check:
     verify: {{scheme: hmac-sha256, secrets: ["{SECRET}"]}}

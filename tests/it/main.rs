@@ -3,6 +3,7 @@
 mod cli;
 mod delivery;
 mod durable;
+mod fleet;
 mod http_contract;
 mod jsonpath_cts;
 mod reload;

@@ -70,12 +70,16 @@ impl Receiver {
         let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let shared = Arc::clone(&shared);
             async move {
-                let delay = shared.lock().expect("lock").delay;
+                // Like a real destination, the request counts once it arrived, even if the sender
+                // goes away before the (delayed) answer.
+                let (delay, reply) = {
+                    let mut s = shared.lock().expect("lock");
+                    s.got.push(Captured { path: uri.path().to_owned(), headers, body, at: Instant::now() });
+                    let fallback = s.default.clone().unwrap_or(Reply(200, None, "ok"));
+                    (s.delay, s.script.pop_front().unwrap_or(fallback))
+                };
                 tokio::time::sleep(delay).await;
-                let mut s = shared.lock().expect("lock");
-                s.got.push(Captured { path: uri.path().to_owned(), headers, body, at: Instant::now() });
-                let fallback = s.default.clone().unwrap_or(Reply(200, None, "ok"));
-                let Reply(status, retry_after, body) = s.script.pop_front().unwrap_or(fallback);
+                let Reply(status, retry_after, body) = reply;
                 let mut r = (StatusCode::from_u16(status).expect("status"), body).into_response();
                 if let Some(ra) = retry_after {
                     r.headers_mut().insert("retry-after", ra.parse().expect("header"));
@@ -130,6 +134,11 @@ pub struct App {
 
 impl App {
     pub async fn start(rules: &str) -> Self {
+        Self::start_with_store(rules, None).await
+    }
+
+    /// Like `start`, on the store at `store_url` (default: a SQLite file in the temp dir).
+    pub async fn start_with_store(rules: &str, store_url: Option<String>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let rules_path = dir.path().join("rules.yaml");
         std::fs::write(&rules_path, rules).expect("write rules");
@@ -138,7 +147,8 @@ impl App {
         let reloader = Reloader::new(rules_path.clone(), loaded);
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(Arc::clone(&reloader).run(stop_rx.clone(), true));
-        let store_url = format!("sqlite://{}", dir.path().join("hookroute.db").display());
+        let store_url =
+            store_url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("hookroute.db").display()));
         let store = store::open(&store_url).await.expect("open store");
         let wake = Arc::new(Notify::new());
         let (ingest, _committer) = Ingest::start(Arc::clone(&store), Arc::clone(&wake));
@@ -253,3 +263,47 @@ pub async fn assert_quiet(r: &Receiver, expected: usize) {
 }
 
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A TCP proxy the test can cut, standing between hookroute and PostgreSQL to simulate an outage.
+pub struct Proxy {
+    pub port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (up2, links2, upstream) = (Arc::clone(&up), Arc::clone(&links), upstream.to_owned());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection closed
+                }
+                let upstream = upstream.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                links2.lock().expect("lock").push(link);
+            }
+        });
+        Self { port, up, links }
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().expect("lock").drain(..) {
+            link.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}

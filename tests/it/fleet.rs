@@ -1,0 +1,124 @@
+//! Several instances on one PostgreSQL database: shared work, no loss when one is killed, and a
+//! database outage answered with 503 and recovered from without loss.
+
+use std::time::{Duration, Instant};
+
+use hookroute::store::testing::TestDatabase;
+use serde_json::json;
+
+use crate::cli::{serve, signal, write_temp};
+use crate::durable::{delivered_ids, slack_only_rules};
+use crate::support::{App, Proxy, Receiver, SECRET, rules};
+
+fn ready(id: u32) -> String {
+    json!({"type": "order.updated", "payload": {"id": id, "status": "to schedule"}}).to_string()
+}
+
+/// Sends events `ids` round-robin over `bases`, 30 at a time; returns the acknowledged ids.
+async fn spread(bases: &[String], ids: std::ops::Range<u32>) -> Vec<u64> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+    let mut acked = Vec::new();
+    let all: Vec<u32> = ids.collect();
+    for chunk in all.chunks(30) {
+        let mut sends = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let body = ready(i);
+            let url = format!("{}/hooks/house-check", bases[i as usize % bases.len()]);
+            let request = client
+                .post(url)
+                .header("signature", hookroute::sign_hex(SECRET, body.as_bytes()))
+                .body(body)
+                .send();
+            sends.spawn(async move { (i, request.await.is_ok_and(|r| r.status() == 202)) });
+        }
+        while let Some(done) = sends.join_next().await {
+            if let Ok((i, true)) = done {
+                acked.push(u64::from(i));
+            }
+        }
+    }
+    acked
+}
+
+#[tokio::test]
+async fn three_instances_share_the_work_and_survive_a_kill_9() {
+    const EVENTS: u32 = 3000;
+    let Some(db) = TestDatabase::create().await else { return };
+    // A destination that takes 100 ms, so the killed instance has sends in flight and claims queued.
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_millis(100));
+    let rules = slack_only_rules(&receiver.url).replace("type: slack,", "type: slack, concurrency: 32,");
+    assert!(rules.contains("concurrency: 32"));
+    let (_dir, rules_path) = write_temp("rules.yaml", &rules);
+    let store = ["--store", db.url()];
+    let mut servers: Vec<_> = (0..3).map(|_| serve(&rules_path, &store)).collect();
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+
+    let mut acked = spread(&bases, 0..EVENTS / 2).await;
+    signal(&servers[0].child, "-KILL");
+    let _ = servers[0].child.wait();
+    acked.extend(spread(&bases[1..], EVENTS / 2..EVENTS).await);
+    assert_eq!(acked.len(), EVENTS as usize, "the live instances acknowledged every event");
+
+    // The killed instance's leases (2 × 2 s timeout + 5 s) expire and the others take its work.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while delivered_ids(&receiver).len() < acked.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let seen = delivered_ids(&receiver);
+    let missing: Vec<_> = acked.iter().filter(|id| !seen.contains_key(id)).collect();
+    assert!(missing.is_empty(), "{} acknowledged events never delivered: {missing:?}", missing.len());
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    let rate = duplicates as f64 / acked.len() as f64;
+    eprintln!(
+        "fleet: {} acknowledged by 3 instances (one killed half-way), {} delivered, {duplicates} duplicate(s) ({:.2} %)",
+        acked.len(),
+        seen.len(),
+        rate * 100.0
+    );
+    assert!(rate < 0.05, "{duplicates} duplicates out of {}", acked.len());
+    drop(servers);
+}
+
+#[tokio::test]
+async fn a_database_outage_is_answered_503_and_recovered_from() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let via_proxy = db.url().replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port));
+    assert_ne!(via_proxy, db.url(), "the test database URL goes through the proxy");
+    let slack = Receiver::start().await;
+    let other = Receiver::start().await;
+    let app = App::start_with_store(&rules(&slack.url, &other.url, &other.url), Some(via_proxy)).await;
+    let event = |id: u32| json!({"type": "order.updated", "payload": {"id": id, "status": "to schedule"}});
+    let readyz =
+        || async { app.client.get(format!("{}/readyz", app.base)).send().await.expect("readyz").status() };
+
+    assert_eq!(app.post_event(event(1)).await, 202);
+    assert_eq!(readyz().await, 200);
+
+    proxy.cut();
+    let (status, reply) = app.post("house-check", event(2).to_string().as_bytes(), Some(SECRET)).await;
+    assert_eq!(status, 503, "{reply}");
+    assert_eq!(readyz().await, 503);
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut acked = vec![1];
+    let mut id = 3;
+    loop {
+        if app.post_event(event(id)).await == 202 {
+            acked.push(id);
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not recover after the database came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        id += 1;
+    }
+    assert_eq!(readyz().await, 200);
+    let got = slack.wait_for(acked.len(), Duration::from_secs(20)).await;
+    let texts: Vec<String> =
+        got.iter().map(|c| c.json()["text"].as_str().unwrap_or_default().to_owned()).collect();
+    for id in acked {
+        assert!(texts.contains(&format!("Order {id} is ready to schedule")), "event {id} lost: {texts:?}");
+    }
+}
