@@ -4,6 +4,7 @@
 //! implementation. Times are unix milliseconds, passed in by callers so tests and replays control
 //! the clock.
 
+mod nodelay;
 mod postgres;
 mod rows;
 mod sqlite;

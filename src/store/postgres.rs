@@ -9,33 +9,43 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, PgPool, Row};
 
+use super::nodelay::Relay;
 use super::rows::{
     attempt_from_row, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
     in_batch_duplicates, next_columns,
 };
 use super::{
-    AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewDelivery, NewEvent, Recorded,
-    ReplaySelector, Store, StoreError, StoreFuture, StoreResult, StoredEvent,
+    AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, Recorded, ReplaySelector, Store,
+    StoreError, StoreFuture, StoreResult, StoredEvent,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
-/// Rows per multi-row INSERT (11 binds each, far below PostgreSQL's 65 535).
-const ROWS_PER_STATEMENT: usize = 500;
 /// Any constant shared by all instances: serialises migrations.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_726f_7574;
 
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Kept alive as long as the pool (see `nodelay`).
+    _relay: Option<std::sync::Arc<Relay>>,
 }
 
 impl PostgresStore {
     /// Connects to `postgres://USER@HOST:PORT/DB` and migrates. The pool reconnects by itself after
     /// an outage; until then every operation fails fast and the HTTP layer answers 503.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let options: PgConnectOptions = url.parse().map_err(|_| StoreError::BadUrl(url.to_owned()))?;
+        let mut options: PgConnectOptions = url.parse().map_err(|_| StoreError::BadUrl(url.to_owned()))?;
+        let relay = if options.get_socket().is_none() && Relay::applies_to(options.get_host()) {
+            let relay = Relay::start(options.get_host(), options.get_port()).map_err(|e| {
+                StoreError::Migration(format!("cannot start the local PostgreSQL relay: {e}"))
+            })?;
+            options = options.socket(relay.dir());
+            Some(std::sync::Arc::new(relay))
+        } else {
+            None
+        };
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .min_connections(1)
@@ -43,7 +53,7 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         migrate(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, _relay: relay })
     }
 }
 
@@ -78,6 +88,34 @@ async fn migrate(pool: &PgPool) -> StoreResult<()> {
     Ok(())
 }
 
+/// A batch of new events as one array per column, for `UNNEST`.
+#[derive(Default)]
+struct EventColumns {
+    id: Vec<String>,
+    source: Vec<String>,
+    event_type: Vec<String>,
+    received_at: Vec<i64>,
+    body: Vec<Vec<u8>>,
+    content_type: Vec<Option<String>>,
+    matched_rules: Vec<String>,
+    rules_version: Vec<String>,
+    dedup_key: Vec<Option<String>>,
+    dedup_expires: Vec<i64>,
+}
+
+/// Their deliveries, likewise.
+#[derive(Default)]
+struct DeliveryColumns {
+    event_id: Vec<String>,
+    rule: Vec<String>,
+    action_index: Vec<i64>,
+    destination: Vec<String>,
+    body: Vec<Option<Vec<u8>>>,
+    content_type: Vec<Option<String>>,
+    status: Vec<&'static str>,
+    error: Vec<Option<String>>,
+}
+
 /// A batch of recorded attempts as one array per column, for `UNNEST`.
 #[derive(Default)]
 struct RecordColumns {
@@ -99,87 +137,105 @@ fn to_i64(n: usize) -> i64 {
 }
 
 impl PostgresStore {
+    /// The whole batch in ONE statement (atomic by itself, so no BEGIN/COMMIT round trips): arrays
+    /// in, data-modifying CTEs for dedup keys, events and deliveries. One constant SQL text is
+    /// prepared once and then sent as a single write, which also keeps sqlx 0.9's sockets (no
+    /// TCP_NODELAY) clear of Nagle/delayed-ACK stalls that multi-statement transactions hit.
     async fn insert_batch(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
-        let (mut out, keyed) = in_batch_duplicates(batch);
-        let mut tx = self.pool.begin().await?;
-        if !keyed.is_empty() {
-            let mut q =
-                QueryBuilder::<Postgres>::new("INSERT INTO dedup (source, key, event_id, expires_at) ");
-            q.push_values(&keyed, |mut b, &i| {
-                let ev = &batch[i];
-                let (key, expires) =
-                    ev.dedup.as_ref().map(|d| (d.key.clone(), d.expires_at)).unwrap_or_default();
-                b.push_bind(ev.source.clone()).push_bind(key).push_bind(ev.id.clone()).push_bind(expires);
-            });
-            q.push(
-                " ON CONFLICT (source, key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
-                  WHERE dedup.expires_at <= ",
-            );
-            q.push_bind(now);
-            q.push(" RETURNING event_id");
-            let fresh: std::collections::HashSet<String> =
-                q.build_query_scalar::<String>().fetch_all(&mut *tx).await?.into_iter().collect();
-            for &i in &keyed {
-                let ev = &batch[i];
-                if fresh.contains(&ev.id) {
-                    continue;
-                }
-                let key = ev.dedup.as_ref().map(|d| d.key.as_str()).unwrap_or_default();
-                let original: String =
-                    sqlx::query_scalar("SELECT event_id FROM dedup WHERE source = $1 AND key = $2")
-                        .bind(&ev.source)
-                        .bind(key)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                out[i] = Some(Inserted::Duplicate(original));
-            }
-        }
-        let new: Vec<&NewEvent> =
-            batch.iter().zip(&out).filter(|(_, o)| o.is_none()).map(|(ev, _)| ev).collect();
-        for chunk in new.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<Postgres>::new(
-                "INSERT INTO events (id, source, event_type, received_at, body, content_type, matched_rules, rules_version) ",
-            );
-            q.push_values(chunk, |mut b, ev| {
-                let rules = serde_json::to_string(&ev.matched_rules).unwrap_or_else(|_| "[]".into());
-                b.push_bind(ev.id.clone())
-                    .push_bind(ev.source.clone())
-                    .push_bind(ev.event_type.clone())
-                    .push_bind(ev.received_at)
-                    .push_bind(ev.body.to_vec())
-                    .push_bind(ev.content_type.clone())
-                    .push_bind(rules)
-                    .push_bind(ev.rules_version.clone());
-            });
-            q.build().execute(&mut *tx).await?;
-        }
-        let deliveries: Vec<(&NewEvent, &NewDelivery)> =
-            new.iter().flat_map(|ev| ev.deliveries.iter().map(move |d| (*ev, d))).collect();
-        for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<Postgres>::new(
-                "INSERT INTO deliveries (event_id, rule, action_index, destination, body, content_type, status,
-                    series_started_at, next_attempt_at, last_error, updated_at) ",
-            );
-            q.push_values(chunk, |mut b, (ev, d)| {
-                let (body, content_type, status, error) = match &d.request {
+        let (mut out, _) = in_batch_duplicates(batch);
+        let mut e = EventColumns::default();
+        let mut d = DeliveryColumns::default();
+        for (ev, _) in batch.iter().zip(&out).filter(|(_, o)| o.is_none()) {
+            e.id.push(ev.id.clone());
+            e.source.push(ev.source.clone());
+            e.event_type.push(ev.event_type.clone());
+            e.received_at.push(ev.received_at);
+            e.body.push(ev.body.to_vec());
+            e.content_type.push(ev.content_type.clone());
+            e.matched_rules.push(serde_json::to_string(&ev.matched_rules).unwrap_or_else(|_| "[]".into()));
+            e.rules_version.push(ev.rules_version.clone());
+            e.dedup_key.push(ev.dedup.as_ref().map(|k| k.key.clone()));
+            e.dedup_expires.push(ev.dedup.as_ref().map_or(0, |k| k.expires_at));
+            for del in &ev.deliveries {
+                let (body, content_type, status, error) = match &del.request {
                     Ok((body, ct)) => (Some(body.to_vec()), ct.clone(), "pending", None),
                     Err(reason) => (None, None, "dead", Some(reason.clone())),
                 };
-                b.push_bind(ev.id.clone())
-                    .push_bind(d.rule.clone())
-                    .push_bind(to_i64(d.action_index))
-                    .push_bind(d.destination.clone())
-                    .push_bind(body)
-                    .push_bind(content_type)
-                    .push_bind(status)
-                    .push_bind(now)
-                    .push_bind(now)
-                    .push_bind(error)
-                    .push_bind(now);
-            });
-            q.build().execute(&mut *tx).await?;
+                d.event_id.push(ev.id.clone());
+                d.rule.push(del.rule.clone());
+                d.action_index.push(to_i64(del.action_index));
+                d.destination.push(del.destination.clone());
+                d.body.push(body);
+                d.content_type.push(content_type);
+                d.status.push(status);
+                d.error.push(error);
+            }
         }
-        tx.commit().await?;
+        let accepted: Vec<String> = sqlx::query_scalar(
+            "WITH input AS (
+                SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[],
+                                     $7::text[], $8::text[], $9::text[], $10::bigint[])
+                  AS t(id, source, event_type, received_at, body, content_type, matched_rules, rules_version,
+                       dedup_key, dedup_expires)),
+             fresh AS (
+                INSERT INTO dedup (source, key, event_id, expires_at)
+                SELECT source, dedup_key, id, dedup_expires FROM input WHERE dedup_key IS NOT NULL
+                ON CONFLICT (source, key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
+                  WHERE dedup.expires_at <= $11
+                RETURNING event_id),
+             accepted AS (
+                SELECT * FROM input WHERE dedup_key IS NULL OR id IN (SELECT event_id FROM fresh)),
+             stored AS (
+                INSERT INTO events (id, source, event_type, received_at, body, content_type, matched_rules, rules_version)
+                SELECT id, source, event_type, received_at, body, content_type, matched_rules, rules_version
+                FROM accepted),
+             planned AS (
+                INSERT INTO deliveries (event_id, rule, action_index, destination, body, content_type, status,
+                                        series_started_at, next_attempt_at, last_error, updated_at)
+                SELECT p.event_id, p.rule, p.action_index, p.destination, p.body, p.content_type, p.status,
+                       $11, $11, p.error, $11
+                FROM UNNEST($12::text[], $13::text[], $14::bigint[], $15::text[], $16::bytea[], $17::text[],
+                            $18::text[], $19::text[])
+                  AS p(event_id, rule, action_index, destination, body, content_type, status, error)
+                WHERE p.event_id IN (SELECT id FROM accepted))
+             SELECT id FROM accepted",
+        )
+        .bind(&e.id)
+        .bind(&e.source)
+        .bind(&e.event_type)
+        .bind(&e.received_at)
+        .bind(&e.body)
+        .bind(&e.content_type)
+        .bind(&e.matched_rules)
+        .bind(&e.rules_version)
+        .bind(&e.dedup_key)
+        .bind(&e.dedup_expires)
+        .bind(now)
+        .bind(&d.event_id)
+        .bind(&d.rule)
+        .bind(&d.action_index)
+        .bind(&d.destination)
+        .bind(&d.body)
+        .bind(&d.content_type)
+        .bind(&d.status)
+        .bind(&d.error)
+        .fetch_all(&self.pool)
+        .await?;
+        let accepted: std::collections::HashSet<String> = accepted.into_iter().collect();
+        for (i, ev) in batch.iter().enumerate() {
+            if out[i].is_some() || accepted.contains(&ev.id) {
+                continue;
+            }
+            // Seen within the window (by this instance or another): answer with the original id.
+            let key = ev.dedup.as_ref().map(|k| k.key.as_str()).unwrap_or_default();
+            let original: Option<String> =
+                sqlx::query_scalar("SELECT event_id FROM dedup WHERE source = $1 AND key = $2")
+                    .bind(&ev.source)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            out[i] = Some(Inserted::Duplicate(original.unwrap_or_default()));
+        }
         Ok(out.into_iter().map(|o| o.unwrap_or(Inserted::New)).collect())
     }
 
