@@ -152,6 +152,7 @@ fn render(c: &mut Criterion) {
         raw_body: &raw,
         content_type: Some("application/json"),
         received_at: RECEIVED_AT,
+        headers: None,
     };
     let planned = plan(&config, &event);
     assert_eq!(planned.len(), 1, "one action is planned");

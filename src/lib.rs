@@ -14,6 +14,7 @@ pub mod actions;
 pub mod cli;
 pub mod config;
 pub mod deliver;
+pub mod json;
 pub mod route;
 pub mod rules;
 pub mod secret;

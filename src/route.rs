@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::actions::{Incoming, RenderedRequest};
-use crate::config::Config;
+use crate::config::{Config, EventTypeSpec};
 use crate::template::{RenderContext, RenderError};
 
 /// An event after verification and parsing.
@@ -16,6 +16,8 @@ pub struct ParsedEvent<'a> {
     pub raw_body: &'a Bytes,
     pub content_type: Option<&'a str>,
     pub received_at: &'a str,
+    /// The request's headers, for `header:` conditions (`None` in dry runs without headers).
+    pub headers: Option<&'a http::HeaderMap>,
 }
 
 /// One action of one fired rule, rendered (or the reason it could not be).
@@ -28,7 +30,7 @@ pub struct PlannedAction<'c> {
 
 /// The actions the event triggers under `config`, in rule order then action order.
 pub fn plan<'c>(config: &'c Config, event: &ParsedEvent<'_>) -> Vec<PlannedAction<'c>> {
-    let fired = config.rules.matching(event.source, event.event_type, event.body);
+    let fired = config.rules.matching_with(event.source, event.event_type, event.body, event.headers);
     if fired.is_empty() {
         return Vec::new();
     }
@@ -51,4 +53,75 @@ pub fn plan<'c>(config: &'c Config, event: &ParsedEvent<'_>) -> Vec<PlannedActio
 /// The event type House Check puts in the body: a string `type` at the top level.
 pub fn event_type(body: &Value) -> Option<&str> {
     body.get("type")?.as_str()
+}
+
+/// The event type where the source's sender puts it (see `EventTypeSpec`).
+pub fn event_type_of(spec: &EventTypeSpec, headers: &http::HeaderMap, body: &Value) -> Option<String> {
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    match spec {
+        EventTypeSpec::Path(path) => path.select(body).first().and_then(|v| text(v)),
+        EventTypeSpec::Header(names) => {
+            names.iter().find_map(|n| headers.get(n)).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        }
+        EventTypeSpec::GitHub => {
+            let event = headers.get("x-github-event")?.to_str().ok()?;
+            Some(match body.get("action").and_then(Value::as_str) {
+                Some(action) => format!("{event}.{action}"),
+                None => event.to_owned(),
+            })
+        }
+        EventTypeSpec::Slack => body
+            .get("event")
+            .and_then(|e| e.get("type"))
+            .and_then(text)
+            .or_else(|| event_type(body).map(str::to_owned)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn event_types_per_sender() {
+        let mut h = http::HeaderMap::new();
+        h.insert("x-github-event", "issues".parse().expect("value"));
+        h.insert("x-shopify-topic", "orders/create".parse().expect("value"));
+        let p = |s: &str| crate::rules::Path::parse(s).expect("path");
+        assert_eq!(
+            event_type_of(&EventTypeSpec::GitHub, &h, &json!({"action": "opened"})).as_deref(),
+            Some("issues.opened")
+        );
+        assert_eq!(
+            event_type_of(&EventTypeSpec::GitHub, &h, &json!({"ref": "x"})).as_deref(),
+            Some("issues")
+        );
+        assert_eq!(
+            event_type_of(&EventTypeSpec::GitHub, &h, &json!({"action": 5})).as_deref(),
+            Some("issues")
+        );
+        assert_eq!(event_type_of(&EventTypeSpec::GitHub, &http::HeaderMap::new(), &json!({})), None);
+        let shopify = EventTypeSpec::Header(vec![http::HeaderName::from_static("x-shopify-topic")]);
+        assert_eq!(event_type_of(&shopify, &h, &json!({})).as_deref(), Some("orders/create"));
+        assert_eq!(
+            event_type_of(
+                &EventTypeSpec::Slack,
+                &h,
+                &json!({"type": "event_callback", "event": {"type": "app_mention"}})
+            )
+            .as_deref(),
+            Some("app_mention")
+        );
+        assert_eq!(
+            event_type_of(&EventTypeSpec::Slack, &h, &json!({"type": "url_verification"})).as_deref(),
+            Some("url_verification")
+        );
+        assert_eq!(
+            event_type_of(&EventTypeSpec::Path(p("$.type")), &h, &json!({"type": "order.updated"}))
+                .as_deref(),
+            Some("order.updated")
+        );
+        assert_eq!(event_type_of(&EventTypeSpec::Path(p("$.type")), &h, &json!({"type": 5})), None);
+    }
 }

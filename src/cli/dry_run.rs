@@ -40,7 +40,14 @@ struct ActionReport {
     error: Option<String>,
 }
 
-pub fn run(rules: &Path, source: Option<&str>, json: bool, event_file: &Path) -> anyhow::Result<u8> {
+pub fn run(
+    rules: &Path,
+    source: Option<&str>,
+    json: bool,
+    header_args: &[String],
+    event_file: &Path,
+) -> anyhow::Result<u8> {
+    let headers = parse_headers(header_args)?;
     let loaded = match config::load_on_own_stack(rules) {
         Ok(l) => l,
         Err(LoadError::Invalid(d)) => {
@@ -51,7 +58,7 @@ pub fn run(rules: &Path, source: Option<&str>, json: bool, event_file: &Path) ->
         Err(e) => return Err(e.into()),
     };
     let raw = std::fs::read(event_file).with_context(|| format!("cannot read {}", event_file.display()))?;
-    let report = build(&loaded.config, source, Bytes::from(raw))
+    let report = build(&loaded.config, source, Bytes::from(raw), &headers)
         .with_context(|| format!("in {}", event_file.display()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -61,15 +68,22 @@ pub fn run(rules: &Path, source: Option<&str>, json: bool, event_file: &Path) ->
     Ok(0)
 }
 
-fn build(config: &Config, source: Option<&str>, raw: Bytes) -> anyhow::Result<Report> {
+fn build(
+    config: &Config,
+    source: Option<&str>,
+    raw: Bytes,
+    headers: &http::HeaderMap,
+) -> anyhow::Result<Report> {
     let source = match source {
         Some(s) if config.sources.contains_key(s) => s.to_owned(),
         Some(s) => bail!("unknown source `{s}`; the rules define: {}", sorted_sources(config)),
         None if config.sources.len() == 1 => config.sources.keys().next().cloned().unwrap_or_default(),
         None => bail!("several sources are defined; pick one with --source ({})", sorted_sources(config)),
     };
-    let body: Value = serde_json::from_slice(&raw).context("the event is not valid JSON")?;
-    let event_type = route::event_type(&body).context("the event has no string `type`")?.to_owned();
+    let body: Value = crate::json::parse_strict(&raw).context("the event is not valid JSON")?;
+    let spec = &config.sources.get(&source).context("unknown source")?.event_type;
+    let event_type = route::event_type_of(spec, headers, &body)
+        .context("the event has no event type where this source expects one (give headers with --header)")?;
     let received_at = crate::server::now_rfc3339();
     let event = ParsedEvent {
         source: &source,
@@ -78,6 +92,7 @@ fn build(config: &Config, source: Option<&str>, raw: Bytes) -> anyhow::Result<Re
         raw_body: &raw,
         content_type: Some("application/json"),
         received_at: &received_at,
+        headers: Some(headers),
     };
     let redact = |s: &str| config.redactor.redact(s);
     let actions = route::plan(config, &event)
@@ -105,7 +120,7 @@ fn build(config: &Config, source: Option<&str>, raw: Bytes) -> anyhow::Result<Re
         })
         .collect();
     Ok(Report {
-        rules: explain(&config.rules, &source, &event_type, &body),
+        rules: explain(&config.rules, &source, &event_type, &body, Some(headers)),
         source,
         event_type,
         rules_version: config.version.clone(),
@@ -149,4 +164,19 @@ fn print_text(r: &Report) {
             println!("    {b}");
         }
     }
+}
+
+/// `--header 'X-GitHub-Event: issues'` → a header map.
+fn parse_headers(args: &[String]) -> anyhow::Result<http::HeaderMap> {
+    let mut headers = http::HeaderMap::new();
+    for arg in args {
+        let (name, value) =
+            arg.split_once(':').with_context(|| format!("--header {arg}: expected NAME: VALUE"))?;
+        let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+            .with_context(|| format!("--header {arg}: bad name"))?;
+        let value = http::HeaderValue::from_str(value.trim())
+            .with_context(|| format!("--header {arg}: bad value"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
 }

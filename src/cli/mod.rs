@@ -101,6 +101,10 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// A request header, `NAME: VALUE` (repeatable): for `header:` conditions and senders
+        /// whose event type is a header (GitHub, Shopify).
+        #[arg(long = "header")]
+        headers: Vec<String>,
         /// A JSON event body, as the sender would POST it.
         event_file: PathBuf,
     },
@@ -142,8 +146,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Prune { store, older_than, dead } => deliveries::prune(&store, &older_than, dead),
         Command::Check { rules } => Ok(check::run(&rules)),
-        Command::Test { rules, source, json, event_file } => {
-            dry_run::run(&rules, source.as_deref(), json, &event_file)
+        Command::Test { rules, source, json, headers, event_file } => {
+            dry_run::run(&rules, source.as_deref(), json, &headers, &event_file)
         }
         Command::Sign { secret, file } => sign::run(&secret, file.as_deref()),
         Command::Send { url, secret, header, event_file } => send::run(&url, &secret, &header, &event_file),

@@ -72,7 +72,12 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
     };
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
     let prune_task = tokio::spawn(prune_loop(Arc::clone(&store), reloader.current(), stop_rx));
-    let state = AppState { config: reloader.current(), ingest, store: Arc::clone(&store) };
+    let state = AppState {
+        config: reloader.current(),
+        ingest,
+        store: Arc::clone(&store),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(server::MAX_IN_FLIGHT)),
+    };
     tracing::info!(
         listen = %listener.local_addr()?,
         rules = %args.rules.display(),

@@ -10,13 +10,11 @@ use super::destination::destinations;
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::env::{self, Redactor};
 use super::node::{self, DecodeError, Loc, Node, NodeValue, Spanned, decode, join};
-use super::raw::{RawAction, RawFile, RawRule, RawSettings, RawSource, VerifyScheme};
-use super::{Config, Settings, Source, action::action, delivery, when};
+use super::raw::{RawAction, RawFile, RawRule, RawSettings};
+use super::{Config, Settings, Source, action::action, delivery, source, when};
 use crate::actions::Destination;
 use crate::rules::{EventPattern, Rule, RuleSet};
-use crate::secret::Secret;
 use crate::template::Templates;
-use crate::verify::{HmacSha256, Verifier};
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
@@ -93,7 +91,7 @@ fn compile_inner(text: &str, lookup: &dyn Fn(&str) -> Option<String>, p: &mut Pr
     let settings = settings(file.settings.as_ref(), p);
     let mut secret_values: Vec<(String, String)> =
         used.into_iter().map(|(name, value)| (format!("${{{name}}}"), value)).collect();
-    let sources = sources(file.sources.as_ref(), p, &mut secret_values);
+    let sources = source::sources(file.sources.as_ref(), p, &mut secret_values);
     let destinations = destinations(file.destinations.as_ref(), &settings, p, &mut secret_values);
     let mut templates = Templates::default();
     let rules = rules(file.rules.as_ref(), &sources, &destinations, &mut templates, p);
@@ -171,60 +169,6 @@ pub(super) fn duration(text: &Spanned<String>, path: &str, p: &mut Problems) -> 
         return p.error(text.loc, path, "a duration must be longer than zero");
     }
     Some(d)
-}
-
-fn sources(
-    node: Option<&Node>,
-    p: &mut Problems,
-    secrets: &mut Vec<(String, String)>,
-) -> HashMap<String, Source> {
-    let mut out = HashMap::new();
-    for (name, key, value) in mapping(node, "sources", p) {
-        let path = join("sources", name);
-        if !valid_name(name) {
-            p.error::<()>(
-                key.loc,
-                &path,
-                "a source name is served at /hooks/NAME: use letters, digits, `-`, `_` and `.`",
-            );
-            continue;
-        }
-        let Some(raw) = p.decode::<RawSource>(value, &path) else { continue };
-        let verify_path = join(&path, "verify");
-        let verifier = match raw.verify.scheme.value {
-            VerifyScheme::None => {
-                p.warning(
-                    raw.verify.scheme.loc,
-                    &join(&verify_path, "scheme"),
-                    "requests to this source are not verified: anyone who can reach it can trigger its rules",
-                );
-                Verifier::None
-            }
-            VerifyScheme::HmacSha256 => {
-                let header = raw.verify.header.map_or_else(|| "signature".to_owned(), |h| h.value);
-                let list = raw.verify.secrets.unwrap_or_default();
-                for (i, s) in list.iter().enumerate() {
-                    secrets.push((format!("[{path} secret {i}]"), s.value.clone()));
-                }
-                let values: Vec<Secret> = list.iter().map(|s| Secret::new(s.value.clone())).collect();
-                match HmacSha256::new(&header, &values) {
-                    Ok(v) => Verifier::HmacSha256(v),
-                    Err(e) => {
-                        let loc = list.first().map_or(raw.verify.scheme.loc, |s| s.loc);
-                        p.error::<()>(loc, &join(&verify_path, "secrets"), e.to_string());
-                        continue;
-                    }
-                }
-            }
-        };
-        let dedup = delivery::dedup(raw.dedup.as_ref(), &join(&path, "dedup"), p);
-        out.insert(name.to_owned(), Source { name: name.to_owned(), verifier, dedup });
-    }
-    out
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 fn rules(

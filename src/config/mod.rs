@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod env;
 pub mod node;
 mod raw;
+mod source;
 pub mod watch;
 mod when;
 
@@ -46,6 +47,20 @@ pub struct Source {
     pub verifier: Verifier,
     /// `None`: every request is a new event.
     pub dedup: Option<Dedup>,
+    pub event_type: EventTypeSpec,
+}
+
+/// Where a source's requests carry their event type.
+#[derive(Debug, Clone)]
+pub enum EventTypeSpec {
+    /// A JSONPath into the body (House Check, Stripe, Standard Webhooks: `$.type`).
+    Path(crate::rules::Path),
+    /// A header (Shopify: `X-Shopify-Topic`).
+    Header(Vec<http::HeaderName>),
+    /// GitHub: the `X-GitHub-Event` header, `.` and the body's string `action` when it has one.
+    GitHub,
+    /// Slack: `$.event.type`, else `$.type`.
+    Slack,
 }
 
 /// How a source spots a request it has already accepted.

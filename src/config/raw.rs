@@ -70,21 +70,40 @@ pub struct RawSource {
     pub verify: RawVerify,
     /// `false`, or how to build the key (default: SHA-256 of the raw body, 24 h window).
     pub dedup: Option<Node>,
+    /// Where the event type is (default: the scheme's own place, e.g. `$.type`).
+    pub event_type: Option<RawEventType>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEventType {
+    pub header: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawVerify {
     pub scheme: Spanned<VerifyScheme>,
+    /// hmac-sha256 only: the header (default `signature`), its encoding and a prefix to strip.
     pub header: Option<Spanned<String>>,
+    pub encoding: Option<Spanned<crate::verify::Encoding>>,
+    pub prefix: Option<Spanned<String>>,
     pub secrets: Option<Vec<Spanned<String>>>,
+    /// Timestamped schemes: the replay window, e.g. `5m` (default 300 s).
+    pub tolerance: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum VerifyScheme {
-    #[serde(rename = "hmac-sha256")]
     HmacSha256,
-    #[serde(rename = "none")]
+    Github,
+    Stripe,
+    Shopify,
+    Slack,
+    StandardWebhooks,
+    Svix,
     None,
 }
 

@@ -54,12 +54,12 @@ fn mapping(node: &Node, path: &str, p: &mut Problems) -> Option<Condition> {
     let entries: Vec<_> = node.entries()?.collect();
     let mut ok = true;
     for (key, key_node, _) in &entries {
-        if !OPERATORS.contains(key) && !COMBINATORS.contains(key) && *key != "path" {
+        if !OPERATORS.contains(key) && !COMBINATORS.contains(key) && *key != "path" && *key != "header" {
             p.error::<()>(
                 key_node.loc,
                 &join(path, key),
                 format!(
-                    "unknown condition key `{key}`, expected one of: all, any, not, path, {}",
+                    "unknown condition key `{key}`, expected one of: all, any, not, path, header, {}",
                     OPERATORS.join(", ")
                 ),
             );
@@ -93,9 +93,22 @@ fn mapping(node: &Node, path: &str, p: &mut Problems) -> Option<Condition> {
             format!("`{key}` must stand alone in its mapping; put the other tests inside it"),
         );
     }
-    let Some((_, path_key, path_node)) = entries.iter().find(|(k, _, _)| *k == "path") else {
-        return p.error(node.loc, path, "a test needs `path:` (a JSONPath such as `$.payload.status`)");
+    let header = entries.iter().find(|(k, _, _)| *k == "header");
+    let target = entries.iter().find(|(k, _, _)| *k == "path");
+    let (path_key, path_node) = match (target, header) {
+        (Some((_, k, n)), None) | (None, Some((_, k, n))) => (*k, *n),
+        (Some(_), Some((_, k, _))) => {
+            return p.error(k.loc, path, "a test takes `path:` or `header:`, not both");
+        }
+        (None, None) => {
+            return p.error(
+                node.loc,
+                path,
+                "a test needs `path:` (a JSONPath such as `$.payload.status`) or `header:`",
+            );
+        }
     };
+    let is_header = header.is_some();
     let ops: Vec<_> = entries.iter().filter(|(k, _, _)| OPERATORS.contains(k)).collect();
     let [(op_name, _, operand)] = ops.as_slice() else {
         let found: Vec<&str> = ops.iter().map(|(k, _, _)| *k).collect();
@@ -109,6 +122,14 @@ fn mapping(node: &Node, path: &str, p: &mut Problems) -> Option<Condition> {
             },
         );
     };
+    if is_header {
+        let name = match path_node.as_str().map(|h| http::HeaderName::from_bytes(h.as_bytes())) {
+            Some(Ok(h)) => Some(h),
+            _ => p.error(path_node.loc, &join(path, "header"), "expected a header name"),
+        };
+        let op = operator(op_name, operand, &join(path, op_name), p);
+        return Some(Condition::Header { name: name?, op: op? });
+    }
     let json_path = match path_node.as_str().map(Path::parse) {
         Some(Ok(q)) => Some(q),
         Some(Err(e)) => p.error(path_node.loc, &join(path, "path"), e),

@@ -208,16 +208,43 @@ pub enum Condition {
         path: Path,
         op: Op,
     },
+    /// A test on a request header: its values (all of them, when repeated) are the selected nodes.
+    Header {
+        name: http::HeaderName,
+        op: Op,
+    },
+}
+
+/// A header's values as JSON strings (values that are not text are skipped).
+pub fn header_values(headers: Option<&http::HeaderMap>, name: &http::HeaderName) -> Vec<Value> {
+    headers
+        .map(|h| {
+            h.get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(|v| Value::String(v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl Condition {
+    /// Evaluates against the body alone (header tests see no headers).
     pub fn eval(&self, doc: &Value) -> bool {
+        self.eval_with(doc, None)
+    }
+
+    pub fn eval_with(&self, doc: &Value, headers: Option<&http::HeaderMap>) -> bool {
         match self {
-            Condition::All(cs) => cs.iter().all(|c| c.eval(doc)),
-            Condition::Any(cs) => cs.iter().any(|c| c.eval(doc)),
-            Condition::Not(c) => !c.eval(doc),
+            Condition::All(cs) => cs.iter().all(|c| c.eval_with(doc, headers)),
+            Condition::Any(cs) => cs.iter().any(|c| c.eval_with(doc, headers)),
+            Condition::Not(c) => !c.eval_with(doc, headers),
             Condition::Selects(p) => !p.compiled.query(doc).is_empty(),
             Condition::Test { path, op } => op.holds(&path.select(doc)),
+            Condition::Header { name, op } => {
+                let values = header_values(headers, name);
+                op.holds(&values.iter().collect::<Vec<_>>())
+            }
         }
     }
 }
@@ -308,6 +335,17 @@ mod tests {
         assert!(Path::parse(&long).is_err());
         assert!(Path::parse("$.a[?@.b == '((((((']").is_ok(), "brackets inside strings do not count");
         assert!(Path::parse("payload.status").expect_err("no $").starts_with("invalid JSONPath"));
+    }
+
+    #[test]
+    fn header_tests() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-github-event", "issues".parse().expect("value"));
+        let on = |op| Condition::Header { name: http::HeaderName::from_static("x-github-event"), op };
+        assert!(on(Op::Equals(json!("issues"))).eval_with(&doc(), Some(&headers)));
+        assert!(!on(Op::Equals(json!("push"))).eval_with(&doc(), Some(&headers)));
+        assert!(on(Op::Exists(true)).eval_with(&doc(), Some(&headers)));
+        assert!(on(Op::Exists(false)).eval(&doc()), "no headers: nothing selected");
     }
 
     #[test]

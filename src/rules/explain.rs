@@ -39,7 +39,13 @@ impl ConditionTrace {
 }
 
 /// Explains every rule in file order for one event, including the `stop` cut-off.
-pub fn explain(rules: &RuleSet, source: &str, event_type: &str, body: &Value) -> Vec<RuleTrace> {
+pub fn explain(
+    rules: &RuleSet,
+    source: &str,
+    event_type: &str,
+    body: &Value,
+    headers: Option<&http::HeaderMap>,
+) -> Vec<RuleTrace> {
     let mut stopped_by: Option<&str> = None;
     rules
         .rules()
@@ -57,7 +63,7 @@ pub fn explain(rules: &RuleSet, source: &str, event_type: &str, body: &Value) ->
             } else if !rule.events.iter().any(|p| p.matches(event_type)) {
                 trace.reason = Some(format!("event type `{event_type}` is not in its events"));
             } else if let Some(cond) = &rule.when {
-                let ct = trace_condition(cond, body);
+                let ct = trace_condition(cond, body, headers);
                 trace.matched = ct.passed;
                 if let Some(failed) = ct.first_failure() {
                     trace.reason = Some(match &failed.seen {
@@ -85,16 +91,16 @@ fn render_seen(seen: &[Value]) -> String {
     parts.join(", ")
 }
 
-fn trace_condition(cond: &Condition, body: &Value) -> ConditionTrace {
+fn trace_condition(cond: &Condition, body: &Value, headers: Option<&http::HeaderMap>) -> ConditionTrace {
     let group = |name: &str, cs: &[Condition], passed: fn(&[ConditionTrace]) -> bool| {
-        let children: Vec<_> = cs.iter().map(|c| trace_condition(c, body)).collect();
+        let children: Vec<_> = cs.iter().map(|c| trace_condition(c, body, headers)).collect();
         ConditionTrace { passed: passed(&children), test: name.to_owned(), seen: None, children }
     };
     match cond {
         Condition::All(cs) => group("all", cs, |c| c.iter().all(|t| t.passed)),
         Condition::Any(cs) => group("any", cs, |c| c.iter().any(|t| t.passed)),
         Condition::Not(c) => {
-            let inner = trace_condition(c, body);
+            let inner = trace_condition(c, body, headers);
             ConditionTrace { passed: !inner.passed, test: "not".into(), seen: None, children: vec![inner] }
         }
         Condition::Selects(path) => {
@@ -112,6 +118,15 @@ fn trace_condition(cond: &Condition, body: &Value) -> ConditionTrace {
                 passed: op.holds(&nodes),
                 test: format!("{} {} {}", path.text(), op.name(), op.operand()),
                 seen: Some(nodes.into_iter().cloned().collect()),
+                children: vec![],
+            }
+        }
+        Condition::Header { name, op } => {
+            let values = super::condition::header_values(headers, name);
+            ConditionTrace {
+                passed: op.holds(&values.iter().collect::<Vec<_>>()),
+                test: format!("header {name} {} {}", op.name(), op.operand()),
+                seen: Some(values),
                 children: vec![],
             }
         }
@@ -145,7 +160,8 @@ mod tests {
             mk("stopper", None, "*", None, true),
             mk("late", None, "*", None, false),
         ]);
-        let traces = explain(&set, "house-check", "order.updated", &json!({"payload": {"status": "new"}}));
+        let traces =
+            explain(&set, "house-check", "order.updated", &json!({"payload": {"status": "new"}}), None);
         let reasons: Vec<_> =
             traces.iter().map(|t| (t.matched, t.reason.clone().unwrap_or_default())).collect();
         assert_eq!(

@@ -89,9 +89,20 @@ impl RuleSet {
 
     /// The rules that fire for this event, in file order, stopping after a matching `stop: true` rule.
     pub fn matching<'a>(&'a self, source: &str, event_type: &str, body: &Value) -> Vec<&'a Rule> {
+        self.matching_with(source, event_type, body, None)
+    }
+
+    /// [`RuleSet::matching`] with the request's headers, for `header:` conditions.
+    pub fn matching_with<'a>(
+        &'a self,
+        source: &str,
+        event_type: &str,
+        body: &Value,
+        headers: Option<&http::HeaderMap>,
+    ) -> Vec<&'a Rule> {
         let mut fired = Vec::new();
         for rule in self.candidates(source, event_type) {
-            if rule.when.as_ref().is_none_or(|c| c.eval(body)) {
+            if rule.when.as_ref().is_none_or(|c| c.eval_with(body, headers)) {
                 fired.push(rule);
                 if rule.stop {
                     break;

@@ -27,22 +27,37 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // Load shedding: past the cap, answer 503 at once instead of queueing without bound.
+    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+        tracing::warn!(source = %source_name, "too many requests in flight; shedding load");
+        return busy("too many requests in flight");
+    };
     let config = state.config.load_full();
     let Some(source) = config.sources.get(&source_name) else {
         return reply(StatusCode::NOT_FOUND, "unknown source");
     };
+    if let Some(ct) = headers.get(header::CONTENT_TYPE)
+        && !is_json(ct.to_str().unwrap_or_default())
+    {
+        return reply(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be JSON (application/json)");
+    }
 
     let limit = config.settings.max_body_bytes;
-    let raw: Bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect()).await;
+    let raw: Bytes = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
             tracing::warn!(source = %source_name, limit, "request body over the limit");
             return reply(StatusCode::PAYLOAD_TOO_LARGE, &format!("body larger than {limit} bytes"));
         }
-        Err(_) => return reply(StatusCode::BAD_REQUEST, "could not read the request body"),
+        Ok(Err(_)) => return reply(StatusCode::BAD_REQUEST, "could not read the request body"),
+        Err(_) => {
+            tracing::warn!(source = %source_name, "request body not received in time");
+            return reply(StatusCode::REQUEST_TIMEOUT, "the body was not received in time");
+        }
     };
 
-    let verified = match source.verifier.verify(&headers, raw) {
+    let verified = match source.verifier.verify(&headers, raw, std::time::SystemTime::now()) {
         Ok(v) => v,
         Err(reason) => {
             tracing::warn!(source = %source_name, "request refused: {reason}");
@@ -50,14 +65,18 @@ pub async fn receive(
         }
     };
 
-    let raw = verified.bytes();
-    let body: serde_json::Value = match serde_json::from_slice(raw) {
+    let raw = verified.body.bytes();
+    let body: serde_json::Value = match crate::json::parse_strict(raw) {
         Ok(v) => v,
         Err(e) => return reply(StatusCode::BAD_REQUEST, &format!("body is not valid JSON: {e}")),
     };
-    let Some(event_type) = route::event_type(&body) else {
-        return reply(StatusCode::BAD_REQUEST, "body has no string `type`");
+    let Some(event_type) = route::event_type_of(&source.event_type, &headers, &body) else {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            "the request carries no event type where this source expects one",
+        );
     };
+    let event_type = event_type.as_str();
 
     let id = uuid::Uuid::now_v7().to_string();
     let received_ms = crate::store::now_ms();
@@ -70,6 +89,7 @@ pub async fn receive(
         raw_body: raw,
         content_type,
         received_at: &received_at,
+        headers: Some(&headers),
     };
     let planned = route::plan(&config, &event);
     let mut matched_rules: Vec<String> = planned.iter().map(|p| p.rule.to_owned()).collect();
@@ -98,7 +118,7 @@ pub async fn receive(
         matched_rules,
         rules_version: config.version.clone(),
         dedup: source.dedup.as_ref().map(|d| DedupKey {
-            key: dedup_key(&d.key, &headers, &body, raw),
+            key: dedup_key(&d.key, verified.delivery_id.as_deref(), &headers, &body, raw),
             expires_at: received_ms + i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX / 4),
         }),
         deliveries,
@@ -114,17 +134,37 @@ pub async fn receive(
         }
         Err(e) => {
             tracing::warn!(source = %source_name, "event refused: {e}");
-            let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
-            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            r
+            busy(&e.to_string())
         }
     }
 }
 
-/// The key a repeated request shares with the original.
-fn dedup_key(spec: &DedupKeySpec, headers: &HeaderMap, body: &serde_json::Value, raw: &[u8]) -> String {
+/// How long a client may take to send its body (slow-loris defence).
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn busy(message: &str) -> Response {
+    let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, message);
+    r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    r
+}
+
+/// `application/json`, `text/json` or any `+json` type, parameters ignored.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
+}
+
+/// The key a repeated request shares with the original: by default the sender's delivery id when
+/// its scheme signs one (`webhook-id`, `X-GitHub-Delivery`, Stripe's event id), else the body hash.
+fn dedup_key(
+    spec: &DedupKeySpec,
+    delivery_id: Option<&str>,
+    headers: &HeaderMap,
+    body: &serde_json::Value,
+    raw: &[u8],
+) -> String {
     let from_request = match spec {
-        DedupKeySpec::Body => None,
+        DedupKeySpec::Body => delivery_id.map(|id| format!("id:{id}")),
         DedupKeySpec::Header(name) => {
             headers.get(name).and_then(|v| v.to_str().ok()).map(|v| format!("h:{v}"))
         }

@@ -1,28 +1,26 @@
-//! House Check's scheme: a header holding the hex HMAC-SHA256 of the raw body.
-//!
-//! Several secrets may be configured so a secret can be rotated without refusing traffic; the
-//! signature is compared in constant time against each.
+//! A plain HMAC-SHA256 of the raw body in one header: House Check's scheme (hex, header `signature`),
+//! and any sender like it (`encoding: base64`, a `prefix` such as `sha256=`). Hex is accepted in
+//! either case. Several secrets may be configured so a secret can be rotated without refusing traffic.
 
-use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
-use sha2::Sha256;
 
 use super::VerifyError;
+use super::keys::{KeyError, Keys, ct_eq};
 use crate::secret::Secret;
 
-type HmacSha256Mac = Hmac<Sha256>;
-
-#[derive(Clone)]
-pub struct HmacSha256 {
-    header: http::HeaderName,
-    /// One keyed MAC per secret, ready to be cloned per request.
-    keys: Vec<HmacSha256Mac>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    Hex,
+    Base64,
 }
 
-impl std::fmt::Debug for HmacSha256 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HmacSha256 {{ header: {}, secrets: {} }}", self.header, self.keys.len())
-    }
+#[derive(Debug, Clone)]
+pub struct HmacSha256 {
+    header: http::HeaderName,
+    encoding: Encoding,
+    prefix: String,
+    keys: Keys,
 }
 
 /// Why a verifier could not be built from config.
@@ -30,62 +28,54 @@ impl std::fmt::Debug for HmacSha256 {
 pub enum HmacConfigError {
     #[error("`{0}` is not a valid header name")]
     BadHeader(String),
-    #[error("at least one secret is needed")]
-    NoSecrets,
-    #[error("secret {0} is empty")]
-    EmptySecret(usize),
+    #[error(transparent)]
+    Key(#[from] KeyError),
 }
 
 impl HmacSha256 {
     pub fn new(header: &str, secrets: &[Secret]) -> Result<Self, HmacConfigError> {
+        Self::with_format(header, Encoding::Hex, "", secrets)
+    }
+
+    pub fn with_format(
+        header: &str,
+        encoding: Encoding,
+        prefix: &str,
+        secrets: &[Secret],
+    ) -> Result<Self, HmacConfigError> {
         let header = http::HeaderName::from_bytes(header.as_bytes())
             .map_err(|_| HmacConfigError::BadHeader(header.to_owned()))?;
-        if secrets.is_empty() {
-            return Err(HmacConfigError::NoSecrets);
-        }
-        let keys = secrets
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                if s.expose().is_empty() {
-                    return Err(HmacConfigError::EmptySecret(i));
-                }
-                // HMAC takes keys of any length; this cannot fail.
-                HmacSha256Mac::new_from_slice(s.expose().as_bytes())
-                    .map_err(|_| HmacConfigError::EmptySecret(i))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Self { header, keys })
+        Ok(Self { header, encoding, prefix: prefix.to_owned(), keys: Keys::from_text(secrets)? })
     }
 
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), VerifyError> {
+        use base64::Engine;
         let value =
             headers.get(&self.header).ok_or_else(|| VerifyError::MissingHeader(self.header.to_string()))?;
-        let text = value.to_str().map_err(|_| VerifyError::HeaderNotText(self.header.to_string()))?;
-        let signature = hex::decode(text.trim()).map_err(|_| VerifyError::Malformed("hex"))?;
+        let text = value.to_str().map_err(|_| VerifyError::HeaderNotText(self.header.to_string()))?.trim();
+        let text =
+            text.strip_prefix(self.prefix.as_str()).ok_or(VerifyError::Malformed("the prefix is missing"))?;
+        let signature = match self.encoding {
+            Encoding::Hex => hex::decode(text).map_err(|_| VerifyError::Malformed("not hex"))?,
+            Encoding::Base64 => base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|_| VerifyError::Malformed("not base64"))?,
+        };
         if signature.len() != 32 {
-            return Err(VerifyError::Malformed("32 bytes of hex (64 characters)"));
+            return Err(VerifyError::Malformed("not 32 bytes"));
         }
-        let matched = self.keys.iter().any(|key| {
-            let mut mac = key.clone();
-            mac.update(body);
-            mac.verify_slice(&signature).is_ok()
-        });
-        if matched { Ok(()) } else { Err(VerifyError::Mismatch) }
+        if self.keys.macs(&[body]).any(|mac| ct_eq(&mac, &signature)) {
+            Ok(())
+        } else {
+            Err(VerifyError::Mismatch)
+        }
     }
-}
-
-/// The lowercase hex signature House Check would send for `body` (used by `sign`, `send` and tests).
-pub fn sign_hex(secret: &str, body: &[u8]) -> String {
-    // HMAC accepts keys of any length, including empty.
-    let mut mac = HmacSha256Mac::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::sign_hex;
 
     const BODY: &[u8] = br#"{"type":"order.updated","payload":{"id":9001,"status":"to schedule"}}"#;
 
@@ -123,17 +113,31 @@ mod tests {
         check(Some(&other), BODY, Err(VerifyError::Mismatch));
         check(Some(&new), b"{}", Err(VerifyError::Mismatch));
         check(None, BODY, Err(VerifyError::MissingHeader("signature".into())));
-        check(Some("zz"), BODY, Err(VerifyError::Malformed("hex")));
-        check(Some(&new[..62]), BODY, Err(VerifyError::Malformed("32 bytes of hex (64 characters)")));
-        check(Some(""), BODY, Err(VerifyError::Malformed("32 bytes of hex (64 characters)")));
+        check(Some("zz"), BODY, Err(VerifyError::Malformed("not hex")));
+        check(Some(&new[..62]), BODY, Err(VerifyError::Malformed("not 32 bytes")));
+        check(Some(""), BODY, Err(VerifyError::Malformed("not 32 bytes")));
+    }
+
+    #[test]
+    fn base64_and_prefix_formats() {
+        use base64::Engine;
+        let raw = hex::decode(sign_hex("k", BODY)).expect("hex");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+        let v =
+            HmacSha256::with_format("x-sig", Encoding::Base64, "sha256=", &[Secret::new("k")]).expect("ok");
+        let mut headers = HeaderMap::new();
+        headers.insert("x-sig", format!("sha256={b64}").parse().expect("header"));
+        assert_eq!(v.verify(&headers, BODY), Ok(()));
+        headers.insert("x-sig", b64.parse().expect("header"));
+        assert_eq!(v.verify(&headers, BODY), Err(VerifyError::Malformed("the prefix is missing")));
     }
 
     #[test]
     fn config_errors() {
-        assert_eq!(HmacSha256::new("signature", &[]).err(), Some(HmacConfigError::NoSecrets));
+        assert_eq!(HmacSha256::new("signature", &[]).err(), Some(HmacConfigError::Key(KeyError::NoSecrets)));
         assert_eq!(
             HmacSha256::new("signature", &[Secret::new("")]).err(),
-            Some(HmacConfigError::EmptySecret(0))
+            Some(HmacConfigError::Key(KeyError::Empty(0)))
         );
         assert!(matches!(
             HmacSha256::new("bad header", &[Secret::new("x")]),

@@ -70,10 +70,10 @@ fn check_reports_every_problem_with_file_line_col_and_field() {
     let (stdout, stderr) = text(&out);
     let expected = [
         format!(
-            "{path}:4:15: sources.house-check.verify.scheme: unknown value `hmac-sha257`, expected one of: hmac-sha256, none"
+            "{path}:4:15: sources.house-check.verify.scheme: unknown value `hmac-sha257`, expected one of: hmac-sha256, github, stripe, shopify, slack, standard-webhooks, svix, none"
         ),
         format!(
-            "{path}:16:11: rules[0].when.all[0].eqals: unknown condition key `eqals`, expected one of: all, any, not, path, equals, not_equals, in, not_in, exists, matches, contains, starts_with, ends_with, gt, gte, lt, lte"
+            "{path}:16:11: rules[0].when.all[0].eqals: unknown condition key `eqals`, expected one of: all, any, not, path, header, equals, not_equals, in, not_in, exists, matches, contains, starts_with, ends_with, gt, gte, lt, lte"
         ),
         format!("{path}:21:13: rules[1].source: unknown source `github`, expected one of: "),
         format!("{path}:22:11: rules[1].when: invalid JSONPath at character"),

@@ -36,6 +36,7 @@ fn fired(rules_file: &str, example: &Path) -> Vec<String> {
         raw_body: &raw,
         content_type: Some("application/json"),
         received_at: "2026-11-29T00:00:00Z",
+        headers: None,
     };
     route::plan(&config, &event)
         .into_iter()

@@ -160,7 +160,12 @@ impl App {
             options: WorkerOptions { poll: Duration::from_millis(50), ..WorkerOptions::default() },
         };
         tokio::spawn(worker.run(stop_rx));
-        let state = AppState { config: reloader.current(), ingest, store: Arc::clone(&store) };
+        let state = AppState {
+            config: reloader.current(),
+            ingest,
+            store: Arc::clone(&store),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(hookroute::server::MAX_IN_FLIGHT)),
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
         let addr: SocketAddr = listener.local_addr().expect("addr");
         tokio::spawn(server::run(listener, state, std::future::pending()));
