@@ -8,4 +8,5 @@ mod http_contract;
 mod jsonpath_cts;
 mod reload;
 mod shipped_files;
+mod signature_vectors;
 mod support;
