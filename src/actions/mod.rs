@@ -5,9 +5,11 @@
 //! never copied into a queue or a log.
 
 mod email;
+mod sign;
 
 use bytes::Bytes;
 pub use email::EmailProvider;
+pub use sign::OutboundSign;
 
 use crate::secret::Secret;
 use crate::template::{RenderContext, RenderError, Shape, Templates, Text};
@@ -37,6 +39,8 @@ pub struct Destination {
     pub email: Option<EmailDefaults>,
     pub retry: crate::deliver::RetryPolicy,
     pub limits: crate::deliver::Limits,
+    /// `type: http` only: sign each request for the receiver.
+    pub sign: Option<OutboundSign>,
 }
 
 #[derive(Debug, Clone)]

@@ -18,6 +18,9 @@ pub(super) fn action(
     p: &mut Problems,
 ) -> Option<Action> {
     let Some(dest) = destinations.get(&raw.to.value) else {
+        if p.is_broken_destination(&raw.to.value) {
+            return None;
+        }
         let mut known: Vec<_> = destinations.keys().map(String::as_str).collect();
         known.sort_unstable();
         return p.error(

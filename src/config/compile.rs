@@ -21,9 +21,19 @@ const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
 /// The diagnostics of one compile.
 #[derive(Default)]
-pub struct Problems(Vec<Diagnostic>);
+pub struct Problems(Vec<Diagnostic>, std::collections::HashSet<String>);
 
 impl Problems {
+    /// Remembers a destination that is declared but has errors, so references to it are not
+    /// reported again as unknown.
+    pub fn broken_destination(&mut self, name: &str) {
+        self.1.insert(name.to_owned());
+    }
+
+    pub fn is_broken_destination(&self, name: &str) -> bool {
+        self.1.contains(name)
+    }
+
     /// Records an error; returns `None` so callers can `return p.error(..)`. A second error at the
     /// same place is a knock-on of the first (a missing variable makes a bad URL) and is dropped.
     pub fn error<T>(&mut self, loc: Loc, path: &str, message: impl Into<String>) -> Option<T> {
@@ -70,7 +80,12 @@ fn compile_inner(text: &str, lookup: &dyn Fn(&str) -> Option<String>, p: &mut Pr
         Err(e) => return p.error(e.loc, "", e.message),
     };
     let mut used = Vec::new();
-    root.for_each_str_mut("", &mut |loc, path, s| match env::expand(s, lookup, &mut used) {
+    root.for_each_str_mut("", &mut |loc, path, s| match env::expand(
+        s,
+        lookup,
+        &env::read_secret_file,
+        &mut used,
+    ) {
         Ok(expanded) => *s = expanded,
         Err(e) => {
             p.error::<()>(loc, path, e.to_string());
@@ -142,6 +157,10 @@ fn settings(node: Option<&Node>, p: &mut Problems) -> Settings {
         max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
         delivery: delivery::settings(delivery, p),
         retention,
+        read_timeout: raw
+            .read_timeout
+            .and_then(|t| duration(&t, "settings.read_timeout", p))
+            .unwrap_or(Duration::from_secs(10)),
     }
 }
 

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use super::compile::{Problems, mapping};
 use super::node::{Loc, Node, Spanned, join};
-use super::raw::RawDestination;
+use super::raw::{RawDestination, RawSign, SignScheme};
 use super::{Settings, delivery};
-use crate::actions::{Destination, DestinationKind, EmailDefaults, EmailProvider};
+use crate::actions::{Destination, DestinationKind, EmailDefaults, EmailProvider, OutboundSign};
 use crate::secret::Secret;
+use crate::verify::{Encoding, Keys};
 
 pub(super) fn destinations(
     node: Option<&Node>,
@@ -19,9 +20,15 @@ pub(super) fn destinations(
     let mut out = HashMap::new();
     for (name, _, value) in mapping(node, "destinations", p) {
         let path = join("destinations", name);
-        let Some(raw) = p.decode::<RawDestination>(value, &path) else { continue };
-        if let Some(d) = destination(name, raw, &path, settings, p, secrets) {
-            out.insert(name.to_owned(), d);
+        let Some(raw) = p.decode::<RawDestination>(value, &path) else {
+            p.broken_destination(name);
+            continue;
+        };
+        match destination(name, raw, &path, settings, p, secrets) {
+            Some(d) => {
+                out.insert(name.to_owned(), d);
+            }
+            None => p.broken_destination(name),
         }
     }
     out
@@ -122,6 +129,16 @@ fn destination(
         Some(r) => delivery::retry(r, &settings.delivery.retry, &join(path, "retry"), p),
         None => settings.delivery.retry.clone(),
     };
+    let sign = match raw.sign {
+        None => None,
+        Some(sign) if kind != DestinationKind::Http => {
+            return p.error(sign.scheme.loc, &join(path, "sign"), "`sign` is only valid for type: http");
+        }
+        Some(sign) => {
+            secrets.push((format!("[{path}.sign.secret]"), sign.secret.value.clone()));
+            Some(outbound_sign(sign, &join(path, "sign"), p)?)
+        }
+    };
     let limits = delivery::limits(
         raw.concurrency.as_ref(),
         raw.rate_limit.as_ref(),
@@ -142,6 +159,7 @@ fn destination(
         }),
         retry,
         limits,
+        sign,
     })
 }
 
@@ -172,6 +190,47 @@ fn check_url(url: &Spanned<String>, path: &str, p: &mut Problems) {
         // The URL may hold a secret: describe the problem, never echo it.
         Err(e) => {
             p.error::<()>(url.loc, path, format!("not a valid URL: {e}"));
+        }
+    }
+}
+
+fn outbound_sign(raw: RawSign, path: &str, p: &mut Problems) -> Option<OutboundSign> {
+    let secret = [Secret::new(raw.secret.value.clone())];
+    match raw.scheme.value {
+        SignScheme::HmacSha256 => {
+            let header = raw.header.as_ref().map_or("x-hookroute-signature", |h| h.value.as_str());
+            let Ok(header) = http::HeaderName::from_bytes(header.as_bytes()) else {
+                let loc = raw.header.as_ref().map_or(raw.scheme.loc, |h| h.loc);
+                return p.error(loc, &join(path, "header"), "not a valid header name");
+            };
+            let keys = Keys::from_text(&secret)
+                .map_err(|e| p.error::<()>(raw.secret.loc, &join(path, "secret"), e.to_string()))
+                .ok()?;
+            Some(OutboundSign::Hmac {
+                header,
+                encoding: raw.encoding.map_or(Encoding::Hex, |e| e.value),
+                prefix: raw.prefix.map(|x| x.value).unwrap_or_default(),
+                keys,
+            })
+        }
+        SignScheme::StandardWebhooks => {
+            for (field, loc) in [
+                ("header", raw.header.map(|h| h.loc)),
+                ("encoding", raw.encoding.map(|h| h.loc)),
+                ("prefix", raw.prefix.map(|h| h.loc)),
+            ] {
+                if let Some(loc) = loc {
+                    p.error::<()>(
+                        loc,
+                        &join(path, field),
+                        "standard-webhooks fixes its headers and encoding",
+                    );
+                }
+            }
+            let keys = Keys::from_whsec(&secret)
+                .map_err(|e| p.error::<()>(raw.secret.loc, &join(path, "secret"), e.to_string()))
+                .ok()?;
+            Some(OutboundSign::StandardWebhooks { keys })
         }
     }
 }

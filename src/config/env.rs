@@ -15,13 +15,24 @@ pub enum EnvError {
     Unclosed,
     #[error("`{0}` is not a valid variable name (letters, digits and `_`, not starting with a digit)")]
     BadName(String),
+    #[error("cannot read secret file `{0}`: {1}")]
+    File(String, String),
 }
 
-/// Expands `text`, reading variables through `lookup`. `$${` stands for a literal `${`.
-/// Each `(name, value)` read from the environment is pushed onto `used`.
+/// Reads `${file:PATH}` secrets (Docker and Kubernetes mount them as files): the content with one
+/// trailing newline removed.
+pub fn read_secret_file(path: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(text.strip_suffix('\r').unwrap_or(text).to_owned())
+}
+
+/// Expands `text`, reading variables through `lookup` and `${file:PATH}` through `read_file`.
+/// `$${` stands for a literal `${`. Each `(name, value)` read is pushed onto `used`.
 pub fn expand(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    read_file: &dyn Fn(&str) -> Result<String, String>,
     used: &mut Vec<(String, String)>,
 ) -> Result<String, EnvError> {
     if !text.contains('$') {
@@ -38,6 +49,13 @@ pub fn expand(
         } else if let Some(after) = tail.strip_prefix("${") {
             let end = after.find('}').ok_or(EnvError::Unclosed)?;
             let inner = &after[..end];
+            if let Some(path) = inner.strip_prefix("file:") {
+                let value = read_file(path).map_err(|e| EnvError::File(path.to_owned(), e))?;
+                out.push_str(&value);
+                used.push((format!("file:{path}"), value));
+                rest = &after[end + 1..];
+                continue;
+            }
             let (name, default) = match inner.split_once(":-") {
                 Some((n, d)) => (n, Some(d)),
                 None => (inner, None),
@@ -121,8 +139,12 @@ mod tests {
             "EMPTY" => Some(String::new()),
             _ => None,
         };
+        let files = |path: &str| match path {
+            "/run/secrets/token" => Ok("from-a-file".to_owned()),
+            _ => Err("No such file or directory".to_owned()),
+        };
         let mut used = Vec::new();
-        assert_eq!(expand(text, &lookup, &mut used), expected.map(str::to_owned), "{text}");
+        assert_eq!(expand(text, &lookup, &files, &mut used), expected.map(str::to_owned), "{text}");
     }
 
     #[test]
@@ -139,6 +161,20 @@ mod tests {
         check("${HOST", Err(EnvError::Unclosed));
         check("${1X}", Err(EnvError::BadName("1X".into())));
         check("{{ payload.id }}", Ok("{{ payload.id }}"));
+        check("Bearer ${file:/run/secrets/token}", Ok("Bearer from-a-file"));
+        check("${file:/nope}", Err(EnvError::File("/nope".into(), "No such file or directory".into())));
+    }
+
+    #[test]
+    fn secret_files_lose_one_trailing_newline() {
+        let dir = std::env::temp_dir().join(format!("hookroute-env-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("s");
+        std::fs::write(&f, "s3cret\n").expect("write");
+        assert_eq!(read_secret_file(f.to_str().expect("utf8")), Ok("s3cret".to_owned()));
+        std::fs::write(&f, "s3cret\n\n").expect("write");
+        assert_eq!(read_secret_file(f.to_str().expect("utf8")), Ok("s3cret\n".to_owned()));
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// Events whose deliveries all succeeded are deleted after this long.
     pub retention: Duration,
+    /// How long a client may take to send its body (slow-loris defence).
+    pub read_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

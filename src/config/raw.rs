@@ -29,6 +29,8 @@ pub struct RawSettings {
     pub delivery: Option<RawDelivery>,
     /// How long events whose deliveries all succeeded are kept, e.g. `7d`.
     pub retention: Option<Spanned<String>>,
+    /// How long a client may take to send a request body (default 10 s).
+    pub read_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,6 +124,26 @@ pub struct RawDestination {
     pub concurrency: Option<Spanned<u32>>,
     /// e.g. `1/s` for a Slack incoming webhook.
     pub rate_limit: Option<Spanned<String>>,
+    /// `type: http` only: sign what is sent.
+    pub sign: Option<RawSign>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSign {
+    pub scheme: Spanned<SignScheme>,
+    pub secret: Spanned<String>,
+    /// hmac-sha256 only (default `x-hookroute-signature`, hex, no prefix).
+    pub header: Option<Spanned<String>>,
+    pub encoding: Option<Spanned<crate::verify::Encoding>>,
+    pub prefix: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignScheme {
+    HmacSha256,
+    StandardWebhooks,
 }
 
 #[derive(Debug, Deserialize)]

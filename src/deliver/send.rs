@@ -51,7 +51,7 @@ impl Sender {
             }
             (_, None) => Outcome::Dead { reason: format!("destination `{}` has no URL", dest.name) },
             (_, Some(url)) => {
-                let (outcome, status, excerpt) = self.http(dest, url.expose(), req).await;
+                let (outcome, status, excerpt) = self.http(dest, url.expose(), req, context).await;
                 answer = (status, excerpt);
                 outcome
             }
@@ -64,6 +64,7 @@ impl Sender {
         dest: &Destination,
         url: &str,
         req: &RenderedRequest,
+        context: &LogContext<'_>,
     ) -> (Outcome, Option<u16>, Option<String>) {
         let mut builder =
             self.client.request(dest.method.clone(), url).timeout(dest.timeout).body(req.body.clone());
@@ -72,6 +73,12 @@ impl Sender {
         }
         for (name, value) in &dest.headers {
             builder = builder.header(name, value.expose());
+        }
+        if let Some(sign) = &dest.sign {
+            let id = format!("msg_{}_{}", context.delivery_id, context.event_id);
+            for (name, value) in sign.headers(&req.body, &id, crate::store::now_ms() / 1000) {
+                builder = builder.header(name, value);
+            }
         }
         match builder.send().await {
             Ok(response) => {
@@ -93,6 +100,8 @@ impl Sender {
 pub struct LogContext<'a> {
     pub event_id: &'a str,
     pub rule: &'a str,
+    /// Stable across retries: names the delivery to a receiver that verifies signatures.
+    pub delivery_id: i64,
 }
 
 async fn read_excerpt(mut response: reqwest::Response) -> String {

@@ -254,7 +254,7 @@ async fn attempt(
         },
     };
     let started = now_ms();
-    let ctx = LogContext { event_id: &d.event_id, rule: &d.rule };
+    let ctx = LogContext { event_id: &d.event_id, rule: &d.rule, delivery_id: d.id };
     let result = sender.send(dest, &request, &ctx).await;
     let attempts = d.attempts + 1;
     let age = Duration::from_millis(u64::try_from(now_ms() - d.series_started_at).unwrap_or(0));

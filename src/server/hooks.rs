@@ -43,7 +43,7 @@ pub async fn receive(
     }
 
     let limit = config.settings.max_body_bytes;
-    let read = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect()).await;
+    let read = tokio::time::timeout(config.settings.read_timeout, Limited::new(body, limit).collect()).await;
     let raw: Bytes = match read {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
@@ -138,9 +138,6 @@ pub async fn receive(
         }
     }
 }
-
-/// How long a client may take to send its body (slow-loris defence).
-const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn busy(message: &str) -> Response {
     let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, message);

@@ -7,6 +7,7 @@ mod fleet;
 mod http_contract;
 mod jsonpath_cts;
 mod reload;
+mod senders;
 mod shipped_files;
 mod signature_vectors;
 mod support;
