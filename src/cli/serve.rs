@@ -57,6 +57,7 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
         TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let version = loaded.config.version.clone();
     let rule_count = loaded.config.rules.len();
+    let max_concurrent = loaded.config.settings.max_concurrent_requests;
     let reloader = Reloader::new(args.rules.to_owned(), loaded);
     let (stop_tx, stop_rx) = watch::channel(false);
     let reload_task = tokio::spawn(Arc::clone(&reloader).run(stop_rx.clone(), args.watch_file));
@@ -76,7 +77,7 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
         config: reloader.current(),
         ingest,
         store: Arc::clone(&store),
-        in_flight: Arc::new(tokio::sync::Semaphore::new(server::MAX_IN_FLIGHT)),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(max_concurrent)),
     };
     tracing::info!(
         listen = %listener.local_addr()?,

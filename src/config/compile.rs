@@ -161,6 +161,13 @@ fn settings(node: Option<&Node>, p: &mut Problems) -> Settings {
             .read_timeout
             .and_then(|t| duration(&t, "settings.read_timeout", p))
             .unwrap_or(Duration::from_secs(10)),
+        max_concurrent_requests: match raw.max_concurrent_requests {
+            Some(n) if n.value == 0 => {
+                p.error(n.loc, "settings.max_concurrent_requests", "must be at least 1").unwrap_or(1)
+            }
+            Some(n) => usize::try_from(n.value).unwrap_or(usize::MAX),
+            None => 1024,
+        },
     }
 }
 

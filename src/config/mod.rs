@@ -88,6 +88,8 @@ pub struct Settings {
     pub retention: Duration,
     /// How long a client may take to send its body (slow-loris defence).
     pub read_timeout: Duration,
+    /// Requests handled at once before new ones get 503 (load shedding).
+    pub max_concurrent_requests: usize,
 }
 
 #[derive(Debug, Clone)]

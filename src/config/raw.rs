@@ -31,6 +31,8 @@ pub struct RawSettings {
     pub retention: Option<Spanned<String>>,
     /// How long a client may take to send a request body (default 10 s).
     pub read_timeout: Option<Spanned<String>>,
+    /// Requests handled at once before new ones get 503 (default 1024; read at start only).
+    pub max_concurrent_requests: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -24,12 +24,10 @@ pub struct AppState {
     pub config: Arc<ArcSwap<Config>>,
     pub ingest: Ingest,
     pub store: Arc<dyn Store>,
-    /// Requests being handled at once at most; past it, 503 (see `hooks`).
+    /// Requests being handled at once at most (`settings.max_concurrent_requests`, read at start);
+    /// past it, 503 (see `hooks`).
     pub in_flight: Arc<tokio::sync::Semaphore>,
 }
-
-/// The default cap on requests handled at once.
-pub const MAX_IN_FLIGHT: usize = 1024;
 
 pub fn router(state: AppState) -> Router {
     Router::new()

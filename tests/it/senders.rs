@@ -268,3 +268,46 @@ rules:
         assert!(!found, "`{secret}` leaked into logs, CLI output or the database");
     }
 }
+
+#[tokio::test]
+async fn oversized_headers_get_431() {
+    let hook = Receiver::start().await;
+    let app = App::start(&rules(&hook.url)).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    for headers in [
+        format!("X-Big: {}\r\n", "x".repeat(1024 * 1024)),
+        (0..200).map(|i| format!("X-H{i}: v\r\n")).collect(),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        let request =
+            format!("POST /hooks/gh HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: 2\r\n\r\n{{}}");
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut answer = vec![0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+            .await
+            .expect("answered")
+            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn past_the_concurrency_cap_requests_get_503_with_retry_after() {
+    let hook = Receiver::start().await;
+    let app = App::start(&format!(
+        "settings: {{max_concurrent_requests: 1, read_timeout: 5s}}\n{}",
+        rules(&hook.url)
+    ))
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // One request holds the only slot while its body trickles in.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let head = format!("POST /hooks/gh HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\n{{");
+    slow.write_all(head.as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = app.client.post(format!("{}/hooks/gh", app.base)).body("{}").send().await.expect("send");
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    drop(slow);
+}

@@ -164,7 +164,9 @@ impl App {
             config: reloader.current(),
             ingest,
             store: Arc::clone(&store),
-            in_flight: Arc::new(tokio::sync::Semaphore::new(hookroute::server::MAX_IN_FLIGHT)),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(
+                reloader.current().load().settings.max_concurrent_requests,
+            )),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
         let addr: SocketAddr = listener.local_addr().expect("addr");
