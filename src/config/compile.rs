@@ -176,7 +176,9 @@ pub(super) fn duration(text: &Spanned<String>, path: &str, p: &mut Problems) -> 
     let s = text.value.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().ok()?;
+    let Ok(n) = digits.parse::<u64>() else {
+        return p.error(text.loc, path, format!("`{s}` is not a duration; write e.g. 500ms, 10s, 5m or 1h"));
+    };
     let d = match unit.trim() {
         "ms" => Duration::from_millis(n),
         "s" | "" => Duration::from_secs(n),

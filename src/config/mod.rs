@@ -14,6 +14,9 @@ mod source;
 pub mod watch;
 mod when;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,0 +1,107 @@
+//! Compile diagnostics, case by case: each bad file gives exactly these `line:col: field: message`.
+
+use super::compile_text_with_env;
+
+fn env(name: &str) -> Option<String> {
+    (name == "SET").then(|| "https://example.com".to_owned())
+}
+
+/// Compiles `yaml` and compares every diagnostic (without the file name) with `expected`.
+fn check(yaml: &str, expected: &[&str]) {
+    let got: Vec<String> = match compile_text_with_env(yaml, "f", &env) {
+        Ok((_, warnings)) => warnings.items.iter().map(|d| d.render("f")).collect(),
+        Err(diags) => diags.items.iter().map(|d| d.render("f")).collect(),
+    };
+    let got: Vec<&str> = got.iter().map(|l| l.trim_start_matches("f:")).collect();
+    assert_eq!(got, expected, "for:\n{yaml}");
+}
+
+const HEAD: &str = "sources: {s: {verify: {scheme: hmac-sha256, secrets: [x]}}}\n";
+
+#[test]
+fn diagnostics() {
+    check(&format!("{HEAD}destinations: {{d: {{type: log}}}}\nrules: []\n"), &[]);
+    check(
+        &format!("{HEAD}destinations:\n  d: {{type: slack, url: \"${{NOPE}}\"}}\n"),
+        &[
+            "3:25: destinations.d.url: environment variable `NOPE` is not set (write `${NOPE:-default}` to give a default)",
+        ],
+    );
+    check(
+        &format!(
+            "{HEAD}destinations:\n  d: {{type: slack, url: x, bogus: 1}}\nrules:\n  - {{name: r, actions: [{{to: d, text: t}}]}}\n"
+        ),
+        &[
+            "3:28: destinations.d.bogus: unknown field `bogus`, expected one of: type, url, method, headers, provider, from, timeout, retry, concurrency, rate_limit, sign",
+        ],
+    );
+    check(
+        &format!("{HEAD}destinations:\n  d: {{type: log, sign: {{scheme: hmac-sha256, secret: k}}}}\n"),
+        &["3:33: destinations.d.sign: `sign` is only valid for type: http"],
+    );
+    check(
+        "sources: {s: {verify: {scheme: github, secrets: [x], tolerance: 5m}}}\n",
+        &[
+            "1:65: sources.s.verify.tolerance: `tolerance` is only valid for stripe, slack and standard-webhooks",
+        ],
+    );
+    check(
+        "sources: {s: {verify: {scheme: none}}}\n",
+        &[
+            "1:32: warning: sources.s.verify.scheme: requests to this source are not verified: anyone who can reach it can trigger its rules",
+        ],
+    );
+    check(
+        "sources: {s: {verify: {scheme: standard-webhooks, secrets: [\"whsec_%%%\"]}}}\n",
+        &["1:61: sources.s.verify.secrets: secret 0 must be `whsec_` followed by base64"],
+    );
+    let deep = format!("$[?{}@.a{}]", "(".repeat(1000), ")".repeat(1000));
+    check(
+        &format!(
+            "{HEAD}destinations: {{d: {{type: log}}}}\nrules:\n  - {{name: r, when: \"{deep}\", actions: [{{to: d, text: t}}]}}\n"
+        ),
+        &["4:21: rules[0].when: JSONPath nests 1001 levels of brackets; at most 64 are allowed"],
+    );
+    check(
+        &format!(
+            "{HEAD}destinations: {{d: {{type: log}}}}\nrules:\n  - {{name: r, when: {{header: x-a, path: $.a, equals: 1}}, actions: [{{to: d, text: t}}]}}\n"
+        ),
+        &["4:22: rules[0].when: a test takes `path:` or `header:`, not both"],
+    );
+    check(
+        &format!(
+            "{HEAD}destinations: {{d: {{type: log}}}}\nrules:\n  - {{name: r, actions: [{{to: d, text: \"{{{{ x \"}}]}}\n"
+        ),
+        &[
+            "4:39: rules[0].actions[0].text: syntax error: unexpected end of input, expected end of variable block (template line 1)",
+        ],
+    );
+    check(
+        &format!("{HEAD}settings: {{delivery: {{schedule: [5s, soon], max_attempts: 0}}}}\n"),
+        &[
+            "2:38: settings.delivery.schedule[1]: `soon` is not a duration; write e.g. 500ms, 10s, 5m or 1h",
+            "2:59: settings.delivery.max_attempts: must be at least 1",
+        ],
+    );
+}
+
+#[test]
+fn a_broken_destination_is_reported_once_not_at_every_use() {
+    check(
+        &format!(
+            "{HEAD}destinations:\n  d: {{type: slack}}\nrules:\n  - {{name: r, actions: [{{to: d, text: t}}]}}\n"
+        ),
+        &["3:13: destinations.d: a slack destination needs `url`"],
+    );
+}
+
+#[test]
+fn environment_and_file_secrets_are_masked_for_people() {
+    let (config, _) = compile_text_with_env(
+        &format!("{HEAD}destinations:\n  d: {{type: http, url: \"${{SET}}/x\"}}\nrules: []\n"),
+        "f",
+        &env,
+    )
+    .expect("compiles");
+    assert_eq!(config.redactor.redact("POST https://example.com/x"), "POST ${SET}/x");
+}
