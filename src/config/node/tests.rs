@@ -1,0 +1,70 @@
+//! The located tree and its decoder, on small documents.
+
+use super::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Item {
+    name: Spanned<String>,
+    #[serde(default)]
+    size: Option<u32>,
+    #[serde(default)]
+    rest: Option<Node>,
+}
+
+fn parse(text: &str) -> Node {
+    parse_yaml(text).expect("valid yaml")
+}
+
+#[test]
+fn locations_are_one_based_line_and_column() {
+    let n = parse("a:\n  - x: 1\n    y: hello\n");
+    let item = &n.get("a").expect("a");
+    let NodeValue::Seq(items) = &item.value else { panic!("seq") };
+    assert_eq!(items[0].get("y").map(|y| y.loc), Some(Loc { line: 3, col: 8 }));
+}
+
+#[test]
+fn unknown_field_points_at_the_key_with_its_path() {
+    let n = parse("name: a\nsize: 3\nsise: 4\n");
+    let err = decode::<Item>(&n, "rules[0]").expect_err("unknown field");
+    assert_eq!(err.loc, Some(Loc { line: 3, col: 1 }));
+    assert_eq!(err.path, "rules[0].sise");
+    assert!(err.message.contains("expected one of: name, size, rest"), "{}", err.message);
+}
+
+#[test]
+fn type_error_points_at_the_value() {
+    let n = parse("name: a\nsize: [1]\n");
+    let err = decode::<Item>(&n, "x").expect_err("bad type");
+    assert_eq!(err.loc, Some(Loc { line: 2, col: 7 }));
+    assert_eq!(err.path, "x.size");
+    assert!(err.message.contains("found a list"), "{}", err.message);
+}
+
+#[test]
+fn spanned_and_nested_nodes_keep_locations() {
+    let n = parse("name: 2024\nrest:\n  k: [1, 2]\n");
+    let item = decode::<Item>(&n, "").expect("decodes");
+    assert_eq!(item.name.value, "2024");
+    assert_eq!(item.name.loc, Loc { line: 1, col: 7 });
+    let rest = item.rest.expect("rest");
+    assert_eq!(rest.get("k").map(|k| k.loc), Some(Loc { line: 3, col: 6 }));
+}
+
+#[test]
+fn missing_field_points_at_the_mapping() {
+    let n = parse("size: 3\n");
+    let err = decode::<Item>(&n, "items[1]").expect_err("missing");
+    assert_eq!(err.loc, Some(Loc { line: 1, col: 1 }));
+    assert!(err.message.contains("missing field `name`"));
+}
+
+#[test]
+fn syntax_and_duplicate_key_errors_have_a_location() {
+    let err = parse_yaml("a: 1\na: 2\n").expect_err("duplicate");
+    assert_eq!(err.loc.line, 2, "{err:?}");
+    let err = parse_yaml("a: [1, 2\nb: 3\n").expect_err("syntax");
+    assert!(err.loc.line >= 1 && !err.message.is_empty(), "{err:?}");
+}
