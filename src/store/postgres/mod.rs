@@ -21,7 +21,11 @@ use super::{
     StoreError, StoreFuture, StoreResult, StoredEvent,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+mod columns;
+
+use columns::{DeliveryColumns, EventColumns, RecordColumns};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../migrations/postgres/0001_init.sql"))];
 /// Any constant shared by all instances: serialises migrations.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_726f_7574;
 
@@ -86,50 +90,6 @@ async fn migrate(pool: &PgPool) -> StoreResult<()> {
     }
     tx.commit().await?;
     Ok(())
-}
-
-/// A batch of new events as one array per column, for `UNNEST`.
-#[derive(Default)]
-struct EventColumns {
-    id: Vec<String>,
-    source: Vec<String>,
-    event_type: Vec<String>,
-    received_at: Vec<i64>,
-    body: Vec<Vec<u8>>,
-    content_type: Vec<Option<String>>,
-    matched_rules: Vec<String>,
-    rules_version: Vec<String>,
-    dedup_key: Vec<Option<String>>,
-    dedup_expires: Vec<i64>,
-}
-
-/// Their deliveries, likewise.
-#[derive(Default)]
-struct DeliveryColumns {
-    event_id: Vec<String>,
-    rule: Vec<String>,
-    action_index: Vec<i64>,
-    destination: Vec<String>,
-    body: Vec<Option<Vec<u8>>>,
-    content_type: Vec<Option<String>>,
-    status: Vec<&'static str>,
-    error: Vec<Option<String>>,
-}
-
-/// A batch of recorded attempts as one array per column, for `UNNEST`.
-#[derive(Default)]
-struct RecordColumns {
-    id: Vec<i64>,
-    series: Vec<i64>,
-    attempted_at: Vec<i64>,
-    status_code: Vec<Option<i64>>,
-    latency_ms: Vec<i64>,
-    outcome: Vec<&'static str>,
-    error: Vec<Option<String>>,
-    excerpt: Vec<Option<String>>,
-    status: Vec<&'static str>,
-    next_at: Vec<i64>,
-    last_error: Vec<Option<String>>,
 }
 
 fn to_i64(n: usize) -> i64 {
