@@ -86,7 +86,51 @@ macro_rules! counts_from_rows {
     }};
 }
 
-pub(super) use {attempt_from_row, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row};
+/// The `Store` methods both stores implement by forwarding to inherent async methods of the same
+/// shape (`insert_batch`, `claim_due`, `record_batch`, `list_rows`, `replay_selected`).
+macro_rules! forward_store_methods {
+    () => {
+        fn insert(&self, batch: &[NewEvent], now: i64) -> StoreFuture<'_, Vec<Inserted>> {
+            let batch = batch.to_vec();
+            Box::pin(async move { self.insert_batch(&batch, now).await })
+        }
+
+        fn claim(
+            &self,
+            now: i64,
+            limit: usize,
+            lease: Duration,
+            owner: &str,
+            blocked: &[String],
+        ) -> StoreFuture<'_, Vec<Claimed>> {
+            let (owner, blocked) = (owner.to_owned(), blocked.to_vec());
+            Box::pin(async move { self.claim_due(now, limit, lease, &owner, &blocked).await })
+        }
+
+        fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, ()> {
+            let batch = batch.to_vec();
+            Box::pin(async move { self.record_batch(&batch).await })
+        }
+
+        fn list(&self, filter: Filter) -> StoreFuture<'_, Vec<DeliveryRow>> {
+            Box::pin(self.list_rows(filter))
+        }
+
+        fn replay(&self, selector: ReplaySelector, now: i64) -> StoreFuture<'_, u64> {
+            Box::pin(self.replay_selected(selector, now))
+        }
+    };
+}
+
+/// What a replay sets: a new attempt series, due now, unleased.
+pub(super) const REPLAY_SET: &str =
+    "UPDATE deliveries SET status = 'pending', series = series + 1, attempts = 0,
+    series_started_at = $1, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, updated_at = $1";
+
+pub(super) use {
+    attempt_from_row, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
+    forward_store_methods,
+};
 
 /// Status, next due time and outcome label for a recorded attempt.
 pub(super) fn next_columns(r: &super::Recorded) -> (&'static str, i64, &'static str) {

@@ -10,8 +10,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::rows::{
-    attempt_from_row, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
-    in_batch_duplicates, next_columns,
+    REPLAY_SET, attempt_from_row, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
+    forward_store_methods, in_batch_duplicates, next_columns,
 };
 use super::{
     AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, Recorded, ReplaySelector, Store,
@@ -288,8 +288,7 @@ impl SqliteStore {
     }
 
     async fn replay_selected(&self, selector: ReplaySelector, now: i64) -> StoreResult<u64> {
-        const SET: &str = "UPDATE deliveries SET status = 'pending', series = series + 1, attempts = 0,
-            series_started_at = $1, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, updated_at = $1";
+        const SET: &str = REPLAY_SET;
         let result = match selector {
             ReplaySelector::Ids(ids) => {
                 let sql = format!("{SET} WHERE id IN ({})", placeholders(2, ids.len()));
@@ -329,27 +328,7 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn insert(&self, batch: &[NewEvent], now: i64) -> StoreFuture<'_, Vec<Inserted>> {
-        let batch = batch.to_vec();
-        Box::pin(async move { self.insert_batch(&batch, now).await })
-    }
-
-    fn claim(
-        &self,
-        now: i64,
-        limit: usize,
-        lease: Duration,
-        owner: &str,
-        blocked: &[String],
-    ) -> StoreFuture<'_, Vec<Claimed>> {
-        let (owner, blocked) = (owner.to_owned(), blocked.to_vec());
-        Box::pin(async move { self.claim_due(now, limit, lease, &owner, &blocked).await })
-    }
-
-    fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, ()> {
-        let batch = batch.to_vec();
-        Box::pin(async move { self.record_batch(&batch).await })
-    }
+    forward_store_methods!();
 
     fn release(&self, ids: &[i64]) -> StoreFuture<'_, ()> {
         let ids = ids.to_vec();
@@ -382,14 +361,6 @@ impl Store for SqliteStore {
             sqlx::query("SELECT 1").execute(&self.reader).await?;
             Ok(())
         })
-    }
-
-    fn list(&self, filter: Filter) -> StoreFuture<'_, Vec<DeliveryRow>> {
-        Box::pin(self.list_rows(filter))
-    }
-
-    fn replay(&self, selector: ReplaySelector, now: i64) -> StoreFuture<'_, u64> {
-        Box::pin(self.replay_selected(selector, now))
     }
 
     fn event(&self, id: &str) -> StoreFuture<'_, Option<StoredEvent>> {

@@ -157,29 +157,9 @@ pub fn delivered_ids(r: &Receiver) -> HashMap<u64, usize> {
     seen
 }
 
-/// Sends `count` events to a real server, 25 at a time (so commits are grouped); returns the ids it
-/// acknowledged.
+/// Sends `count` events to a real server; returns the ids it acknowledged.
 pub async fn send_events(base: &str, count: u32) -> Vec<u64> {
-    let client = reqwest::Client::new();
-    let mut acked = Vec::new();
-    for chunk in (0..count).collect::<Vec<_>>().chunks(25) {
-        let mut sends = tokio::task::JoinSet::new();
-        for &i in chunk {
-            let body = ready(i).to_string();
-            let request = client
-                .post(format!("{base}/hooks/house-check"))
-                .header("signature", hookroute::sign_hex(SECRET, body.as_bytes()))
-                .body(body)
-                .send();
-            sends.spawn(async move { (i, request.await.is_ok_and(|r| r.status() == 202)) });
-        }
-        while let Some(done) = sends.join_next().await {
-            if let Ok((i, true)) = done {
-                acked.push(u64::from(i));
-            }
-        }
-    }
-    acked
+    crate::support::spread(&[base.to_owned()], 0..count).await
 }
 
 pub fn slack_only_rules(slack: &str) -> String {

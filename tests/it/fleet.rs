@@ -10,36 +10,6 @@ use crate::cli::{serve, signal, write_temp};
 use crate::durable::{delivered_ids, slack_only_rules};
 use crate::support::{App, Proxy, Receiver, SECRET, rules};
 
-fn ready(id: u32) -> String {
-    json!({"type": "order.updated", "payload": {"id": id, "status": "to schedule"}}).to_string()
-}
-
-/// Sends events `ids` round-robin over `bases`, 30 at a time; returns the acknowledged ids.
-async fn spread(bases: &[String], ids: std::ops::Range<u32>) -> Vec<u64> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
-    let mut acked = Vec::new();
-    let all: Vec<u32> = ids.collect();
-    for chunk in all.chunks(30) {
-        let mut sends = tokio::task::JoinSet::new();
-        for &i in chunk {
-            let body = ready(i);
-            let url = format!("{}/hooks/house-check", bases[i as usize % bases.len()]);
-            let request = client
-                .post(url)
-                .header("signature", hookroute::sign_hex(SECRET, body.as_bytes()))
-                .body(body)
-                .send();
-            sends.spawn(async move { (i, request.await.is_ok_and(|r| r.status() == 202)) });
-        }
-        while let Some(done) = sends.join_next().await {
-            if let Ok((i, true)) = done {
-                acked.push(u64::from(i));
-            }
-        }
-    }
-    acked
-}
-
 #[tokio::test]
 async fn three_instances_share_the_work_and_survive_a_kill_9() {
     const EVENTS: u32 = 3000;
@@ -54,10 +24,10 @@ async fn three_instances_share_the_work_and_survive_a_kill_9() {
     let mut servers: Vec<_> = (0..3).map(|_| serve(&rules_path, &store)).collect();
     let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
 
-    let mut acked = spread(&bases, 0..EVENTS / 2).await;
+    let mut acked = crate::support::spread(&bases, 0..EVENTS / 2).await;
     signal(&servers[0].child, "-KILL");
     let _ = servers[0].child.wait();
-    acked.extend(spread(&bases[1..], EVENTS / 2..EVENTS).await);
+    acked.extend(crate::support::spread(&bases[1..], EVENTS / 2..EVENTS).await);
     assert_eq!(acked.len(), EVENTS as usize, "the live instances acknowledged every event");
 
     // The killed instance's leases (2 × 2 s timeout + 5 s) expire and the others take its work.

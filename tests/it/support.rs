@@ -314,3 +314,31 @@ impl Proxy {
         self.up.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// Sends events `ids` round-robin over `bases`, 30 at a time; returns the acknowledged ids.
+pub async fn spread(bases: &[String], ids: std::ops::Range<u32>) -> Vec<u64> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+    let mut acked = Vec::new();
+    let all: Vec<u32> = ids.collect();
+    for chunk in all.chunks(30) {
+        let mut sends = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let body =
+                serde_json::json!({"type": "order.updated", "payload": {"id": i, "status": "to schedule"}})
+                    .to_string();
+            let url = format!("{}/hooks/house-check", bases[i as usize % bases.len()]);
+            let request = client
+                .post(url)
+                .header("signature", hookroute::sign_hex(SECRET, body.as_bytes()))
+                .body(body)
+                .send();
+            sends.spawn(async move { (i, request.await.is_ok_and(|r| r.status() == 202)) });
+        }
+        while let Some(done) = sends.join_next().await {
+            if let Ok((i, true)) = done {
+                acked.push(u64::from(i));
+            }
+        }
+    }
+    acked
+}

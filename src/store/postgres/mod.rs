@@ -13,8 +13,8 @@ use sqlx::{AssertSqlSafe, PgPool, Row};
 
 use super::nodelay::Relay;
 use super::rows::{
-    attempt_from_row, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
-    in_batch_duplicates, next_columns,
+    REPLAY_SET, attempt_from_row, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
+    forward_store_methods, in_batch_duplicates, next_columns,
 };
 use super::{
     AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, Recorded, ReplaySelector, Store,
@@ -308,8 +308,7 @@ impl PostgresStore {
     }
 
     async fn replay_selected(&self, selector: ReplaySelector, now: i64) -> StoreResult<u64> {
-        const SET: &str = "UPDATE deliveries SET status = 'pending', series = series + 1, attempts = 0,
-            series_started_at = $1, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, updated_at = $1";
+        const SET: &str = REPLAY_SET;
         let result = match selector {
             ReplaySelector::Ids(ids) => {
                 let r = sqlx::query(AssertSqlSafe(format!("{SET} WHERE id = ANY($2)")))
@@ -347,27 +346,7 @@ impl PostgresStore {
 }
 
 impl Store for PostgresStore {
-    fn insert(&self, batch: &[NewEvent], now: i64) -> StoreFuture<'_, Vec<Inserted>> {
-        let batch = batch.to_vec();
-        Box::pin(async move { self.insert_batch(&batch, now).await })
-    }
-
-    fn claim(
-        &self,
-        now: i64,
-        limit: usize,
-        lease: Duration,
-        owner: &str,
-        blocked: &[String],
-    ) -> StoreFuture<'_, Vec<Claimed>> {
-        let (owner, blocked) = (owner.to_owned(), blocked.to_vec());
-        Box::pin(async move { self.claim_due(now, limit, lease, &owner, &blocked).await })
-    }
-
-    fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, ()> {
-        let batch = batch.to_vec();
-        Box::pin(async move { self.record_batch(&batch).await })
-    }
+    forward_store_methods!();
 
     fn release(&self, ids: &[i64]) -> StoreFuture<'_, ()> {
         let ids = ids.to_vec();
@@ -383,14 +362,6 @@ impl Store for PostgresStore {
     fn release_stale_leases(&self) -> StoreFuture<'_, u64> {
         // Other instances may hold live leases: expired ones are claimable anyway.
         Box::pin(async { Ok(0) })
-    }
-
-    fn list(&self, filter: Filter) -> StoreFuture<'_, Vec<DeliveryRow>> {
-        Box::pin(self.list_rows(filter))
-    }
-
-    fn replay(&self, selector: ReplaySelector, now: i64) -> StoreFuture<'_, u64> {
-        Box::pin(self.replay_selected(selector, now))
     }
 
     fn event(&self, id: &str) -> StoreFuture<'_, Option<StoredEvent>> {
