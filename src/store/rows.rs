@@ -132,6 +132,20 @@ pub(super) use {
     forward_store_methods,
 };
 
+/// When a claim made at `now` for `lease` ends.
+pub(super) fn lease_until(now: i64, lease: std::time::Duration) -> i64 {
+    now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// A replay by ids that matched fewer rows than ids given names how many do not exist.
+pub(super) fn check_replayed(requested: usize, affected: u64) -> super::StoreResult<()> {
+    let missing = (requested as u64).saturating_sub(affected);
+    if missing > 0 {
+        return Err(super::StoreError::NotFound(format!("{missing} of {requested} deliveries do not exist")));
+    }
+    Ok(())
+}
+
 /// Status, next due time and outcome label for a recorded attempt.
 pub(super) fn next_columns(r: &super::Recorded) -> (&'static str, i64, &'static str) {
     match r.next {

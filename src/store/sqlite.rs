@@ -10,8 +10,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::rows::{
-    REPLAY_SET, attempt_from_row, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
-    forward_store_methods, in_batch_duplicates, next_columns,
+    REPLAY_SET, attempt_from_row, check_replayed, claimed_from_row, counts_from_rows, delivery_from_row,
+    event_from_row, forward_store_methods, in_batch_duplicates, lease_until, next_columns,
 };
 use super::{
     AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, Recorded, ReplaySelector, Store,
@@ -190,7 +190,7 @@ impl SqliteStore {
         owner: &str,
         blocked: &[String],
     ) -> StoreResult<Vec<Claimed>> {
-        let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let lease_until = lease_until(now, lease);
         let not_blocked = if blocked.is_empty() {
             String::new()
         } else {
@@ -297,14 +297,7 @@ impl SqliteStore {
                     q = q.bind(id);
                 }
                 let r = q.execute(&self.writer).await?;
-                if r.rows_affected() < ids.len() as u64 {
-                    let found = r.rows_affected();
-                    return Err(StoreError::NotFound(format!(
-                        "{} of {} deliveries do not exist",
-                        ids.len() as u64 - found,
-                        ids.len()
-                    )));
-                }
+                check_replayed(ids.len(), r.rows_affected())?;
                 r
             }
             ReplaySelector::Event(event) => {

@@ -13,8 +13,8 @@ use sqlx::{AssertSqlSafe, PgPool, Row};
 
 use super::nodelay::Relay;
 use super::rows::{
-    REPLAY_SET, attempt_from_row, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
-    forward_store_methods, in_batch_duplicates, next_columns,
+    REPLAY_SET, attempt_from_row, check_replayed, claimed_from_row, counts_from_rows, delivery_from_row,
+    event_from_row, forward_store_methods, in_batch_duplicates, lease_until, next_columns,
 };
 use super::{
     AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, Recorded, ReplaySelector, Store,
@@ -207,7 +207,7 @@ impl PostgresStore {
         owner: &str,
         blocked: &[String],
     ) -> StoreResult<Vec<Claimed>> {
-        let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let lease_until = lease_until(now, lease);
         let rows = sqlx::query(
             "UPDATE deliveries SET lease_owner = $1, lease_until = $2
              WHERE id IN (
@@ -316,13 +316,7 @@ impl PostgresStore {
                     .bind(&ids)
                     .execute(&self.pool)
                     .await?;
-                let missing = (ids.len() as u64).saturating_sub(r.rows_affected());
-                if missing > 0 {
-                    return Err(StoreError::NotFound(format!(
-                        "{missing} of {} deliveries do not exist",
-                        ids.len()
-                    )));
-                }
+                check_replayed(ids.len(), r.rows_affected())?;
                 r
             }
             ReplaySelector::Event(event) => {

@@ -12,14 +12,16 @@ use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
-use std::collections::{HashMap, VecDeque};
-
-use super::gate::{Gates, Limits, Permit};
+use super::gate::{Gates, Permit};
 use super::{Decision, LogContext, Sender};
 use crate::actions::{Incoming, RenderedRequest};
 use crate::config::Config;
 use crate::store::{AttemptRecord, Claimed, NextState, Recorded, Store, now_ms};
 use crate::template::RenderContext;
+
+mod queue;
+
+use queue::{Waiting, queue_cap};
 
 /// Deliveries claimed per store round trip at most.
 const CLAIM_BATCH: usize = 256;
@@ -62,39 +64,6 @@ pub struct Worker {
     pub sender: Sender,
     pub wake: Arc<Notify>,
     pub options: WorkerOptions,
-}
-
-/// Claimed deliveries waiting in memory for their destination's limits, per destination. Queues
-/// are kept short (see `queue_cap`), so nothing waits anywhere near its lease.
-#[derive(Default)]
-struct Waiting {
-    queues: HashMap<String, VecDeque<Claimed>>,
-    total: usize,
-}
-
-impl Waiting {
-    fn push(&mut self, d: Claimed) {
-        self.total += 1;
-        self.queues.entry(d.destination.clone()).or_default().push_back(d);
-    }
-
-    fn drain_ids(&mut self) -> Vec<i64> {
-        self.total = 0;
-        self.queues.drain().flat_map(|(_, q)| q.into_iter().map(|d| d.id)).collect()
-    }
-}
-
-/// How many claimed deliveries a destination may have waiting: enough to keep its concurrency busy,
-/// and never more than its rate lets out within half a lease.
-fn queue_cap(limits: Limits, lease: Duration) -> usize {
-    let by_concurrency = limits.concurrency.saturating_mul(2).clamp(1, CLAIM_BATCH);
-    match limits.rate {
-        Some(rate) => {
-            let per_half_lease = (lease / 2).as_secs_f64() / rate.per.as_secs_f64() * f64::from(rate.count);
-            by_concurrency.min((per_half_lease.floor() as usize).max(1))
-        }
-        None => by_concurrency,
-    }
 }
 
 /// Twice the longest destination timeout plus 5 s.
@@ -382,25 +351,4 @@ pub fn rfc3339_ms(ms: i64) -> String {
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::deliver::Rate;
-
-    #[test]
-    fn waiting_queues_stay_short() {
-        let lease = Duration::from_secs(120);
-        let cap = |concurrency, rate: Option<(u32, u64)>| {
-            let rate = rate.map(|(count, secs)| Rate { count, per: Duration::from_secs(secs) });
-            queue_cap(Limits { concurrency, rate }, lease)
-        };
-        assert_eq!(cap(8, None), 16);
-        assert_eq!(cap(1, None), 2);
-        assert_eq!(cap(1000, None), CLAIM_BATCH);
-        assert_eq!(cap(8, Some((1, 1))), 16, "1/s lets 60 out in half a lease");
-        assert_eq!(cap(8, Some((1, 60))), 1, "1/m: one at a time");
-        assert_eq!(cap(8, Some((1, 3600))), 1, "never zero");
-    }
 }
