@@ -197,3 +197,16 @@ both_stores!(
     template_failures_are_stored_dead_and_replay_starts_a_new_series,
     prune_keeps_unfinished_and_dead_events
 );
+
+#[tokio::test]
+async fn sqlite_url_options() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = format!("sqlite://{}", dir.path().join("t.db").display());
+    assert!(SqliteStore::open(&format!("{base}?synchronous=normal")).await.is_ok());
+    assert!(SqliteStore::open(&format!("{base}?synchronous=full")).await.is_ok());
+    assert!(matches!(
+        SqliteStore::open(&format!("{base}?synchronous=sometimes")).await,
+        Err(StoreError::BadUrl(_))
+    ));
+    assert!(matches!(super::open("mysql://x").await, Err(StoreError::BadUrl(_))));
+}

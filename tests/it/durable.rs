@@ -108,6 +108,22 @@ async fn a_400_is_dead_at_once_and_replay_delivers_it() {
     let replayed = rows.iter().find(|r| r.id == dead[0].id).expect("replayed row");
     assert_eq!((replayed.series, replayed.history.len()), (2, 2), "history is kept across series");
 
+    // `prune --dead` with a zero age deletes the finished event (delivered now); nothing is left.
+    let url = app.store_url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        cli::run(&["prune", "--store", &url, "--older-than", "0s", "--dead"])
+    })
+    .await
+    .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out).0.starts_with("1 event(s) deleted"), "{:?}", text(&out));
+    let url = app.store_url.clone();
+    let out =
+        tokio::task::spawn_blocking(move || cli::run(&["prune", "--store", &url, "--older-than", "a while"]))
+            .await
+            .expect("run");
+    assert_eq!(out.status.code(), Some(1), "a bad age is an error");
+
     // Replaying ids that do not exist is an error.
     let url = app.store_url.clone();
     let out = tokio::task::spawn_blocking(move || cli::run(&["replay", "--store", &url, "999999"]))
