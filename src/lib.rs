@@ -8,13 +8,18 @@
 //! - [`template`] and [`actions`]: the rendered request body of each action, pure.
 //! - [`deliver`]: the queue seam and the workers that send, retry and classify outcomes.
 //! - [`config`]: the rules file compiled into validated types, and its hot reload.
+//! - [`admin`] and [`metrics`]: the operators' listener (dashboard, JSON API, `/metrics`).
+//! - [`dry_run`]: why an event matches what it matches (`hookroute test`, the admin API).
 //! - [`cli`]: the subcommands (`serve`, `check`, `test`, `sign`, `send`).
 
 pub mod actions;
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod deliver;
+pub mod dry_run;
 pub mod json;
+pub mod metrics;
 pub mod route;
 pub mod rules;
 pub mod secret;

@@ -4,13 +4,13 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = hookroute::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HOOKROUTE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKROUTE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        hookroute::cli::LogFormat::Text => logs.init(),
+        hookroute::cli::LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
+    }
     match hookroute::cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -21,7 +21,7 @@ pub fn list(
 ) -> anyhow::Result<u8> {
     let rows = runtime()?.block_on(async {
         let store = store::open(url).await.with_context(|| format!("cannot open the store {url}"))?;
-        anyhow::Ok(store.list(Filter { status, event_id: event, limit }).await?)
+        anyhow::Ok(store.list(Filter { status, event_id: event, limit, ..Filter::default() }).await?)
     })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -21,8 +21,31 @@ pub const DEFAULT_STORE: &str = "sqlite://hookroute.db";
 #[derive(Debug, Parser)]
 #[command(name = "hookroute", version, about = "Receive, verify, route and forward webhooks")]
 pub struct Cli {
+    /// Log lines as `text` (for people) or `json` (one object per line, for log pipelines).
+    #[arg(long, global = true, env = "HOOKROUTE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the admin listener goes: an address, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminListen(pub Option<SocketAddr>);
+
+impl std::str::FromStr for AdminListen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        s.parse().map(|a| Self(Some(a))).map_err(|_| format!("`{s}` is not ADDR:PORT or `off`"))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +67,12 @@ pub enum Command {
         /// Seconds that sends in flight may take to finish after SIGTERM/SIGINT.
         #[arg(long, default_value_t = 10)]
         grace: u64,
+        /// The operators' listener (dashboard, /api, /metrics, probes), or `off`.
+        #[arg(long, env = "HOOKROUTE_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
+        admin_listen: AdminListen,
+        /// Bearer token the admin API requires (overrides `settings.admin_token`).
+        #[arg(long, env = "HOOKROUTE_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
     },
     /// List deliveries with their attempts.
     Deliveries {
@@ -131,13 +160,17 @@ pub enum Command {
 /// Runs a parsed command; the returned code is the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Serve { rules, listen, no_watch, store, grace } => serve::run(&serve::ServeArgs {
-            rules: &rules,
-            listen,
-            store: &store,
-            watch_file: !no_watch,
-            grace: std::time::Duration::from_secs(grace),
-        }),
+        Command::Serve { rules, listen, no_watch, store, grace, admin_listen, admin_token } => {
+            serve::run(&serve::ServeArgs {
+                rules: &rules,
+                listen,
+                store: &store,
+                watch_file: !no_watch,
+                grace: std::time::Duration::from_secs(grace),
+                admin_listen: admin_listen.0,
+                admin_token: admin_token.filter(|t| !t.is_empty()).map(crate::secret::Secret::new),
+            })
+        }
         Command::Deliveries { store, status, event, limit, json } => {
             deliveries::list(&store, status, event, limit, json)
         }

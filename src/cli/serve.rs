@@ -10,8 +10,10 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+use crate::admin::{self, AdminState};
 use crate::config::{self, LoadError, watch::Reloader};
 use crate::deliver::{Ingest, Sender, Worker, WorkerOptions};
+use crate::metrics::Metrics;
 use crate::server::{self, AppState};
 use crate::store::{self, Store, now_ms};
 
@@ -24,6 +26,8 @@ pub struct ServeArgs<'a> {
     pub store: &'a str,
     pub watch_file: bool,
     pub grace: Duration,
+    pub admin_listen: Option<SocketAddr>,
+    pub admin_token: Option<crate::secret::Secret>,
 }
 
 pub fn run(args: &ServeArgs<'_>) -> anyhow::Result<u8> {
@@ -55,6 +59,13 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
     }
     let listener =
         TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let admin_listener = match args.admin_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} for the admin API (--admin-listen off disables it)")
+        })?),
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::new());
     let version = loaded.config.version.clone();
     let rule_count = loaded.config.rules.len();
     let max_concurrent = loaded.config.settings.max_concurrent_requests;
@@ -70,15 +81,33 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
         sender: Sender::new().context("cannot build the HTTP client")?,
         wake,
         options: WorkerOptions { grace: args.grace, ..WorkerOptions::default() },
+        metrics: Arc::clone(&metrics),
     };
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
-    let prune_task = tokio::spawn(prune_loop(Arc::clone(&store), reloader.current(), stop_rx));
+    let prune_task = tokio::spawn(prune_loop(Arc::clone(&store), reloader.current(), stop_rx.clone()));
     let state = AppState {
         config: reloader.current(),
         ingest,
         store: Arc::clone(&store),
         in_flight: Arc::new(tokio::sync::Semaphore::new(max_concurrent)),
+        metrics: Arc::clone(&metrics),
     };
+    let admin_task = admin_listener.map(|l| {
+        let admin = AdminState {
+            reloader: Arc::clone(&reloader),
+            store: Arc::clone(&store),
+            metrics: Arc::clone(&metrics),
+            token: args.admin_token.clone().map(Arc::new),
+            started_at: now_ms() as f64 / 1000.0,
+        };
+        if let Ok(addr) = l.local_addr() {
+            tracing::info!(admin = %addr, "admin API, dashboard and /metrics at http://{addr}/");
+        }
+        let mut stop = stop_rx.clone();
+        tokio::spawn(admin::run(l, admin, async move {
+            let _ = stop.changed().await;
+        }))
+    });
     tracing::info!(
         listen = %listener.local_addr()?,
         rules = %args.rules.display(),
@@ -94,6 +123,9 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
     let _ = worker_task.await;
     let _ = reload_task.await;
     let _ = prune_task.await;
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
     let counts = store.counts().await?;
     tracing::info!(
         pending = counts.pending + counts.failed,

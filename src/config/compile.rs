@@ -168,6 +168,13 @@ fn settings(node: Option<&Node>, p: &mut Problems) -> Settings {
             Some(n) => usize::try_from(n.value).unwrap_or(usize::MAX),
             None => 1024,
         },
+        admin_token: match raw.admin_token {
+            Some(t) if t.value.trim().is_empty() => {
+                p.error(t.loc, "settings.admin_token", "is empty; remove it to turn the token off")
+            }
+            Some(t) => Some(crate::secret::Secret::new(t.value)),
+            None => None,
+        },
     }
 }
 

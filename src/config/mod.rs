@@ -93,6 +93,8 @@ pub struct Settings {
     pub read_timeout: Duration,
     /// Requests handled at once before new ones get 503 (load shedding).
     pub max_concurrent_requests: usize,
+    /// Bearer token for the admin API's `/api` routes (the command line's wins).
+    pub admin_token: Option<crate::secret::Secret>,
 }
 
 #[derive(Debug, Clone)]

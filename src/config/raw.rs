@@ -33,6 +33,8 @@ pub struct RawSettings {
     pub read_timeout: Option<Spanned<String>>,
     /// Requests handled at once before new ones get 503 (default 1024; read at start only).
     pub max_concurrent_requests: Option<Spanned<u32>>,
+    /// Bearer token the admin API requires, e.g. `${ADMIN_TOKEN}` (`--admin-token` wins).
+    pub admin_token: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

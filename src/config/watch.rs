@@ -7,6 +7,7 @@
 //! without notifications. A deleted or broken file keeps the last good rules running.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +33,30 @@ pub enum ReloadOutcome {
     Rejected { reason: String },
 }
 
+/// The last reload attempt, as the admin API and `/metrics` show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadReport {
+    /// Unix milliseconds.
+    pub at: i64,
+    pub trigger: String,
+    /// `applied`, `unchanged`, `rejected` (the file has errors) or `unreadable`.
+    pub outcome: &'static str,
+    /// The version running after the attempt.
+    pub version: String,
+    /// Every problem, as `FILE:LINE:COL: message`.
+    pub diagnostics: Vec<String>,
+    pub duration_ms: f64,
+}
+
+/// Reload attempts by outcome since start (for `hookroute_config_reloads_total`).
+#[derive(Debug, Default)]
+struct OutcomeCounts {
+    applied: AtomicU64,
+    unchanged: AtomicU64,
+    rejected: AtomicU64,
+    unreadable: AtomicU64,
+}
+
 /// The running rules and how to replace them.
 pub struct Reloader {
     path: PathBuf,
@@ -41,8 +66,12 @@ pub struct Reloader {
     /// is reported once, not on every poll.
     last_seen: Mutex<Option<[u8; 32]>>,
     /// Reload attempts that read and compiled the file (skipped unchanged files not counted).
-    attempts: std::sync::atomic::AtomicU64,
+    attempts: AtomicU64,
     outcomes: watch::Sender<Option<ReloadOutcome>>,
+    counts: OutcomeCounts,
+    last_report: Mutex<Option<ReloadReport>>,
+    /// When the running rules were loaded (unix milliseconds).
+    loaded_at: AtomicI64,
 }
 
 impl Reloader {
@@ -54,8 +83,11 @@ impl Reloader {
             current: Arc::new(ArcSwap::from_pointee(first.config)),
             running_digest: Mutex::new(digest),
             last_seen: Mutex::new(Some(digest)),
-            attempts: std::sync::atomic::AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
             outcomes: watch::channel(None).0,
+            counts: OutcomeCounts::default(),
+            last_report: Mutex::new(None),
+            loaded_at: AtomicI64::new(crate::store::now_ms()),
         })
     }
 
@@ -66,7 +98,33 @@ impl Reloader {
 
     /// How many reloads were attempted since start.
     pub fn attempts(&self) -> u64 {
-        self.attempts.load(std::sync::atomic::Ordering::Relaxed)
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    /// The rules file this reloader reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The last reload attempt since start, if any.
+    pub fn last_report(&self) -> Option<ReloadReport> {
+        lock(&self.last_report).clone()
+    }
+
+    /// When the running rules were loaded (unix milliseconds).
+    pub fn loaded_at(&self) -> i64 {
+        self.loaded_at.load(Ordering::Relaxed)
+    }
+
+    /// Attempts by outcome label since start.
+    pub fn outcome_counts(&self) -> [(&'static str, u64); 4] {
+        let c = &self.counts;
+        [
+            ("applied", c.applied.load(Ordering::Relaxed)),
+            ("unchanged", c.unchanged.load(Ordering::Relaxed)),
+            ("rejected", c.rejected.load(Ordering::Relaxed)),
+            ("unreadable", c.unreadable.load(Ordering::Relaxed)),
+        ]
     }
 
     /// Watches reload outcomes (tests, admin endpoints).
@@ -90,18 +148,49 @@ impl Reloader {
             }
             *last = Some(seen);
         }
-        self.attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let outcome = match read {
-            Err(source) => self.reject(&LoadError::Read { path: self.path.clone(), source }, trigger),
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let (outcome, label, diagnostics) = match read {
+            Err(source) => {
+                let err = LoadError::Read { path: self.path.clone(), source };
+                (self.reject(&err, trigger), "unreadable", vec![err.to_string()])
+            }
             Ok(text) => {
                 let path = self.path.clone();
                 match tokio::task::spawn_blocking(move || compile_on_own_stack(&path, text)).await {
-                    Ok(Ok(loaded)) => self.apply(loaded, trigger),
-                    Ok(Err(err)) => self.reject(&err, trigger),
-                    Err(join) => ReloadOutcome::Rejected { reason: format!("reload task failed: {join}") },
+                    Ok(Ok(loaded)) => match self.apply(loaded, trigger) {
+                        o @ ReloadOutcome::Applied { .. } => (o, "applied", Vec::new()),
+                        o => (o, "unchanged", Vec::new()),
+                    },
+                    Ok(Err(err)) => {
+                        let diagnostics = match &err {
+                            LoadError::Invalid(d) => d.items.iter().map(|i| i.render(&d.file)).collect(),
+                            LoadError::Read { .. } => vec![err.to_string()],
+                        };
+                        (self.reject(&err, trigger), "rejected", diagnostics)
+                    }
+                    Err(join) => {
+                        let reason = format!("reload task failed: {join}");
+                        (ReloadOutcome::Rejected { reason: reason.clone() }, "rejected", vec![reason])
+                    }
                 }
             }
         };
+        let counter = match label {
+            "applied" => &self.counts.applied,
+            "unchanged" => &self.counts.unchanged,
+            "rejected" => &self.counts.rejected,
+            _ => &self.counts.unreadable,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.last_report) = Some(ReloadReport {
+            at: crate::store::now_ms(),
+            trigger: trigger.to_owned(),
+            outcome: label,
+            version: self.current.load().version.clone(),
+            diagnostics,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
         self.outcomes.send_replace(Some(outcome.clone()));
         outcome
     }
@@ -118,6 +207,7 @@ impl Reloader {
         let version = loaded.config.version.clone();
         let rules = loaded.config.rules.len();
         self.current.store(Arc::new(loaded.config));
+        self.loaded_at.store(crate::store::now_ms(), Ordering::Relaxed);
         *running = new_digest;
         tracing::info!(trigger, version = %version, rules, "rules reloaded");
         ReloadOutcome::Applied { version }

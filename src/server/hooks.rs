@@ -14,6 +14,7 @@ use super::AppState;
 use sha2::{Digest, Sha256};
 
 use crate::config::DedupKey as DedupKeySpec;
+use crate::metrics::{Received, Rejection};
 use crate::route::{self, ParsedEvent};
 use crate::store::{DedupKey, Inserted, NewDelivery, NewEvent};
 
@@ -30,16 +31,27 @@ pub async fn receive(
     // Load shedding: past the cap, answer 503 at once instead of queueing without bound.
     let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
         tracing::warn!(source = %source_name, "too many requests in flight; shedding load");
+        state.metrics.received("", "", Received::Rejected(Rejection::Overloaded));
         return busy("too many requests in flight");
     };
     let config = state.config.load_full();
     let Some(source) = config.sources.get(&source_name) else {
+        // Not labelled with the name: anyone can make up source names.
+        state.metrics.received("", "", Received::Rejected(Rejection::UnknownSource));
         return reply(StatusCode::NOT_FOUND, "unknown source");
+    };
+    let refuse = |reason: Rejection, status: StatusCode, message: &str| {
+        state.metrics.received(&source_name, "", Received::Rejected(reason));
+        reply(status, message)
     };
     if let Some(ct) = headers.get(header::CONTENT_TYPE)
         && !is_json(ct.to_str().unwrap_or_default())
     {
-        return reply(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be JSON (application/json)");
+        return refuse(
+            Rejection::UnsupportedMediaType,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON (application/json)",
+        );
     }
 
     let limit = config.settings.max_body_bytes;
@@ -48,12 +60,26 @@ pub async fn receive(
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
             tracing::warn!(source = %source_name, limit, "request body over the limit");
-            return reply(StatusCode::PAYLOAD_TOO_LARGE, &format!("body larger than {limit} bytes"));
+            return refuse(
+                Rejection::BodyTooLarge,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("body larger than {limit} bytes"),
+            );
         }
-        Ok(Err(_)) => return reply(StatusCode::BAD_REQUEST, "could not read the request body"),
+        Ok(Err(_)) => {
+            return refuse(
+                Rejection::UnreadableBody,
+                StatusCode::BAD_REQUEST,
+                "could not read the request body",
+            );
+        }
         Err(_) => {
             tracing::warn!(source = %source_name, "request body not received in time");
-            return reply(StatusCode::REQUEST_TIMEOUT, "the body was not received in time");
+            return refuse(
+                Rejection::ReadTimeout,
+                StatusCode::REQUEST_TIMEOUT,
+                "the body was not received in time",
+            );
         }
     };
 
@@ -61,17 +87,24 @@ pub async fn receive(
         Ok(v) => v,
         Err(reason) => {
             tracing::warn!(source = %source_name, "request refused: {reason}");
-            return reply(StatusCode::UNAUTHORIZED, "unauthorized");
+            return refuse(Rejection::Signature, StatusCode::UNAUTHORIZED, "unauthorized");
         }
     };
 
     let raw = verified.body.bytes();
     let body: serde_json::Value = match crate::json::parse_strict(raw) {
         Ok(v) => v,
-        Err(e) => return reply(StatusCode::BAD_REQUEST, &format!("body is not valid JSON: {e}")),
+        Err(e) => {
+            return refuse(
+                Rejection::InvalidJson,
+                StatusCode::BAD_REQUEST,
+                &format!("body is not valid JSON: {e}"),
+            );
+        }
     };
     let Some(event_type) = route::event_type_of(&source.event_type, &headers, &body) else {
-        return reply(
+        return refuse(
+            Rejection::NoEventType,
             StatusCode::BAD_REQUEST,
             "the request carries no event type where this source expects one",
         );
@@ -94,6 +127,7 @@ pub async fn receive(
     let planned = route::plan(&config, &event);
     let mut matched_rules: Vec<String> = planned.iter().map(|p| p.rule.to_owned()).collect();
     matched_rules.dedup();
+    let matched_for_metrics = matched_rules.clone();
     let deliveries: Vec<NewDelivery> = planned
         .into_iter()
         .map(|p| NewDelivery {
@@ -126,14 +160,18 @@ pub async fn receive(
     match state.ingest.submit(new_event).await {
         Ok(Inserted::New) => {
             tracing::info!(event_id = %id, source = %source_name, event_type, deliveries = count, "event accepted");
+            state.metrics.received(&source_name, event_type, Received::Accepted);
+            state.metrics.rules_matched(matched_for_metrics.iter().map(String::as_str));
             (StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response()
         }
         Ok(Inserted::Duplicate(original)) => {
             tracing::info!(event_id = %original, source = %source_name, event_type, "duplicate event ignored");
+            state.metrics.received(&source_name, event_type, Received::Duplicate);
             (StatusCode::OK, Json(json!({ "id": original, "duplicate": true }))).into_response()
         }
         Err(e) => {
             tracing::warn!(source = %source_name, "event refused: {e}");
+            state.metrics.received(&source_name, event_type, Received::Rejected(Rejection::StoreUnavailable));
             busy(&e.to_string())
         }
     }

@@ -27,6 +27,7 @@ pub struct AppState {
     /// Requests being handled at once at most (`settings.max_concurrent_requests`, read at start);
     /// past it, 503 (see `hooks`).
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -4,6 +4,7 @@
 //! implementation. Times are unix milliseconds, passed in by callers so tests and replays control
 //! the clock.
 
+mod inspect;
 mod nodelay;
 mod postgres;
 mod rows;
@@ -123,7 +124,7 @@ pub enum NextState {
     Dead,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
@@ -171,12 +172,74 @@ pub struct AttemptRow {
     pub response_excerpt: Option<String>,
 }
 
-/// Which deliveries to list.
+/// Which deliveries to list, newest first. `since`/`until` bound `updated_at`; `before` is a
+/// delivery id (the next page starts below it).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub status: Option<Status>,
     pub event_id: Option<String>,
+    pub destination: Option<String>,
+    pub rule: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub before: Option<i64>,
     pub limit: i64,
+}
+
+/// Which events to list, newest first. `status`: has a delivery in that status; `before`: an event
+/// id (the next page starts below it); `limit` is capped at 500.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub source: Option<String>,
+    pub event_type: Option<String>,
+    pub rule: Option<String>,
+    pub status: Option<Status>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+/// An event as listed, with its deliveries counted by status.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventSummary {
+    pub id: String,
+    pub source: String,
+    pub event_type: String,
+    pub received_at: i64,
+    pub matched_rules: Vec<String>,
+    pub rules_version: String,
+    pub deliveries: Counts,
+}
+
+/// Deliveries not yet done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Pending and failed (waiting for a retry).
+    pub depth: i64,
+    /// When the oldest of them started its current attempt series (unix ms).
+    pub oldest_started_at: Option<i64>,
+}
+
+/// How a destination has been doing (attempts in a recent window, what waits now).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DestinationStats {
+    pub name: String,
+    pub attempts: i64,
+    pub delivered: i64,
+    pub avg_latency_ms: Option<f64>,
+    pub max_latency_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    /// Pending or failed now.
+    pub pending: i64,
+    pub dead: i64,
+}
+
+impl DestinationStats {
+    fn named(name: String) -> Self {
+        Self { name, ..Self::default() }
+    }
 }
 
 /// Which deliveries to replay.
@@ -196,6 +259,8 @@ pub struct StoredEvent {
     pub received_at: i64,
     pub body: Bytes,
     pub content_type: Option<String>,
+    pub matched_rules: Vec<String>,
+    pub rules_version: String,
 }
 
 /// Counts of deliveries by status (for shutdown reports and tests).
@@ -229,6 +294,13 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the database answers (for `/readyz`).
     fn ping(&self) -> StoreFuture<'_, ()>;
     fn list(&self, filter: Filter) -> StoreFuture<'_, Vec<DeliveryRow>>;
+    /// Events with their delivery counts (admin API).
+    fn events(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventSummary>>;
+    /// Deliveries not yet done (`/metrics`).
+    fn queue(&self) -> StoreFuture<'_, QueueStats>;
+    /// Attempts since `since` per destination, the latest failure since `errors_since`, and what
+    /// waits or died, for every destination that has deliveries.
+    fn destination_stats(&self, since: i64, errors_since: i64) -> StoreFuture<'_, Vec<DestinationStats>>;
     /// Re-queues deliveries as a new attempt series; returns how many.
     fn replay(&self, selector: ReplaySelector, now: i64) -> StoreFuture<'_, u64>;
     fn event(&self, id: &str) -> StoreFuture<'_, Option<StoredEvent>>;

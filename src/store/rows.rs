@@ -55,7 +55,8 @@ macro_rules! delivery_from_row {
     };
 }
 
-/// A `StoredEvent` from `SELECT id, source, event_type, received_at, body, content_type`.
+/// A `StoredEvent` from `SELECT id, source, event_type, received_at, body, content_type,
+/// matched_rules, rules_version`.
 macro_rules! event_from_row {
     ($r:expr) => {
         StoredEvent {
@@ -65,6 +66,9 @@ macro_rules! event_from_row {
             received_at: $r.try_get("received_at")?,
             body: Bytes::from($r.try_get::<Vec<u8>, _>("body")?),
             content_type: $r.try_get("content_type")?,
+            matched_rules: serde_json::from_str(&$r.try_get::<String, _>("matched_rules")?)
+                .unwrap_or_default(),
+            rules_version: $r.try_get("rules_version")?,
         }
     };
 }
@@ -87,7 +91,7 @@ macro_rules! counts_from_rows {
 }
 
 /// The `Store` methods both stores implement by forwarding to inherent async methods of the same
-/// shape (`insert_batch`, `claim_due`, `record_batch`, `list_rows`, `replay_selected`).
+/// shape (`insert_batch`, `claim_due`, `record_batch`, `replay_selected`).
 macro_rules! forward_store_methods {
     () => {
         fn insert(&self, batch: &[NewEvent], now: i64) -> StoreFuture<'_, Vec<Inserted>> {
@@ -110,10 +114,6 @@ macro_rules! forward_store_methods {
         fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, ()> {
             let batch = batch.to_vec();
             Box::pin(async move { self.record_batch(&batch).await })
-        }
-
-        fn list(&self, filter: Filter) -> StoreFuture<'_, Vec<DeliveryRow>> {
-            Box::pin(self.list_rows(filter))
         }
 
         fn replay(&self, selector: ReplaySelector, now: i64) -> StoreFuture<'_, u64> {

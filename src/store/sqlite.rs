@@ -9,19 +9,23 @@ use bytes::Bytes;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 
+use super::inspect::{self, inspect_methods};
 use super::rows::{
     REPLAY_SET, attempt_from_row, check_replayed, claimed_from_row, counts_from_rows, delivery_from_row,
     event_from_row, forward_store_methods, in_batch_duplicates, lease_until, next_columns,
 };
 use super::{
-    AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, Recorded, ReplaySelector, Store,
-    StoreError, StoreFuture, StoreResult, StoredEvent,
+    AttemptRow, Claimed, Counts, DeliveryRow, DestinationStats, EventFilter, EventSummary, Filter, Inserted,
+    NewEvent, QueueStats, Recorded, ReplaySelector, Store, StoreError, StoreFuture, StoreResult, StoredEvent,
 };
 
 /// Rows per multi-row INSERT (11 binds each stays far below SQLite's 32 766 variables).
 const ROWS_PER_STATEMENT: usize = 500;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_attempts_time.sql")),
+];
 
 /// Writes go through a pool of one connection, so writers queue in order inside the process instead
 /// of spinning on SQLite's busy handler; reads use their own connections (WAL lets them run
@@ -256,37 +260,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn list_rows(&self, f: Filter) -> StoreResult<Vec<DeliveryRow>> {
-        let rows = sqlx::query(
-            "SELECT id, event_id, rule, action_index, destination, status, series, attempts, next_attempt_at,
-                    last_error, updated_at
-             FROM deliveries
-             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR event_id = $2)
-             ORDER BY id DESC LIMIT $3",
-        )
-        .bind(f.status.map(super::Status::as_str))
-        .bind(&f.event_id)
-        .bind(if f.limit > 0 { f.limit } else { 100 })
-        .fetch_all(&self.reader)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let id: i64 = r.try_get("id")?;
-            let history = sqlx::query(
-                "SELECT series, attempted_at, status_code, latency_ms, outcome, error, response_excerpt
-                 FROM attempts WHERE delivery_id = $1 ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|a| Ok(attempt_from_row!(a)))
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-            out.push(delivery_from_row!(r, history));
-        }
-        Ok(out)
-    }
-
     async fn replay_selected(&self, selector: ReplaySelector, now: i64) -> StoreResult<u64> {
         const SET: &str = REPLAY_SET;
         let result = match selector {
@@ -322,6 +295,7 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     forward_store_methods!();
+    inspect_methods!(reader);
 
     fn release(&self, ids: &[i64]) -> StoreFuture<'_, ()> {
         let ids = ids.to_vec();
@@ -360,7 +334,8 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         Box::pin(async move {
             let row = sqlx::query(
-                "SELECT id, source, event_type, received_at, body, content_type FROM events WHERE id = $1",
+                "SELECT id, source, event_type, received_at, body, content_type, matched_rules, rules_version
+                 FROM events WHERE id = $1",
             )
             .bind(&id)
             .fetch_optional(&self.reader)

@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -174,6 +175,10 @@ fn sign_matches_the_library_for_files_and_stdin() {
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// The admin listener (an ephemeral port), from its log line.
+    pub admin: String,
+    /// Every log line so far.
+    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Server {
@@ -201,21 +206,33 @@ pub fn serve(rules_path: &str, extra: &[&str]) -> Server {
     let mut child = Command::new(BIN)
         .args(&args)
         .env("HOOKROUTE_LOG", "info")
+        .env("HOOKROUTE_ADMIN_LISTEN", "127.0.0.1:0")
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn serve");
-    // Wait for the "serving" log line.
+    // Wait for the "serving" log line; the admin address comes in the line before it.
     let stderr = child.stderr.take().expect("stderr");
+    let logs = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = std::sync::mpsc::channel();
+    let kept = Arc::clone(&logs);
     std::thread::spawn(move || {
+        let mut admin = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("hookroute is serving") {
-                let _ = tx.send(());
+            if let Some(at) = line.find("/metrics at http://") {
+                let rest = &line[at + "/metrics at http://".len()..];
+                let addr: String =
+                    rest.chars().take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c)).collect();
+                admin = format!("http://{addr}");
             }
+            if line.contains("hookroute is serving") {
+                let _ = tx.send(admin.clone());
+            }
+            kept.lock().expect("logs").push(line);
         }
     });
-    rx.recv_timeout(Duration::from_secs(20)).expect("server started");
-    Server { child, base: format!("http://{listen}") }
+    let admin = rx.recv_timeout(Duration::from_secs(20)).expect("server started");
+    assert!(admin.starts_with("http://127.0.0.1:"), "admin address in the log: {admin:?}");
+    Server { child, base: format!("http://{listen}"), admin, logs }
 }
 
 pub fn signal(child: &Child, sig: &str) {

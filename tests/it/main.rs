@@ -1,5 +1,6 @@
 //! The one integration test binary: real server, real receivers, real files, real processes.
 
+mod admin;
 mod cli;
 mod delivery;
 mod durable;

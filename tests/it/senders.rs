@@ -210,6 +210,7 @@ rules:
         .env("SLACK_URL", format!("{}{SLACK_PATH}", slack.url))
         .env("API_KEY", API_KEY)
         .env("HOOKROUTE_LOG", "debug")
+        .env("HOOKROUTE_ADMIN_LISTEN", "off")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");

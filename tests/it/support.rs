@@ -11,8 +11,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
+use hookroute::admin::{self, AdminState};
 use hookroute::config::watch::Reloader;
 use hookroute::deliver::{Ingest, Sender, Worker, WorkerOptions};
+use hookroute::metrics::Metrics;
 use hookroute::server::{self, AppState};
 use hookroute::store::{self, Store};
 use tokio::net::TcpListener;
@@ -123,6 +125,8 @@ impl Receiver {
 /// The real app, serving on an ephemeral port.
 pub struct App {
     pub base: String,
+    /// The admin listener (dashboard, /api, /metrics).
+    pub admin: String,
     pub rules_path: PathBuf,
     pub reloader: Arc<Reloader>,
     pub store: Arc<dyn Store>,
@@ -151,6 +155,7 @@ impl App {
             store_url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("hookroute.db").display()));
         let store = store::open(&store_url).await.expect("open store");
         let wake = Arc::new(Notify::new());
+        let metrics = Arc::new(Metrics::new());
         let (ingest, _committer) = Ingest::start(Arc::clone(&store), Arc::clone(&wake));
         let worker = Worker {
             store: Arc::clone(&store),
@@ -158,6 +163,7 @@ impl App {
             sender: Sender::new().expect("client"),
             wake,
             options: WorkerOptions { poll: Duration::from_millis(50), ..WorkerOptions::default() },
+            metrics: Arc::clone(&metrics),
         };
         tokio::spawn(worker.run(stop_rx));
         let state = AppState {
@@ -167,12 +173,24 @@ impl App {
             in_flight: Arc::new(tokio::sync::Semaphore::new(
                 reloader.current().load().settings.max_concurrent_requests,
             )),
+            metrics: Arc::clone(&metrics),
         };
+        let admin_state = AdminState {
+            reloader: Arc::clone(&reloader),
+            store: Arc::clone(&store),
+            metrics,
+            token: None,
+            started_at: 0.0,
+        };
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let admin = format!("http://{}", admin_listener.local_addr().expect("admin addr"));
+        tokio::spawn(admin::run(admin_listener, admin_state, std::future::pending()));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
         let addr: SocketAddr = listener.local_addr().expect("addr");
         tokio::spawn(server::run(listener, state, std::future::pending()));
         Self {
             base: format!("http://{addr}"),
+            admin,
             rules_path,
             reloader,
             store,

@@ -16,6 +16,7 @@ use super::gate::{Gates, Permit};
 use super::{Decision, LogContext, Sender};
 use crate::actions::{Incoming, RenderedRequest};
 use crate::config::Config;
+use crate::metrics::{DeliveryOutcome, Metrics};
 use crate::store::{AttemptRecord, Claimed, NextState, Recorded, Store, now_ms};
 use crate::template::RenderContext;
 
@@ -64,6 +65,7 @@ pub struct Worker {
     pub sender: Sender,
     pub wake: Arc<Notify>,
     pub options: WorkerOptions,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Twice the longest destination timeout plus 5 s.
@@ -114,6 +116,7 @@ impl Worker {
                                     format!("destination `{}` is no longer in the rules", d.destination);
                                 tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination,
                                     "delivery dead: {reason}");
+                                self.metrics.attempt(&d.destination, DeliveryOutcome::Dead, None);
                                 unsent(&record_tx, &d, reason);
                             }
                         }
@@ -177,6 +180,7 @@ impl Worker {
         for (name, queue) in &mut waiting.queues {
             let Some(dest) = config.destinations.get(name) else {
                 for d in queue.drain(..) {
+                    self.metrics.attempt(name, DeliveryOutcome::Dead, None);
                     unsent(record_tx, &d, format!("destination `{name}` is no longer in the rules"));
                     waiting.total -= 1;
                 }
@@ -188,7 +192,16 @@ impl Worker {
                         let Some(d) = queue.pop_front() else { break };
                         waiting.total -= 1;
                         let (store, sender) = (Arc::clone(&self.store), self.sender.clone());
-                        tasks.spawn(attempt(store, sender, Arc::clone(config), d, permit, record_tx.clone()));
+                        let metrics = Arc::clone(&self.metrics);
+                        tasks.spawn(attempt(
+                            store,
+                            sender,
+                            Arc::clone(config),
+                            d,
+                            permit,
+                            record_tx.clone(),
+                            metrics,
+                        ));
                     }
                     Err(wait) => {
                         next_token = Some(next_token.map_or(wait, |t| t.min(wait)));
@@ -209,6 +222,7 @@ async fn attempt(
     d: Claimed,
     _permit: Permit,
     record_tx: RecordTx,
+    metrics: Arc<Metrics>,
 ) {
     let Some(dest) = config.destinations.get(&d.destination) else { return };
     let request = match d.body.clone() {
@@ -217,6 +231,7 @@ async fn attempt(
             Ok(r) => r,
             Err(reason) => {
                 tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, "delivery dead: {reason}");
+                metrics.attempt(&d.destination, DeliveryOutcome::Dead, None);
                 unsent(&record_tx, &d, reason);
                 return;
             }
@@ -229,6 +244,12 @@ async fn attempt(
     let age = Duration::from_millis(u64::try_from(now_ms() - d.series_started_at).unwrap_or(0));
     let decision = dest.retry.decide(attempts, age, &result.outcome, rand::random_range(-1.0..=1.0));
     let latency_ms = i64::try_from(result.latency.as_millis()).unwrap_or(i64::MAX);
+    let counted = match decision {
+        Decision::Delivered => DeliveryOutcome::Delivered,
+        Decision::RetryIn(_) => DeliveryOutcome::Retried,
+        Decision::Dead(_) => DeliveryOutcome::Dead,
+    };
+    metrics.attempt(&d.destination, counted, Some(result.latency));
     let (next, error) = match decision {
         Decision::Delivered => {
             tracing::info!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,

@@ -11,21 +11,25 @@ use bytes::Bytes;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool, Row};
 
+use super::inspect::{self, inspect_methods};
 use super::nodelay::Relay;
 use super::rows::{
     REPLAY_SET, attempt_from_row, check_replayed, claimed_from_row, counts_from_rows, delivery_from_row,
     event_from_row, forward_store_methods, in_batch_duplicates, lease_until, next_columns,
 };
 use super::{
-    AttemptRow, Claimed, Counts, DeliveryRow, Filter, Inserted, NewEvent, Recorded, ReplaySelector, Store,
-    StoreError, StoreFuture, StoreResult, StoredEvent,
+    AttemptRow, Claimed, Counts, DeliveryRow, DestinationStats, EventFilter, EventSummary, Filter, Inserted,
+    NewEvent, QueueStats, Recorded, ReplaySelector, Store, StoreError, StoreFuture, StoreResult, StoredEvent,
 };
 
 mod columns;
 
 use columns::{DeliveryColumns, EventColumns, RecordColumns};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../../../migrations/postgres/0002_attempts_time.sql")),
+];
 /// Any constant shared by all instances: serialises migrations.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_726f_7574;
 
@@ -276,37 +280,6 @@ impl PostgresStore {
         Ok(())
     }
 
-    async fn list_rows(&self, f: Filter) -> StoreResult<Vec<DeliveryRow>> {
-        let rows = sqlx::query(
-            "SELECT id, event_id, rule, action_index, destination, status, series, attempts, next_attempt_at,
-                    last_error, updated_at
-             FROM deliveries
-             WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR event_id = $2)
-             ORDER BY id DESC LIMIT $3",
-        )
-        .bind(f.status.map(super::Status::as_str))
-        .bind(&f.event_id)
-        .bind(if f.limit > 0 { f.limit } else { 100 })
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let id: i64 = r.try_get("id")?;
-            let history = sqlx::query(
-                "SELECT series, attempted_at, status_code, latency_ms, outcome, error, response_excerpt
-                 FROM attempts WHERE delivery_id = $1 ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|a| Ok(attempt_from_row!(a)))
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-            out.push(delivery_from_row!(r, history));
-        }
-        Ok(out)
-    }
-
     async fn replay_selected(&self, selector: ReplaySelector, now: i64) -> StoreResult<u64> {
         const SET: &str = REPLAY_SET;
         let result = match selector {
@@ -341,6 +314,7 @@ impl PostgresStore {
 
 impl Store for PostgresStore {
     forward_store_methods!();
+    inspect_methods!(pool);
 
     fn release(&self, ids: &[i64]) -> StoreFuture<'_, ()> {
         let ids = ids.to_vec();
@@ -362,7 +336,8 @@ impl Store for PostgresStore {
         let id = id.to_owned();
         Box::pin(async move {
             let row = sqlx::query(
-                "SELECT id, source, event_type, received_at, body, content_type FROM events WHERE id = $1",
+                "SELECT id, source, event_type, received_at, body, content_type, matched_rules, rules_version
+                 FROM events WHERE id = $1",
             )
             .bind(&id)
             .fetch_optional(&self.pool)

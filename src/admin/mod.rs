@@ -1,0 +1,129 @@
+//! The operators' listener, separate from the senders' one so it can stay on loopback or a private
+//! network: the dashboard, its JSON API, `/metrics` and the health probes. See docs/admin-api.md.
+//!
+//! Only `/api/…` carries event data, so only it needs the bearer token; probes, metrics and the
+//! page itself stay open for load balancers and Prometheus.
+
+mod api;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use crate::config::watch::Reloader;
+use crate::metrics::Metrics;
+use crate::secret::Secret;
+use crate::store::Store;
+
+/// What the admin handlers share.
+#[derive(Clone)]
+pub struct AdminState {
+    pub reloader: Arc<Reloader>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    /// From `--admin-token` / `HOOKROUTE_ADMIN_TOKEN`; when `None`, `settings.admin_token` of the
+    /// running rules applies (so it can be rotated by a reload).
+    pub token: Option<Arc<Secret>>,
+    /// Unix seconds.
+    pub started_at: f64,
+}
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+
+pub fn router(state: AdminState) -> Router {
+    let api = Router::new()
+        .route("/overview", get(api::overview))
+        .route("/events", get(api::events))
+        .route("/events/{id}", get(api::event))
+        .route("/deliveries", get(api::deliveries))
+        .route("/deliveries/{id}/replay", post(api::replay_one))
+        .route("/replay", post(api::replay))
+        .route("/destinations", get(api::destinations))
+        .route("/rules", get(api::rules))
+        .route("/reload", post(api::reload))
+        .route("/dry-run", post(api::dry_run))
+        .fallback(|| async { api::error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .nest("/api", api)
+        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
+        .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
+        .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
+        .route("/metrics", get(api::metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(api::readyz))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    state: AdminState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+}
+
+async fn require_token(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+    let from_config = state.reloader.current().load().settings.admin_token.clone();
+    let expected =
+        state.token.as_ref().map(|t| t.expose().to_owned()).or(from_config.map(|t| t.expose().to_owned()));
+    match expected {
+        Some(token) if !bearer_matches(request.headers(), &token) => {
+            let mut r = api::error(
+                StatusCode::UNAUTHORIZED,
+                "a bearer token is required: Authorization: Bearer TOKEN",
+            );
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            r
+        }
+        _ => next.run(request).await,
+    }
+}
+
+/// Constant-time comparison of the presented bearer token.
+fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    let Some(presented) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+    else {
+        return false;
+    };
+    let (a, b) = (presented.trim().as_bytes(), expected.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_matches;
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    fn with(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(auth).expect("header"));
+        h
+    }
+
+    #[test]
+    fn bearer_tokens_must_match_exactly() {
+        assert!(bearer_matches(&with("Bearer s3cret"), "s3cret"));
+        assert!(!bearer_matches(&with("Bearer s3cre"), "s3cret"));
+        assert!(!bearer_matches(&with("Bearer s3cret2"), "s3cret"));
+        assert!(!bearer_matches(&with("Basic s3cret"), "s3cret"));
+        assert!(!bearer_matches(&HeaderMap::new(), "s3cret"));
+    }
+}

@@ -1,0 +1,126 @@
+//! The dry run behind `hookroute test` and the admin API's explanations: which rules an event
+//! matches and why, and the requests it would send, with secrets masked. Pure: sends nothing.
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::route::{self, ParsedEvent};
+use crate::rules::{RuleTrace, explain};
+
+/// Why a dry run could not explain the event.
+#[derive(Debug, thiserror::Error)]
+pub enum DryRunError {
+    #[error("unknown source `{0}`; the rules define: {1}")]
+    UnknownSource(String, String),
+    #[error("several sources are defined; pick one ({0})")]
+    AmbiguousSource(String),
+    #[error("the event is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("the event has no event type where this source expects one (give its headers)")]
+    NoEventType,
+}
+
+#[derive(Serialize)]
+pub struct Report {
+    pub source: String,
+    pub event_type: String,
+    pub rules_version: String,
+    pub rules: Vec<RuleTrace>,
+    pub actions: Vec<ActionReport>,
+}
+
+#[derive(Serialize)]
+pub struct ActionReport {
+    pub rule: String,
+    pub action: usize,
+    pub destination: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub headers: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Explains `raw` arriving on `source` (the only one when `None`). `event_type` overrides where the
+/// source would find it (stored events know theirs; their headers are not kept).
+pub fn build(
+    config: &Config,
+    source: Option<&str>,
+    raw: Bytes,
+    headers: &http::HeaderMap,
+    event_type: Option<&str>,
+) -> Result<Report, DryRunError> {
+    let source = match source {
+        Some(s) if config.sources.contains_key(s) => s.to_owned(),
+        Some(s) => return Err(DryRunError::UnknownSource(s.to_owned(), sorted_sources(config))),
+        None if config.sources.len() == 1 => config.sources.keys().next().cloned().unwrap_or_default(),
+        None => return Err(DryRunError::AmbiguousSource(sorted_sources(config))),
+    };
+    let body: Value = crate::json::parse_strict(&raw).map_err(|e| DryRunError::InvalidJson(e.to_string()))?;
+    let spec = &config
+        .sources
+        .get(&source)
+        .ok_or_else(|| DryRunError::UnknownSource(source.clone(), sorted_sources(config)))?
+        .event_type;
+    let event_type = match event_type {
+        Some(t) => t.to_owned(),
+        None => route::event_type_of(spec, headers, &body).ok_or(DryRunError::NoEventType)?,
+    };
+    let received_at = crate::server::now_rfc3339();
+    let event = ParsedEvent {
+        source: &source,
+        event_type: &event_type,
+        body: &body,
+        raw_body: &raw,
+        content_type: Some("application/json"),
+        received_at: &received_at,
+        headers: Some(headers),
+    };
+    let redact = |s: &str| config.redactor.redact(s);
+    let actions = route::plan(config, &event)
+        .into_iter()
+        .map(|planned| {
+            let dest = config.destinations.get(planned.destination);
+            let (body, content_type, error) = match planned.request {
+                Ok(r) => (Some(redact(&String::from_utf8_lossy(&r.body))), r.content_type, None),
+                Err(e) => (None, None, Some(e.to_string())),
+            };
+            ActionReport {
+                rule: planned.rule.to_owned(),
+                action: planned.action_index,
+                destination: planned.destination.to_owned(),
+                kind: dest.map(|d| format!("{:?}", d.kind).to_lowercase()).unwrap_or_default(),
+                method: dest.filter(|d| d.url.is_some()).map(|d| d.method.to_string()),
+                url: dest.and_then(|d| d.url.as_ref()).map(|u| redact(u.expose())),
+                headers: dest
+                    .map(|d| d.headers.iter().map(|(k, v)| (k.to_string(), redact(v.expose()))).collect())
+                    .unwrap_or_default(),
+                content_type,
+                body,
+                error,
+            }
+        })
+        .collect();
+    Ok(Report {
+        rules: explain(&config.rules, &source, &event_type, &body, Some(headers)),
+        source,
+        event_type,
+        rules_version: config.version.clone(),
+        actions,
+    })
+}
+
+fn sorted_sources(config: &Config) -> String {
+    let mut names: Vec<&str> = config.sources.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    names.join(", ")
+}
