@@ -163,6 +163,90 @@ async fn sqlite_reopening_keeps_data_and_migrations_run_once() {
     assert_eq!(s.counts().await.expect("counts").pending, 1);
 }
 
+async fn inspection_lists_filter_page_and_summarise(s: &dyn Store) {
+    let mut a = event("0001-a", None, 2);
+    a.matched_rules = vec!["ready".into(), "audit".into()];
+    let mut b = event("0002-b", None, 1);
+    b.event_type = "files.created".into();
+    b.received_at = 5_000;
+    b.matched_rules = vec!["Ready".into()];
+    let c = event("0003-c", None, 0);
+    s.insert(&[a, b, c], 1_000).await.expect("insert");
+
+    let ids = |rows: Vec<EventSummary>| rows.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let all = s.events(EventFilter::default()).await.expect("events");
+    assert_eq!(all[0].deliveries.pending, 0);
+    assert_eq!(all[2].deliveries.pending, 2);
+    assert_eq!(ids(all), ["0003-c", "0002-b", "0001-a"], "newest id first");
+    let page = |before: Option<&str>| EventFilter {
+        before: before.map(str::to_owned),
+        limit: 2,
+        ..EventFilter::default()
+    };
+    assert_eq!(ids(s.events(page(None)).await.expect("page 1")), ["0003-c", "0002-b"]);
+    assert_eq!(ids(s.events(page(Some("0002-b"))).await.expect("page 2")), ["0001-a"]);
+    let only = |f: EventFilter| async move { ids(s.events(f).await.expect("events")) };
+    assert_eq!(
+        only(EventFilter { event_type: Some("files.created".into()), ..Default::default() }).await,
+        ["0002-b"]
+    );
+    // Exact rule names: `ready` is not `Ready` (SQLite's LIKE ignores case; the list is checked).
+    assert_eq!(only(EventFilter { rule: Some("ready".into()), ..Default::default() }).await, ["0001-a"]);
+    assert_eq!(
+        only(EventFilter { rule: Some("rea_y".into()), ..Default::default() }).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(only(EventFilter { since: Some(2_000), ..Default::default() }).await, ["0002-b"]);
+    assert_eq!(only(EventFilter { until: Some(2_000), ..Default::default() }).await, ["0003-c", "0001-a"]);
+
+    assert_eq!(s.queue().await.expect("queue"), QueueStats { depth: 3, oldest_started_at: Some(1_000) });
+    let claimed = s.claim(1_000, 10, LEASE, "w", &[]).await.expect("claim");
+    let attempt = |code: u16, latency_ms| AttemptRecord {
+        attempted_at: 2_000,
+        status_code: Some(code),
+        latency_ms,
+        error: (code >= 400).then(|| format!("HTTP {code}")),
+        response_excerpt: None,
+    };
+    let slack: Vec<&Claimed> = claimed.iter().filter(|c| c.destination == "slack").collect();
+    let mail = claimed.iter().find(|c| c.destination == "mail").expect("mail");
+    record(s, slack[0], attempt(200, 10), NextState::Delivered, None).await.expect("record");
+    record(s, slack[1], attempt(503, 30), NextState::Dead, Some("HTTP 503".into())).await.expect("record");
+    record(s, mail, attempt(500, 20), NextState::Retry { at: 9_000 }, Some("HTTP 500".into()))
+        .await
+        .expect("record");
+
+    let stats = s.destination_stats(1_500, 0).await.expect("stats");
+    let slack_stats = stats.iter().find(|d| d.name == "slack").expect("slack");
+    assert_eq!(
+        (slack_stats.attempts, slack_stats.delivered, slack_stats.dead, slack_stats.pending),
+        (2, 1, 1, 0)
+    );
+    assert_eq!(slack_stats.avg_latency_ms, Some(20.0));
+    assert_eq!(slack_stats.max_latency_ms, Some(30));
+    assert_eq!(slack_stats.last_error.as_deref(), Some("HTTP 503"));
+    let mail_stats = stats.iter().find(|d| d.name == "mail").expect("mail");
+    assert_eq!((mail_stats.attempts, mail_stats.pending, mail_stats.last_error_at), (1, 1, Some(2_000)));
+    assert!(s.destination_stats(3_000, 3_000).await.expect("stats").iter().all(|d| d.attempts == 0));
+
+    let f = |destination: &str, status: Option<Status>| Filter {
+        destination: Some(destination.into()),
+        status,
+        ..Filter::default()
+    };
+    assert_eq!(s.list(f("slack", None)).await.expect("list").len(), 2);
+    let dead = s.list(f("slack", Some(Status::Dead))).await.expect("list");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].history[0].status_code, Some(503));
+    let newest = s.list(Filter { limit: 1, ..Filter::default() }).await.expect("list")[0].id;
+    let older = s.list(Filter { before: Some(newest), ..Filter::default() }).await.expect("list");
+    assert_eq!(older.len(), 2);
+    assert!(older.iter().all(|d| d.id < newest));
+    let stored = s.event("0001-a").await.expect("event").expect("found");
+    assert_eq!(stored.matched_rules, ["ready", "audit"]);
+    assert_eq!(stored.rules_version, "v1");
+}
+
 /// Runs each store case against a fresh SQLite file and a fresh PostgreSQL database.
 macro_rules! both_stores {
     ($($case:ident),* $(,)?) => {
@@ -195,7 +279,8 @@ both_stores!(
     blocked_destinations_are_skipped_and_release_gives_back,
     dedup_within_the_window_only,
     template_failures_are_stored_dead_and_replay_starts_a_new_series,
-    prune_keeps_unfinished_and_dead_events
+    prune_keeps_unfinished_and_dead_events,
+    inspection_lists_filter_page_and_summarise
 );
 
 #[tokio::test]
