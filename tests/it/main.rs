@@ -1,6 +1,7 @@
 //! The one integration test binary: real server, real receivers, real files, real processes.
 
 mod admin;
+mod browser;
 mod cli;
 mod delivery;
 mod durable;
