@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::RenderedRequest;
 
 /// `destinations.<name>.provider` for `type: email`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EmailProvider {
     Sendgrid,

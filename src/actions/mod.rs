@@ -15,7 +15,7 @@ use crate::secret::Secret;
 use crate::template::{RenderContext, RenderError, Shape, Templates, Text};
 
 /// The kinds of destination, as written in `destinations.<name>.type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DestinationKind {
     Slack,

@@ -100,7 +100,7 @@ pub fn prune(url: &str, older_than: &str, dead: bool) -> anyhow::Result<u8> {
 }
 
 /// `2026-11-29T10:00:00Z` or an age such as `24h`.
-fn parse_since(text: &str) -> anyhow::Result<i64> {
+pub(super) fn parse_since(text: &str) -> anyhow::Result<i64> {
     if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
         return Ok(i64::try_from(t.unix_timestamp_nanos() / 1_000_000)?);
     }

@@ -3,6 +3,7 @@
 
 mod check;
 mod deliveries;
+mod diff;
 mod dry_run;
 mod send;
 mod serve;
@@ -137,6 +138,23 @@ pub enum Command {
         /// A JSON event body, as the sender would POST it.
         event_file: PathBuf,
     },
+    /// Print a JSON Schema of the rules file, for editors (see README: editor support).
+    Schema,
+    /// Route the stored events of a window through NEW rules and print, per event, the deliveries
+    /// that would be added or removed. Exit 0: no change; 1: changes; 2: error.
+    Diff {
+        /// The new rules file.
+        #[arg(long)]
+        rules: PathBuf,
+        #[arg(long, env = "HOOKROUTE_STORE", default_value = DEFAULT_STORE)]
+        store: String,
+        /// The window: an age (`24h`, `7d`) or an RFC 3339 time.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the House Check signature (hex HMAC-SHA256) of a file, or of stdin.
     Sign {
         #[arg(long, env = "HOOKROUTE_SECRET", hide_env_values = true)]
@@ -182,6 +200,11 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Test { rules, source, json, headers, event_file } => {
             dry_run::run(&rules, source.as_deref(), json, &headers, &event_file)
         }
+        Command::Schema => {
+            println!("{}", crate::config::schema::rules_file_json());
+            Ok(0)
+        }
+        Command::Diff { rules, store, since, json } => diff::run(&rules, &store, &since, json),
         Command::Sign { secret, file } => sign::run(&secret, file.as_deref()),
         Command::Send { url, secret, header, event_file } => send::run(&url, &secret, &header, &event_file),
     }

@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod env;
 pub mod node;
 mod raw;
+pub mod schema;
 mod source;
 pub mod watch;
 mod when;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::node::{Node, Spanned};
@@ -21,8 +22,9 @@ pub struct RawFile {
     pub rules: Option<Node>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Settings")]
 pub struct RawSettings {
     /// Largest accepted request body in bytes (default 1 MiB).
     pub max_body_bytes: Option<Spanned<u64>>,
@@ -37,8 +39,9 @@ pub struct RawSettings {
     pub admin_token: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Delivery")]
 pub struct RawDelivery {
     /// Default per-request timeout, e.g. `10s`.
     pub timeout: Option<Spanned<String>>,
@@ -53,8 +56,9 @@ pub struct RawDelivery {
 }
 
 /// A destination's own retry policy; unset fields come from `settings.delivery`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Retry")]
 pub struct RawRetry {
     pub max_attempts: Option<Spanned<u32>>,
     pub schedule: Option<Spanned<Vec<Spanned<String>>>>,
@@ -62,33 +66,39 @@ pub struct RawRetry {
 }
 
 /// How a source recognises a request it has already accepted.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Dedup")]
 pub struct RawDedup {
     pub header: Option<Spanned<String>>,
     pub path: Option<Spanned<String>>,
     pub window: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Source")]
 pub struct RawSource {
     pub verify: RawVerify,
     /// `false`, or how to build the key (default: SHA-256 of the raw body, 24 h window).
+    #[schemars(schema_with = "super::schema::dedup")]
+    #[serde(default)]
     pub dedup: Option<Node>,
     /// Where the event type is (default: the scheme's own place, e.g. `$.type`).
     pub event_type: Option<RawEventType>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "EventType")]
 pub struct RawEventType {
     pub header: Option<Spanned<String>>,
     pub path: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Verify")]
 pub struct RawVerify {
     pub scheme: Spanned<VerifyScheme>,
     /// hmac-sha256 only: the header (default `signature`), its encoding and a prefix to strip.
@@ -100,7 +110,7 @@ pub struct RawVerify {
     pub tolerance: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum VerifyScheme {
     HmacSha256,
@@ -113,8 +123,9 @@ pub enum VerifyScheme {
     None,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Destination")]
 pub struct RawDestination {
     #[serde(rename = "type")]
     pub kind: Spanned<DestinationKind>,
@@ -132,8 +143,9 @@ pub struct RawDestination {
     pub sign: Option<RawSign>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Sign")]
 pub struct RawSign {
     pub scheme: Spanned<SignScheme>,
     pub secret: Spanned<String>,
@@ -143,36 +155,47 @@ pub struct RawSign {
     pub prefix: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SignScheme {
     HmacSha256,
     StandardWebhooks,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Rule")]
 pub struct RawRule {
     pub name: Spanned<String>,
     pub source: Option<Spanned<String>>,
     /// A name, a glob, or a list of them; all event types when absent.
+    #[schemars(schema_with = "super::schema::events")]
+    #[serde(default)]
     pub events: Option<Node>,
+    #[schemars(schema_with = "super::schema::condition")]
+    #[serde(default)]
     pub when: Option<Node>,
+    #[schemars(with = "Vec<RawAction>")]
     pub actions: Spanned<Vec<Node>>,
     #[serde(default)]
     pub stop: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Action")]
 pub struct RawAction {
     pub to: Spanned<String>,
     pub text: Option<Spanned<String>>,
+    #[schemars(schema_with = "super::schema::blocks")]
+    #[serde(default)]
     pub blocks: Option<Node>,
     pub recipients: Option<Vec<Spanned<String>>>,
     pub subject: Option<Spanned<String>>,
     pub html: Option<Spanned<String>>,
     pub from: Option<Spanned<String>>,
+    #[schemars(schema_with = "super::schema::any")]
+    #[serde(default)]
     pub body: Option<Node>,
     pub content_type: Option<Spanned<String>>,
 }

@@ -4,6 +4,7 @@ mod admin;
 mod browser;
 mod cli;
 mod delivery;
+mod diff;
 mod durable;
 mod fleet;
 mod http_contract;

@@ -86,3 +86,43 @@ fn every_example_event_is_routed_as_documented() {
     expect("files-created.json", "rules/local.yaml", &["big-files->console"]);
     expect("inspection-updated.json", "rules/local.yaml", &["every-inspection->console"]);
 }
+
+fn rules_schema() -> jsonschema::Validator {
+    let out = std::process::Command::new(crate::cli::BIN).arg("schema").output().expect("run schema");
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the schema is JSON");
+    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+}
+
+fn schema_errors(validator: &jsonschema::Validator, yaml: &str) -> Vec<String> {
+    let instance: serde_json::Value = serde_saphyr::from_str(yaml).expect("YAML");
+    validator.iter_errors(&instance).map(|e| format!("{}: {e}", e.instance_path())).collect()
+}
+
+#[test]
+fn every_shipped_rules_file_matches_the_schema() {
+    let validator = rules_schema();
+    for path in files("rules", "yaml") {
+        let text = std::fs::read_to_string(&path).expect("read");
+        let errors = schema_errors(&validator, &text);
+        assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+    }
+}
+
+#[test]
+fn the_schema_flags_what_check_refuses() {
+    let validator = rules_schema();
+    let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/house-check.yaml"))
+        .expect("read");
+    for (from, to) in [
+        ("    events:", "    evnts:"),
+        ("type: slack", "type: slak"),
+        ("scheme: hmac-sha256", "scheme: hmac-sha257"),
+        ("equals: \"to schedule\"", "equals: \"to schedule\"\n          matches: \"x\""),
+        ("secrets: [", "secret: ["),
+    ] {
+        assert!(base.contains(from), "the example still has `{from}`");
+        let broken = base.replacen(from, to, 1);
+        assert!(!schema_errors(&validator, &broken).is_empty(), "the schema accepts `{to}`");
+    }
+}
