@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -6,7 +7,9 @@ fn main() -> ExitCode {
     let cli = hookroute::cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKROUTE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a terminal (not for journald, files or pipes), and never with NO_COLOR set.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match cli.log_format {
         hookroute::cli::LogFormat::Text => logs.init(),
         hookroute::cli::LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),

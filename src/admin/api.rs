@@ -311,7 +311,10 @@ pub(super) async fn dry_run(State(state): State<AdminState>, Json(body): Json<Dr
                 headers.append(n, v);
             }
             _ => {
-                return error(StatusCode::BAD_REQUEST, &format!("header `{name}` is not a valid HTTP header"));
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("header `{name}` is not a valid HTTP header"),
+                );
             }
         }
     }
