@@ -24,7 +24,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
-    (2, include_str!("../../migrations/sqlite/0002_attempts_time.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_inspection_indexes.sql")),
 ];
 
 /// Writes go through a pool of one connection, so writers queue in order inside the process instead

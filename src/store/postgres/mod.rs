@@ -28,7 +28,7 @@ use columns::{DeliveryColumns, EventColumns, RecordColumns};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/postgres/0001_init.sql")),
-    (2, include_str!("../../../migrations/postgres/0002_attempts_time.sql")),
+    (2, include_str!("../../../migrations/postgres/0002_inspection_indexes.sql")),
 ];
 /// Any constant shared by all instances: serialises migrations.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_726f_7574;
