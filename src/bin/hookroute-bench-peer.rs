@@ -188,24 +188,26 @@ fn compile(file: &std::path::Path, text: &str) -> anyhow::Result<Config> {
     }
 }
 
-/// Compiles the file `reps` times the way a reload does (on its own thread), keeping every copy:
-/// the RSS grown by the first copy is an upper bound of the compiled rules' memory (it includes
-/// what the allocator kept of the compiler's temporaries); the growth per further copy, whose
-/// temporaries reuse the memory the previous ones freed, is the compiled rules alone. Then times
+/// Compiles the file `reps` times the way a reload does (on its own thread). The first two copies
+/// are kept: the RSS grown by the first is an upper bound of the compiled rules' memory (it includes
+/// what the allocator kept of the compiler's temporaries); the growth by the second, whose
+/// temporaries reuse the memory the first's freed, is the compiled rules alone. Then times
 /// `RuleSet::matching` on the benchmark event, `reps` times for `min_ms` each.
 fn rules_stats(file: &std::path::Path, reps: usize, min_ms: u64) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let body: Value = serde_json::from_str(rulegen::EVENT).context("the bench event is JSON")?;
     let (rss_before, _) = memory_kib();
-    let mut copies = Vec::with_capacity(reps);
+    let mut copies = Vec::with_capacity(2);
     let mut compile_ms = Vec::with_capacity(reps);
-    let mut rss_after = Vec::with_capacity(reps);
+    let mut rss_after = Vec::with_capacity(2);
     for _ in 0..reps {
         let started = Instant::now();
         let config = compile(file, &text)?;
         compile_ms.push(ms(started.elapsed()));
-        copies.push(config);
-        rss_after.push(memory_kib().0);
+        if copies.len() < 2 {
+            copies.push(config);
+            rss_after.push(memory_kib().0);
+        }
     }
     let (_, hwm) = memory_kib();
     let config = &copies[0];
@@ -234,10 +236,9 @@ fn rules_stats(file: &std::path::Path, reps: usize, min_ms: u64) -> anyhow::Resu
         #[allow(clippy::cast_precision_loss)]
         route_ns.push(started.elapsed().as_secs_f64() * 1e9 / n as f64);
     }
-    let per_copy_kib = if reps > 1 {
-        rss_after[reps - 1].saturating_sub(rss_after[0]) / u64::try_from(reps - 1).unwrap_or(1)
-    } else {
-        rss_after[0].saturating_sub(rss_before)
+    let per_copy_kib = match rss_after[..] {
+        [first, second] => second.saturating_sub(first),
+        _ => rss_after[0].saturating_sub(rss_before),
     };
     let out = json!({
         "file": file.display().to_string(),
