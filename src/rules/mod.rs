@@ -5,7 +5,7 @@ mod explain;
 mod pattern;
 mod ruleset;
 
-pub use condition::{Bound, Condition, MAX_PATH_LEN, MAX_PATH_NESTING, Op, Path, json_eq};
+pub use condition::{Bound, Condition, MAX_PATH_LEN, MAX_PATH_NESTING, Memo, Op, Path, json_eq};
 pub use explain::{ConditionTrace, RuleTrace, explain};
 pub use pattern::EventPattern;
 pub use ruleset::{Rule, RuleSet};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{Condition, EventPattern};
+use super::{Condition, EventPattern, Memo};
 use crate::actions::Action;
 
 /// A rule, made only by the config compiler.
@@ -32,32 +32,49 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     /// Exact event type → indexes of rules naming it, ascending.
     by_type: HashMap<String, Vec<usize>>,
-    /// Rules with at least one glob, ascending.
-    globbed: Vec<usize>,
+    /// Each distinct glob with the rules using it, ascending: an event type is matched against
+    /// every glob once, however many rules share it.
+    globs: Vec<(EventPattern, Vec<usize>)>,
+    /// Distinct dotted paths in all conditions (the size of a routing [`Memo`]).
+    memo_slots: usize,
+    /// Source names as numbers, so that checking a candidate's source compares integers.
+    source_ids: HashMap<String, u32>,
+    /// Per rule, its source's number (`None`: any source).
+    rule_sources: Vec<Option<u32>>,
 }
 
 impl RuleSet {
-    pub fn new(rules: Vec<Rule>) -> Self {
+    pub fn new(mut rules: Vec<Rule>) -> Self {
+        let mut slots = HashMap::new();
+        for rule in &mut rules {
+            if let Some(when) = &mut rule.when {
+                when.assign_slots(&mut slots);
+            }
+        }
         let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut globbed = Vec::new();
+        let mut by_glob: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, rule) in rules.iter().enumerate() {
             for pattern in &rule.events {
-                match pattern {
-                    EventPattern::Exact(name) => {
-                        let list = by_type.entry(name.clone()).or_default();
-                        if list.last() != Some(&i) {
-                            list.push(i);
-                        }
-                    }
-                    EventPattern::Glob(_) => {
-                        if globbed.last() != Some(&i) {
-                            globbed.push(i);
-                        }
-                    }
+                let (EventPattern::Exact(text) | EventPattern::Glob(text)) = pattern;
+                let map = if matches!(pattern, EventPattern::Exact(_)) { &mut by_type } else { &mut by_glob };
+                let list = map.entry(text.clone()).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
                 }
             }
         }
-        Self { rules, by_type, globbed }
+        let mut globs: Vec<(EventPattern, Vec<usize>)> =
+            by_glob.into_iter().map(|(text, list)| (EventPattern::new(&text), list)).collect();
+        globs.sort_by_key(|(_, list)| list.first().copied());
+        let mut source_ids: HashMap<String, u32> = HashMap::new();
+        let rule_sources = rules
+            .iter()
+            .map(|r| {
+                let next = u32::try_from(source_ids.len()).unwrap_or(u32::MAX);
+                r.source.as_ref().map(|s| *source_ids.entry(s.clone()).or_insert(next))
+            })
+            .collect();
+        Self { rules, by_type, globs, memo_slots: slots.len(), source_ids, rule_sources }
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -82,9 +99,24 @@ impl RuleSet {
         'a: 'e,
     {
         let exact = self.by_type.get(event_type).map_or(&[][..], Vec::as_slice);
-        merge_sorted(exact, &self.globbed)
-            .map(|i| &self.rules[i])
-            .filter(move |r| r.applies_to(source, event_type))
+        let mut globbed: Vec<usize> = Vec::new();
+        let mut several = false;
+        for (glob, list) in &self.globs {
+            if glob.matches(event_type) {
+                several |= !globbed.is_empty();
+                globbed.extend_from_slice(list);
+            }
+        }
+        if several {
+            globbed.sort_unstable();
+            globbed.dedup();
+        }
+        // Every rule here names the type or a glob matching it: only its source is left to check.
+        let source_id = self.source_ids.get(source).copied();
+        let merged: Vec<usize> = merge_sorted(exact, &globbed)
+            .filter(|&i| self.rule_sources[i].is_none_or(|s| Some(s) == source_id))
+            .collect();
+        merged.into_iter().map(move |i| &self.rules[i])
     }
 
     /// The rules that fire for this event, in file order, stopping after a matching `stop: true` rule.
@@ -101,8 +133,9 @@ impl RuleSet {
         headers: Option<&http::HeaderMap>,
     ) -> Vec<&'a Rule> {
         let mut fired = Vec::new();
+        let mut memo = Memo::new(self.memo_slots);
         for rule in self.candidates(source, event_type) {
-            if rule.when.as_ref().is_none_or(|c| c.eval_with(body, headers)) {
+            if rule.when.as_ref().is_none_or(|c| c.eval_memo(body, headers, &mut memo)) {
                 fired.push(rule);
                 if rule.stop {
                     break;

@@ -218,6 +218,13 @@ pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
     // Only `true` and `false` are booleans: `y`, `no` and `on` stay strings (YAML 1.2).
     options.strict_booleans = true;
+    // The parser's default budget (250 000 nodes) refuses rules files past ~10 000 rules. Plain
+    // YAML has fewer nodes than bytes, so a budget that grows with the text keeps large files
+    // working while aliases (the way to blow up) stay under the parser's own alias limits.
+    let mut budget = serde_saphyr::budget::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(text.len());
+    budget.max_events = budget.max_events.max(text.len().saturating_mul(2));
+    options.budget = Some(budget);
     match serde_saphyr::from_str_with_options::<Option<YamlNode>>(text, options) {
         Ok(Some(node)) => Ok(node.0),
         Ok(None) => Ok(Node { loc: Loc { line: 1, col: 1 }, value: NodeValue::Null }),
