@@ -39,11 +39,16 @@ pub struct RenderError {
 /// The compiled templates of one rules-file version.
 pub struct Templates {
     env: Environment<'static>,
+    /// Template source → the name it was compiled under. Rules files repeat the same template in
+    /// many rules (`Order {{ payload.id }}: {{ type }}`); each distinct source is compiled once.
+    by_source: std::collections::HashMap<String, String>,
+    /// Field name → the name its (repeated) source was compiled under.
+    aliases: std::collections::HashMap<String, String>,
 }
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Templates({})", self.env.templates().count())
+        write!(f, "Templates({} compiled, {} repeats)", self.env.templates().count(), self.aliases.len())
     }
 }
 
@@ -54,7 +59,7 @@ impl Default for Templates {
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(64);
-        Self { env }
+        Self { env, by_source: Default::default(), aliases: Default::default() }
     }
 }
 
@@ -78,7 +83,13 @@ impl Templates {
     }
 
     fn add(&mut self, name: &str, source: String) -> Result<(), String> {
-        self.env.add_template_owned(name.to_owned(), source).map_err(|e| describe(&e))
+        if let Some(first) = self.by_source.get(&source) {
+            self.aliases.insert(name.to_owned(), first.clone());
+            return Ok(());
+        }
+        self.env.add_template_owned(name.to_owned(), source.clone()).map_err(|e| describe(&e))?;
+        self.by_source.insert(source, name.to_owned());
+        Ok(())
     }
 
     pub fn render_text(&self, text: &Text, ctx: &RenderContext) -> Result<String, RenderError> {
@@ -115,7 +126,8 @@ impl Templates {
 
     fn render(&self, name: &str, ctx: &RenderContext) -> Result<String, RenderError> {
         let fail = |e: minijinja::Error| RenderError { template: name.to_owned(), reason: describe(&e) };
-        self.env.get_template(name).map_err(fail)?.render(&ctx.0).map_err(fail)
+        let compiled = self.aliases.get(name).map_or(name, String::as_str);
+        self.env.get_template(compiled).map_err(fail)?.render(&ctx.0).map_err(fail)
     }
 }
 
@@ -188,6 +200,20 @@ mod tests {
             "no HTML escaping"
         );
         assert_eq!(text("{{ received_at }}").as_deref(), Ok("2026-11-29T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_repeated_source_is_compiled_once_and_errors_name_each_field() {
+        let mut t = Templates::default();
+        let a = t.text("rules[0].text", "Order {{ payload.id }}").expect("a");
+        let b = t.text("rules[1].text", "Order {{ payload.id }}").expect("b");
+        let c = t.text("rules[2].text", "Order {{ payload.missing }}").expect("c");
+        let d = t.text("rules[3].text", "Order {{ payload.missing }}").expect("d");
+        assert_eq!(t.env.templates().count(), 2);
+        assert_eq!(t.render_text(&b, &ctx()).expect("render"), "Order 9001");
+        assert_eq!(t.render_text(&a, &ctx()).expect("render"), "Order 9001");
+        assert!(t.render_text(&c, &ctx()).expect_err("undefined").template == "rules[2].text");
+        assert!(t.render_text(&d, &ctx()).expect_err("undefined").template == "rules[3].text");
     }
 
     #[test]

@@ -19,11 +19,26 @@ use crate::template::Templates;
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
-/// The diagnostics of one compile.
+/// The diagnostics of one compile (and what it compiled once for all rules: regexes).
 #[derive(Default)]
-pub struct Problems(Vec<Diagnostic>, std::collections::HashSet<String>);
+pub struct Problems(
+    Vec<Diagnostic>,
+    std::collections::HashSet<String>,
+    std::collections::HashMap<String, regex::Regex>,
+);
 
 impl Problems {
+    /// `pattern` compiled once per rules file: rules repeating a pattern share it (a compiled regex
+    /// takes tens of KiB; cloning one shares it).
+    pub fn regex(&mut self, pattern: &str, size_limit: usize) -> Result<regex::Regex, regex::Error> {
+        if let Some(re) = self.2.get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = regex::RegexBuilder::new(pattern).size_limit(size_limit).build()?;
+        self.2.insert(pattern.to_owned(), re.clone());
+        Ok(re)
+    }
+
     /// Remembers a destination that is declared but has errors, so references to it are not
     /// reported again as unknown.
     pub fn broken_destination(&mut self, name: &str) {

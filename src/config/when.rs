@@ -3,8 +3,6 @@
 //! Forms: a string is a JSONPath query (true when it selects anything); a list means `all`; a mapping
 //! is `all: [...]`, `any: [...]`, `not: ...`, or `path:` with exactly one operator.
 
-use regex::RegexBuilder;
-
 use super::compile::Problems;
 use super::node::{Node, NodeValue, join};
 use crate::rules::{Bound, Condition, Op, Path};
@@ -181,7 +179,7 @@ fn operator(name: &str, operand: &Node, path: &str, p: &mut Problems) -> Option<
         },
         "matches" => {
             let pattern = text(p)?;
-            match RegexBuilder::new(&pattern).size_limit(REGEX_SIZE_LIMIT).build() {
+            match p.regex(&pattern, REGEX_SIZE_LIMIT) {
                 Ok(re) => Op::Matches(re),
                 Err(e) => {
                     return p.error(
