@@ -282,10 +282,16 @@ fn start_watcher(path: &Path, tx: mpsc::Sender<&'static str>) -> Option<Watcher>
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let name = path.file_name().map(std::ffi::OsStr::to_owned);
     let handler = move |result: notify_debouncer_full::DebounceEventResult| {
         // Reading the file (as a reload does) makes access events: they must not trigger reloads.
-        let changed =
-            result.is_ok_and(|events| events.iter().any(|e| !matches!(e.kind, notify::EventKind::Access(_))));
+        // Nor may other files in the directory (a SQLite store beside the rules writes constantly).
+        let changed = result.is_ok_and(|events| {
+            events.iter().any(|e| {
+                !matches!(e.kind, notify::EventKind::Access(_))
+                    && e.paths.iter().any(|p| concerns_rules(p, name.as_deref()))
+            })
+        });
         if changed {
             let _ = tx.try_send("file change");
         }
@@ -302,6 +308,15 @@ fn start_watcher(path: &Path, tx: mpsc::Sender<&'static str>) -> Option<Watcher>
             tracing::warn!("file watching unavailable ({e}); polling every second instead");
             None
         }
+    }
+}
+
+/// Whether a change to `changed` may change the rules file: the file itself (written, or renamed
+/// into place by an editor), or Kubernetes' `..data` symlink swap of a ConfigMap directory.
+fn concerns_rules(changed: &Path, rules_name: Option<&std::ffi::OsStr>) -> bool {
+    match changed.file_name() {
+        Some(n) => Some(n) == rules_name || n.to_string_lossy().starts_with(".."),
+        None => true,
     }
 }
 
@@ -326,4 +341,21 @@ fn sighup() -> Option<()> {
 #[cfg(not(unix))]
 async fn recv_hup(_: &mut Option<()>) -> Option<()> {
     std::future::pending().await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::path::Path;
+
+    #[test]
+    fn only_the_rules_file_and_configmap_swaps_concern_the_watch() {
+        let name = Some(OsStr::new("rules.yaml"));
+        assert!(super::concerns_rules(Path::new("/etc/hr/rules.yaml"), name));
+        assert!(super::concerns_rules(Path::new("/etc/hr/..data"), name));
+        assert!(super::concerns_rules(Path::new("/etc/hr/..2026_11_29_10_00_00.123"), name));
+        assert!(!super::concerns_rules(Path::new("/etc/hr/hookroute.db-wal"), name));
+        assert!(!super::concerns_rules(Path::new("/etc/hr/other.yaml"), name));
+        assert!(!super::concerns_rules(Path::new("/etc/hr/.rules.yaml.swp"), name));
+    }
 }
