@@ -4,3 +4,7 @@ CREATE INDEX attempts_time ON attempts (attempted_at);
 -- lookup by event_id, so the single-column index goes.
 CREATE INDEX deliveries_event_status ON deliveries (event_id, status);
 DROP INDEX deliveries_event;
+-- Due work per destination: when some destinations' queues are full, the worker claims for the
+-- others by seeking here, instead of scanning past every due delivery of the full ones.
+CREATE INDEX deliveries_due_destination ON deliveries (destination, next_attempt_at)
+    WHERE status IN ('pending', 'failed');

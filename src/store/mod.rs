@@ -275,14 +275,16 @@ pub struct Counts {
 pub trait Store: Send + Sync + 'static {
     /// Stores a batch of events with their deliveries in one transaction (group commit).
     fn insert(&self, batch: &[NewEvent], now: i64) -> StoreFuture<'_, Vec<Inserted>>;
-    /// Leases up to `limit` due deliveries for `lease`, skipping the `blocked` destinations.
+    /// Leases up to `limit` due deliveries for `lease`, oldest due first: of any destination when
+    /// `only` is empty, else only of those destinations (each found through an index, however many
+    /// deliveries other destinations have waiting).
     fn claim(
         &self,
         now: i64,
         limit: usize,
         lease: Duration,
         owner: &str,
-        blocked: &[String],
+        only: &[String],
     ) -> StoreFuture<'_, Vec<Claimed>>;
     /// Records attempts and moves each delivery on, releasing its lease, in one transaction.
     fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, ()>;

@@ -105,10 +105,10 @@ macro_rules! forward_store_methods {
             limit: usize,
             lease: Duration,
             owner: &str,
-            blocked: &[String],
+            only: &[String],
         ) -> StoreFuture<'_, Vec<Claimed>> {
-            let (owner, blocked) = (owner.to_owned(), blocked.to_vec());
-            Box::pin(async move { self.claim_due(now, limit, lease, &owner, &blocked).await })
+            let (owner, only) = (owner.to_owned(), only.to_vec());
+            Box::pin(async move { self.claim_due(now, limit, lease, &owner, &only).await })
         }
 
         fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, ()> {

@@ -197,31 +197,43 @@ impl SqliteStore {
         limit: usize,
         lease: Duration,
         owner: &str,
-        blocked: &[String],
+        only: &[String],
     ) -> StoreResult<Vec<Claimed>> {
         let lease_until = lease_until(now, lease);
-        let not_blocked = if blocked.is_empty() {
-            String::new()
-        } else {
-            format!("AND destination NOT IN ({})", placeholders(5, blocked.len()))
-        };
-        // INDEXED BY: walk the partial index of due work in order and stop at LIMIT. Left to itself
+        const DUE: &str = "status IN ('pending', 'failed') AND next_attempt_at <= $3
+                  AND (lease_until IS NULL OR lease_until <= $3)";
+        // INDEXED BY: walk a partial index of due work in order and stop at LIMIT. Left to itself
         // the planner picks the status index and sorts every pending row on each claim.
+        let due = if only.is_empty() {
+            format!(
+                "SELECT id FROM deliveries INDEXED BY deliveries_due WHERE {DUE} ORDER BY next_attempt_at LIMIT $4"
+            )
+        } else {
+            // One index seek per destination, merged (SQLite allows 500 terms per compound select).
+            let per_destination: Vec<String> = (0..only.len().min(400))
+                .map(|i| {
+                    format!(
+                        "SELECT * FROM (SELECT id, next_attempt_at FROM deliveries INDEXED BY deliveries_due_destination
+                         WHERE destination = ${} AND {DUE} ORDER BY next_attempt_at LIMIT $4)",
+                        i + 5
+                    )
+                })
+                .collect();
+            format!(
+                "SELECT id FROM ({}) ORDER BY next_attempt_at LIMIT $4",
+                per_destination.join(" UNION ALL ")
+            )
+        };
         let sql = format!(
-            "UPDATE deliveries SET lease_owner = $1, lease_until = $2
-             WHERE id IN (
-                SELECT id FROM deliveries INDEXED BY deliveries_due
-                WHERE status IN ('pending', 'failed') AND next_attempt_at <= $3
-                  AND (lease_until IS NULL OR lease_until <= $3) {not_blocked}
-                ORDER BY next_attempt_at LIMIT $4)
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN ({due})
              RETURNING id, event_id, rule, action_index, destination, body, content_type, series, attempts,
                        series_started_at"
         );
         // Only placeholders are formatted in; values are bound.
         let mut q =
             sqlx::query(AssertSqlSafe(sql)).bind(owner).bind(lease_until).bind(now).bind(to_i64(limit));
-        for b in blocked {
-            q = q.bind(b);
+        for d in only.iter().take(400) {
+            q = q.bind(d);
         }
         let rows = q.fetch_all(&self.writer).await?;
         rows.iter().map(|r| Ok(claimed_from_row!(r))).collect()

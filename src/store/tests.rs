@@ -78,9 +78,10 @@ async fn insert_claim_record_and_counts(s: &dyn Store) {
     assert_eq!(s.counts().await.expect("counts").delivered, 1);
 }
 
-async fn blocked_destinations_are_skipped_and_release_gives_back(s: &dyn Store) {
+async fn claims_for_some_destinations_and_release_gives_back(s: &dyn Store) {
     s.insert(&[event("e1", None, 2)], 1_000).await.expect("insert");
-    let claimed = s.claim(1_000, 10, LEASE, "w", &["slack".into()]).await.expect("claim");
+    let only = ["mail".to_owned(), "sms".to_owned()];
+    let claimed = s.claim(1_000, 10, LEASE, "w", &only).await.expect("claim");
     assert_eq!(claimed.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["mail"]);
     let next = s.claim(1_000, 10, LEASE, "w", &[]).await.expect("claim");
     assert_eq!(next.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["slack"]);
@@ -91,6 +92,15 @@ async fn blocked_destinations_are_skipped_and_release_gives_back(s: &dyn Store) 
         ["mail"],
         "released, due again"
     );
+    s.insert(&[event("e2", None, 2)], 2_000).await.expect("insert");
+    let both = ["slack".to_owned(), "mail".to_owned()];
+    assert_eq!(
+        s.claim(2_000, 1, LEASE, "w", &both).await.expect("claim").len(),
+        1,
+        "the limit holds across destinations"
+    );
+    assert_eq!(s.claim(2_000, 10, LEASE, "w", &both).await.expect("claim").len(), 1, "the other one");
+    assert!(s.claim(2_000, 10, LEASE, "w", &["crm".to_owned()]).await.expect("claim").is_empty());
 }
 
 async fn dedup_within_the_window_only(s: &dyn Store) {
@@ -276,7 +286,7 @@ macro_rules! both_stores {
 
 both_stores!(
     insert_claim_record_and_counts,
-    blocked_destinations_are_skipped_and_release_gives_back,
+    claims_for_some_destinations_and_release_gives_back,
     dedup_within_the_window_only,
     template_failures_are_stored_dead_and_replay_starts_a_new_series,
     prune_keeps_unfinished_and_dead_events,

@@ -96,16 +96,23 @@ impl Worker {
             let room =
                 self.options.max_in_flight.saturating_sub(tasks.len() + waiting.total).min(CLAIM_BATCH);
             let mut full_batch = false;
-            if room > 0 && (woken || room >= claim_min || tasks.is_empty()) {
-                let blocked: Vec<String> = waiting
-                    .queues
-                    .iter()
-                    .filter(|(name, q)| {
-                        config.destinations.get(*name).is_some_and(|d| q.len() >= queue_cap(d.limits, lease))
-                    })
-                    .map(|(name, _)| name.clone())
-                    .collect();
-                match self.store.claim(now_ms(), room, lease, &self.options.owner, &blocked).await {
+            // Destinations whose queue is full are left out of the claim: then it names the others
+            // (none left: no claim). With none full it takes any destination's work, including
+            // deliveries for destinations a reload removed (they are then marked dead).
+            let full = |name: &String| {
+                waiting.queues.get(name).is_some_and(|q| {
+                    config.destinations.get(name).is_some_and(|d| q.len() >= queue_cap(d.limits, lease))
+                })
+            };
+            let any_full = config.destinations.keys().any(full);
+            let only: Vec<String> = if any_full {
+                config.destinations.keys().filter(|n| !full(n)).cloned().collect()
+            } else {
+                Vec::new()
+            };
+            if room > 0 && (woken || room >= claim_min || tasks.is_empty()) && (!any_full || !only.is_empty())
+            {
+                match self.store.claim(now_ms(), room, lease, &self.options.owner, &only).await {
                     Ok(batch) => {
                         full_batch = batch.len() == room;
                         for d in batch {

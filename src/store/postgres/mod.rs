@@ -209,27 +209,39 @@ impl PostgresStore {
         limit: usize,
         lease: Duration,
         owner: &str,
-        blocked: &[String],
+        only: &[String],
     ) -> StoreResult<Vec<Claimed>> {
         let lease_until = lease_until(now, lease);
-        let rows = sqlx::query(
-            "UPDATE deliveries SET lease_owner = $1, lease_until = $2
+        let any = "UPDATE deliveries SET lease_owner = $1, lease_until = $2
              WHERE id IN (
                 SELECT id FROM deliveries
                 WHERE status IN ('pending', 'failed') AND next_attempt_at <= $3
-                  AND (lease_until IS NULL OR lease_until <= $3) AND destination <> ALL($5)
+                  AND (lease_until IS NULL OR lease_until <= $3)
                 ORDER BY next_attempt_at LIMIT $4
                 FOR UPDATE SKIP LOCKED)
              RETURNING id, event_id, rule, action_index, destination, body, content_type, series, attempts,
-                       series_started_at",
-        )
-        .bind(owner)
-        .bind(lease_until)
-        .bind(now)
-        .bind(to_i64(limit))
-        .bind(blocked)
-        .fetch_all(&self.pool)
-        .await?;
+                       series_started_at";
+        // One index seek per destination (LATERAL), merged by due time.
+        let some = "UPDATE deliveries SET lease_owner = $1, lease_until = $2
+             WHERE id IN (
+                SELECT c.id FROM unnest($5::text[]) AS w(destination)
+                CROSS JOIN LATERAL (
+                    SELECT id, next_attempt_at FROM deliveries
+                    WHERE destination = w.destination AND status IN ('pending', 'failed')
+                      AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)
+                    ORDER BY next_attempt_at LIMIT $4
+                    FOR UPDATE SKIP LOCKED) c
+                ORDER BY c.next_attempt_at LIMIT $4)
+             RETURNING id, event_id, rule, action_index, destination, body, content_type, series, attempts,
+                       series_started_at";
+        let rows = sqlx::query(if only.is_empty() { any } else { some })
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .bind(to_i64(limit))
+            .bind(only)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(|r| Ok(claimed_from_row!(r))).collect()
     }
 
