@@ -16,6 +16,15 @@ fn main() -> ExitCode {
     }
     match hookroute::cli::run(cli) {
         Ok(code) => ExitCode::from(code),
+        // The reader of our output went away (`hookroute deliveries | head`): not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)

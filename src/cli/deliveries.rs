@@ -1,5 +1,6 @@
 //! `hookroute deliveries`, `replay` and `prune`: inspect and repair the store from a shell.
 
+use super::say;
 use anyhow::{Context, bail};
 
 use crate::deliver::rfc3339_ms;
@@ -24,11 +25,11 @@ pub fn list(
         anyhow::Ok(store.list(Filter { status, event_id: event, limit, ..Filter::default() }).await?)
     })?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
     }
     if rows.is_empty() {
-        println!("no deliveries");
+        say!("no deliveries");
         return Ok(0);
     }
     for r in &rows {
@@ -37,16 +38,23 @@ pub fn list(
         } else {
             String::new()
         };
-        println!(
+        say!(
             "#{} {} -> {}: event {}, rule {}, action {}, {} attempt(s){}",
-            r.id, r.status, r.destination, r.event_id, r.rule, r.action_index, r.attempts, next
+            r.id,
+            r.status,
+            r.destination,
+            r.event_id,
+            r.rule,
+            r.action_index,
+            r.attempts,
+            next
         );
         if let Some(e) = &r.last_error {
-            println!("    last error: {e}");
+            say!("    last error: {e}");
         }
         for a in &r.history {
             let code = a.status_code.map_or_else(|| "-".to_owned(), |c| c.to_string());
-            println!(
+            say!(
                 "    series {} {} status {} in {} ms: {}{}",
                 a.series,
                 rfc3339_ms(a.attempted_at),
@@ -84,7 +92,7 @@ pub fn replay(
         let store = store::open(url).await.with_context(|| format!("cannot open the store {url}"))?;
         anyhow::Ok(store.replay(selector, now_ms()).await?)
     })?;
-    println!("{n} deliver{} queued for a new attempt series", if n == 1 { "y" } else { "ies" });
+    say!("{n} deliver{} queued for a new attempt series", if n == 1 { "y" } else { "ies" });
     Ok(if n == 0 { 1 } else { 0 })
 }
 
@@ -95,7 +103,7 @@ pub fn prune(url: &str, older_than: &str, dead: bool) -> anyhow::Result<u8> {
         let now = now_ms();
         anyhow::Ok(store.prune(now - age, dead, now).await?)
     })?;
-    println!("{n} event(s) deleted");
+    say!("{n} event(s) deleted");
     Ok(0)
 }
 

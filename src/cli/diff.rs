@@ -4,6 +4,7 @@
 //! 1: some event would be delivered differently (so a pipeline can stop the change); 2: the new
 //! rules or the store could not be read.
 
+use super::say;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -78,9 +79,9 @@ pub fn run(rules: &Path, store_url: &str, since: &str, json: bool) -> anyhow::Re
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        say!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print_text(&summary, rules);
+        print_text(&summary, rules)?;
     }
     Ok(u8::from(!summary.changed.is_empty()))
 }
@@ -165,31 +166,31 @@ async fn diff_event(
     Ok(changed.then_some(change))
 }
 
-fn print_text(s: &Summary, rules: &Path) {
+fn print_text(s: &Summary, rules: &Path) -> std::io::Result<()> {
     for c in &s.changed {
-        println!("event {} {} on {} at {}", c.id, c.event_type, c.source, rfc3339_ms(c.received_at));
+        say!("event {} {} on {} at {}", c.id, c.event_type, c.source, rfc3339_ms(c.received_at));
         for a in &c.added {
-            println!("  + {} action {} -> {}", a.rule, a.action, a.destination);
+            say!("  + {} action {} -> {}", a.rule, a.action, a.destination);
         }
         for r in &c.removed {
-            println!("  - {} action {} -> {}", r.rule, r.action, r.destination);
+            say!("  - {} action {} -> {}", r.rule, r.action, r.destination);
         }
         for t in &c.template_errors {
-            println!("  ! template fails: {t}");
+            say!("  ! template fails: {t}");
         }
     }
     let added: usize = s.changed.iter().map(|c| c.added.len()).sum();
     let removed: usize = s.changed.iter().map(|c| c.removed.len()).sum();
     let window = rfc3339_ms(s.since);
     if s.changed.is_empty() {
-        println!(
+        say!(
             "no change: {} event(s) since {window} would be delivered the same way by {} (version {})",
             s.events,
             rules.display(),
             s.rules_version
         );
     } else {
-        println!(
+        say!(
             "{} of {} event(s) since {window} would change: {added} delivery(ies) added, {removed} removed (rules {}, version {}; as of {})",
             s.changed.len(),
             s.events,
@@ -198,6 +199,7 @@ fn print_text(s: &Summary, rules: &Path) {
             rfc3339_ms(now_ms())
         );
     }
+    Ok(())
 }
 
 #[cfg(test)]

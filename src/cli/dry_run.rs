@@ -1,6 +1,7 @@
 //! `hookroute test`: which rules an event matches and why, and the requests it would send, with
 //! secrets masked. Sends nothing.
 
+use super::say;
 use std::path::Path;
 
 use anyhow::Context;
@@ -30,43 +31,44 @@ pub fn run(
     let report = dry_run::build(&loaded.config, source, Bytes::from(raw), &headers, None)
         .with_context(|| format!("in {}", event_file.display()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        say!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_text(&report);
+        print_text(&report)?;
     }
     Ok(0)
 }
 
-fn print_text(r: &Report) {
-    println!("event `{}` on source `{}` (rules version {})", r.event_type, r.source, r.rules_version);
-    println!("\nrules:");
+fn print_text(r: &Report) -> std::io::Result<()> {
+    say!("event `{}` on source `{}` (rules version {})", r.event_type, r.source, r.rules_version);
+    say!("\nrules:");
     for t in &r.rules {
         let mark = if t.matched { "MATCH" } else { "no   " };
         match &t.reason {
-            Some(reason) => println!("  {mark} {}: {reason}", t.rule),
-            None => println!("  {mark} {}", t.rule),
+            Some(reason) => say!("  {mark} {}: {reason}", t.rule),
+            None => say!("  {mark} {}", t.rule),
         }
     }
-    println!("\nactions ({}):", r.actions.len());
+    say!("\nactions ({}):", r.actions.len());
     for a in &r.actions {
-        println!("  {} -> {} ({}), action {}", a.rule, a.destination, a.kind, a.action);
+        say!("  {} -> {} ({}), action {}", a.rule, a.destination, a.kind, a.action);
         if let Some(e) = &a.error {
-            println!("    ERROR: {e}");
+            say!("    ERROR: {e}");
             continue;
         }
         if let (Some(m), Some(u)) = (&a.method, &a.url) {
-            println!("    {m} {u}");
+            say!("    {m} {u}");
         }
         for (k, v) in &a.headers {
-            println!("    {k}: {v}");
+            say!("    {k}: {v}");
         }
         if let Some(ct) = &a.content_type {
-            println!("    content-type: {ct}");
+            say!("    content-type: {ct}");
         }
         if let Some(b) = &a.body {
-            println!("    {b}");
+            say!("    {b}");
         }
     }
+    Ok(())
 }
 
 /// `--header 'X-GitHub-Event: issues'` → a header map.

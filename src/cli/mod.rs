@@ -16,6 +16,16 @@ use clap::{Parser, Subcommand};
 
 use crate::store::Status;
 
+/// `println!` that returns an error instead of panicking when stdout is closed early
+/// (`hookroute deliveries | head`); `main` exits quietly on that error.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+pub(crate) use say;
+
 /// The embedded store, in the working directory.
 pub const DEFAULT_STORE: &str = "sqlite://hookroute.db";
 
@@ -201,7 +211,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             dry_run::run(&rules, source.as_deref(), json, &headers, &event_file)
         }
         Command::Schema => {
-            println!("{}", crate::config::schema::rules_file_json());
+            say!("{}", crate::config::schema::rules_file_json());
             Ok(0)
         }
         Command::Diff { rules, store, since, json } => diff::run(&rules, &store, &since, json),

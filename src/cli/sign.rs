@@ -1,5 +1,6 @@
 //! `hookroute sign --secret SECRET [FILE]`: the hex HMAC-SHA256 House Check would send.
 
+use super::say;
 use std::io::Read;
 use std::path::Path;
 
@@ -14,6 +15,6 @@ pub fn run(secret: &str, file: Option<&Path>) -> anyhow::Result<u8> {
             buf
         }
     };
-    println!("{}", crate::verify::sign_hex(secret, &body));
+    say!("{}", crate::verify::sign_hex(secret, &body));
     Ok(0)
 }

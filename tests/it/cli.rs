@@ -303,3 +303,19 @@ async fn send_then_sighup_reload_then_sigterm_exit_zero() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn output_into_a_closed_pipe_exits_quietly() {
+    // `hookroute schema | head -c0`: the reader is gone before the first write.
+    let mut child = Command::new(BIN)
+        .arg("schema")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
