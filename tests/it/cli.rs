@@ -307,12 +307,8 @@ async fn send_then_sighup_reload_then_sigterm_exit_zero() {
 #[test]
 fn output_into_a_closed_pipe_exits_quietly() {
     // `hookroute schema | head -c0`: the reader is gone before the first write.
-    let mut child = Command::new(BIN)
-        .arg("schema")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child =
+        Command::new(BIN).arg("schema").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     drop(child.stdout.take());
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);
