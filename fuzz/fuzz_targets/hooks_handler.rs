@@ -38,6 +38,7 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
             ingest,
             store,
             in_flight: Arc::new(tokio::sync::Semaphore::new(64)),
+            metrics: Arc::new(hookroute::metrics::Metrics::new()),
         })
     });
     Harness { runtime, router }
