@@ -360,13 +360,5 @@ pub(super) async fn metrics(State(state): State<AdminState>) -> Response {
 
 pub(super) async fn readyz(State(state): State<AdminState>) -> Response {
     let version = state.reloader.current().load().version.clone();
-    let reason = match tokio::time::timeout(Duration::from_secs(1), state.store.ping()).await {
-        Ok(Ok(())) => return Json(json!({"ready": true, "rules_version": version})).into_response(),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "the store did not answer within 1 s".to_owned(),
-    };
-    let mut r =
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "reason": reason}))).into_response();
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    r
+    crate::server::readiness(version, &*state.store).await
 }

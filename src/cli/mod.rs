@@ -219,3 +219,18 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Send { url, secret, header, event_file } => send::run(&url, &secret, &header, &event_file),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::AdminListen;
+
+    #[test]
+    fn admin_listen_is_an_address_or_off() {
+        assert_eq!("off".parse::<AdminListen>().map(|a| a.0), Ok(None));
+        assert_eq!("OFF".parse::<AdminListen>().map(|a| a.0), Ok(None));
+        let addr = "127.0.0.1:9090".parse::<AdminListen>().map(|a| a.0.map(|a| a.port()));
+        assert_eq!(addr, Ok(Some(9090)));
+        let bad = "localhost".parse::<AdminListen>().map(|a| a.0);
+        assert_eq!(bad, Err("`localhost` is not ADDR:PORT or `off`".to_owned()));
+    }
+}

@@ -105,3 +105,11 @@ fn environment_and_file_secrets_are_masked_for_people() {
     .expect("compiles");
     assert_eq!(config.redactor.redact("POST https://example.com/x"), "POST ${SET}/x");
 }
+
+#[test]
+fn an_empty_admin_token_is_an_error_not_an_open_api() {
+    check(
+        &format!("{HEAD}settings: {{admin_token: \"\"}}\n"),
+        &["2:25: settings.admin_token: is empty; remove it to turn the token off"],
+    );
+}

@@ -2,6 +2,7 @@
 
 mod condition;
 mod explain;
+mod path;
 mod pattern;
 mod ruleset;
 

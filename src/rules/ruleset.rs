@@ -231,6 +231,19 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_reached_by_several_globs_and_names_fires_once_in_file_order() {
+        let set = RuleSet::new(vec![
+            rule("globs", None, &["order.*", "*.updated", "order.updated"], None, false),
+            rule("other-source", Some("partner"), &["order.*"], None, false),
+            rule("late", None, &["*"], None, false),
+        ]);
+        let body = json!({});
+        assert_eq!(names(&set, "house-check", "order.updated", &body), ["globs", "late"]);
+        assert_eq!(names(&set, "partner", "order.updated", &body), ["globs", "other-source", "late"]);
+        assert_eq!(names(&set, "unknown-source", "files.updated", &body), ["globs", "late"]);
+    }
+
+    #[test]
     fn merge_keeps_order_and_drops_duplicates() {
         assert_eq!(merge_sorted(&[0, 2, 5], &[1, 2, 7]).collect::<Vec<_>>(), [0, 1, 2, 5, 7]);
         assert_eq!(merge_sorted(&[], &[3]).collect::<Vec<_>>(), [3]);

@@ -51,19 +51,22 @@ pub async fn run(
 
 /// Ready when the rules are loaded (always, once serving) and the store answers within a second.
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
-    use axum::response::IntoResponse;
     let version = state.config.load().version.clone();
-    match tokio::time::timeout(std::time::Duration::from_secs(1), state.store.ping()).await {
-        Ok(Ok(())) => {
-            axum::Json(serde_json::json!({"ready": true, "rules_version": version})).into_response()
-        }
-        Ok(Err(e)) => not_ready(&e.to_string()),
-        Err(_) => not_ready("the store did not answer within 1 s"),
-    }
+    readiness(version, &*state.store).await
 }
 
-fn not_ready(reason: &str) -> axum::response::Response {
+/// The `/readyz` answer, shared with the admin listener: 200 with the running rules version when the
+/// store answers within a second, else 503 with `Retry-After`.
+pub async fn readiness(rules_version: String, store: &dyn Store) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let reason = match tokio::time::timeout(std::time::Duration::from_secs(1), store.ping()).await {
+        Ok(Ok(())) => {
+            return axum::Json(serde_json::json!({"ready": true, "rules_version": rules_version}))
+                .into_response();
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "the store did not answer within 1 s".to_owned(),
+    };
     (
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
         [(axum::http::header::RETRY_AFTER, "5")],

@@ -68,3 +68,11 @@ fn syntax_and_duplicate_key_errors_have_a_location() {
     let err = parse_yaml("a: [1, 2\nb: 3\n").expect_err("syntax");
     assert!(err.loc.line >= 1 && !err.message.is_empty(), "{err:?}");
 }
+
+#[test]
+fn large_files_fit_the_parser_budget() {
+    // 300 000 nodes: past serde-saphyr's default budget of 250 000, as a 12 000-rule file is.
+    let text = format!("[{}1]", "1, ".repeat(299_999));
+    let node = parse_yaml(&text).expect("a large plain file parses");
+    assert!(matches!(node.value, NodeValue::Seq(ref items) if items.len() == 300_000));
+}
