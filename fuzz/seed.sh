@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Seeds each fuzz target's corpus from the project's own test material (rules, examples, and the
-# signature vectors in ../shared/testdata), then runs each target for FUZZ_SECONDS (default 600).
+# signature vectors in tests/data), then runs each target for FUZZ_SECONDS (default 600).
 #   fuzz/seed.sh                  # seed and run every target, one after the other
 #   FUZZ_SECONDS=60 fuzz/seed.sh config_compile
 set -euo pipefail
@@ -15,7 +15,7 @@ seed condition_eval examples/*.json
 seed hooks_handler examples/*.json
 python3 - <<'PY'
 import json, os
-vectors = json.load(open("../shared/testdata/signature-vectors.json"))["vectors"]
+vectors = json.load(open("tests/data/signature-vectors.json"))["vectors"]
 os.makedirs("fuzz/corpus/verify_schemes", exist_ok=True)
 os.makedirs("fuzz/corpus/template_render", exist_ok=True)
 order = ["signature", "x-hub-signature-256", "stripe-signature", "x-shopify-hmac-sha256", "x-shopify-topic",

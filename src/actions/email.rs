@@ -1,4 +1,4 @@
-//! The request shapes of email providers' HTTP APIs (see shared/testdata/destinations.md).
+//! The request shapes of email providers' HTTP APIs (see tests/data/destinations.md).
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -122,14 +122,14 @@ mod tests {
 
     #[test]
     fn sendgrid_matches_the_official_client() {
-        // shared/testdata/client-captures.json: sendgrid_202
+        // tests/data/client-captures.json: sendgrid_202
         let captured = r#"{"from": {"email": "alerts@engine.test"}, "subject": "Rule fired", "personalizations": [{"to": [{"email": "ops@example.test"}]}], "content": [{"type": "text/plain", "value": "order 42"}]}"#;
         assert_eq!(body(EmailProvider::Sendgrid), serde_json::from_str::<Value>(captured).expect("json"));
     }
 
     #[test]
     fn resend_matches_the_official_client_fields() {
-        // shared/testdata/client-captures.json: resend_200 (its `from` carries a display name)
+        // tests/data/client-captures.json: resend_200 (its `from` carries a display name)
         assert_eq!(
             body(EmailProvider::Resend),
             json!({"from": "alerts@engine.test", "to": ["ops@example.test"], "subject": "Rule fired", "text": "order 42"})

@@ -9,8 +9,8 @@ mod nodelay;
 mod postgres;
 mod rows;
 mod sqlite;
-#[doc(hidden)]
-pub mod testing;
+#[cfg(test)]
+pub(crate) mod test_database;
 #[cfg(test)]
 mod tests;
 

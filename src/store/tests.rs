@@ -274,8 +274,9 @@ macro_rules! both_stores {
         mod postgres_cases {
             $(
                 #[tokio::test]
+                #[ignore = "needs PostgreSQL on 127.0.0.1:5432"]
                 async fn $case() {
-                    let Some(db) = crate::store::testing::TestDatabase::create().await else { return };
+                    let db = crate::store::test_database::TestDatabase::create().await;
                     let store = super::PostgresStore::open(db.url()).await.expect("open");
                     super::$case(&store).await;
                 }

@@ -14,3 +14,5 @@ mod senders;
 mod shipped_files;
 mod signature_vectors;
 mod support;
+#[path = "../../src/store/test_database.rs"]
+mod test_database;

@@ -8,21 +8,19 @@ use serde_json::json;
 
 use crate::support::{App, Receiver, WAIT, rules};
 
-const RELOAD_WITHIN: Duration = Duration::from_secs(2);
-
-/// Waits for the running version to change from `old`; returns how long it took.
-async fn wait_version_change(app: &App, old: &str) -> Duration {
+/// Waits for the running version to change from `old`. The deadline only guards against a reload
+/// that never comes; how fast reloads are is measured by `bench/run` (scenario 3), not here.
+async fn wait_version_change(app: &App, old: &str) {
     let started = Instant::now();
     while app.reloader.current().load().version == old {
-        assert!(started.elapsed() < Duration::from_secs(5), "rules were not reloaded");
+        assert!(started.elapsed() < WAIT, "rules were not reloaded");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    started.elapsed()
 }
 
 async fn wait_outcome(app: &App, pred: impl Fn(&ReloadOutcome) -> bool) -> ReloadOutcome {
     let mut rx = app.reloader.outcomes();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + WAIT;
     loop {
         if let Some(o) = rx.borrow_and_update().clone()
             && pred(&o)
@@ -46,13 +44,12 @@ async fn setup() -> (App, Receiver, String) {
 }
 
 #[tokio::test]
-async fn in_place_write_is_picked_up_within_two_seconds() {
+async fn in_place_write_is_picked_up() {
     let (app, slack, text) = setup().await;
     let old = app.reloader.current().load().version.clone();
     std::fs::write(&app.rules_path, text.replace("is ready to schedule\"", "can be scheduled\""))
         .expect("write");
-    let took = wait_version_change(&app, &old).await;
-    assert!(took < RELOAD_WITHIN, "took {took:?}");
+    wait_version_change(&app, &old).await;
     assert_eq!(app.post_event(ready(1)).await, 202);
     assert_eq!(slack.wait_for(1, WAIT).await[0].json(), json!({"text": "Order 1 can be scheduled"}));
 }
@@ -64,7 +61,7 @@ async fn atomic_rename_is_picked_up() {
     let tmp = app.rules_path.with_file_name(".rules.yaml.tmp");
     std::fs::write(&tmp, text.replace("is ready to schedule\"", "renamed in\"")).expect("write");
     std::fs::rename(&tmp, &app.rules_path).expect("rename");
-    assert!(wait_version_change(&app, &old).await < RELOAD_WITHIN);
+    wait_version_change(&app, &old).await;
     assert_eq!(app.post_event(ready(2)).await, 202);
     assert_eq!(slack.wait_for(1, WAIT).await[0].json(), json!({"text": "Order 2 renamed in"}));
 }
@@ -82,14 +79,19 @@ async fn broken_edit_keeps_the_old_rules_running() {
     assert_eq!(app.post_event(ready(3)).await, 202);
     assert_eq!(slack.wait_for(1, WAIT).await[0].json(), json!({"text": "Order 3 is ready to schedule"}));
 
-    // A broken file that stays broken is reported once, not on every poll or watch event.
+    // A broken file that stays broken is reported once, not on every poll or watch event: watch
+    // past two of the 1 s polls that would compile it again.
     let attempts = app.reloader.attempts();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(app.reloader.attempts(), attempts, "an unchanged broken file was compiled again");
 
     // Invalid YAML, then a deleted file: still the old rules.
     std::fs::write(&app.rules_path, "rules: [\n").expect("write");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    wait_outcome(
+        &app,
+        |o| matches!(o, ReloadOutcome::Rejected { reason } if !reason.contains("unknown destination")),
+    )
+    .await;
     std::fs::remove_file(&app.rules_path).expect("remove");
     wait_outcome(&app, |o| matches!(o, ReloadOutcome::Rejected { reason } if reason.contains("cannot read")))
         .await;
@@ -114,7 +116,7 @@ async fn configmap_symlink_swap_is_picked_up() {
     std::os::unix::fs::symlink("v1", dir.join("..data")).expect("symlink");
     std::fs::remove_file(&app.rules_path).expect("rm");
     std::os::unix::fs::symlink("..data/rules.yaml", &app.rules_path).expect("symlink");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The version is a hash of the text: the same rules behind a symlink keep it.
     let old = app.reloader.current().load().version.clone();
 
     std::fs::create_dir(dir.join("v2")).expect("mkdir");
@@ -122,31 +124,47 @@ async fn configmap_symlink_swap_is_picked_up() {
         .expect("write");
     std::os::unix::fs::symlink("v2", dir.join("..data_tmp")).expect("symlink");
     std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).expect("swap");
-    assert!(wait_version_change(&app, &old).await < RELOAD_WITHIN);
+    wait_version_change(&app, &old).await;
     assert_eq!(app.post_event(ready(5)).await, 202);
     assert_eq!(slack.wait_for(1, WAIT).await[0].json(), json!({"text": "Order 5 via configmap"}));
 }
 
 #[tokio::test]
 async fn no_request_fails_while_rules_are_swapped() {
+    const WRITES: usize = 10;
     let (app, slack, text) = setup().await;
-    let variants = [text.clone(), text.replace("is ready to schedule\"", "swapped\"")];
+    let variants = [text.replace("is ready to schedule\"", "swapped\""), text.clone()];
+    let versions: Vec<String> = variants
+        .iter()
+        .map(|v| hookroute::config::compile_text(v, "rules.yaml").ok().expect("variant compiles").0.version)
+        .collect();
+    assert_ne!(versions[0], versions[1]);
     let writer = {
         let path = app.rules_path.clone();
         tokio::spawn(async move {
-            for i in 0..12 {
+            for i in 0..WRITES {
                 std::fs::write(&path, &variants[i % 2]).expect("write");
-                tokio::time::sleep(Duration::from_millis(150)).await;
+                // Longer than the watch's debounce, so each write is a swap of its own.
+                tokio::time::sleep(Duration::from_millis(400)).await;
             }
         })
     };
     let mut sent = 0;
+    let mut swaps = 0;
+    let mut running = app.reloader.current().load().version.clone();
     let started = Instant::now();
-    while !writer.is_finished() && sent < 2000 && started.elapsed() < Duration::from_secs(10) {
+    while !writer.is_finished() && sent < 5000 && started.elapsed() < Duration::from_secs(20) {
         assert_eq!(app.post_event(ready(sent)).await, 202, "request {sent} failed during a swap");
         sent += 1;
+        let now = app.reloader.current().load().version.clone();
+        if now != running {
+            assert!(versions.contains(&now), "an unexpected version {now} ran");
+            swaps += 1;
+            running = now;
+        }
     }
     writer.await.expect("writer");
     assert!(sent > 10, "only {sent} requests were sent");
+    assert!(swaps >= WRITES / 2, "only {swaps} swaps happened during the load ({WRITES} writes)");
     assert_eq!(slack.wait_for(sent as usize, WAIT).await.len(), sent as usize, "every event was delivered");
 }

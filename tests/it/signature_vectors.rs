@@ -1,4 +1,4 @@
-//! Every vector in `shared/testdata/signature-vectors.json` (made by the senders' official libraries,
+//! Every vector in `tests/data/signature-vectors.json` (made by the senders' official libraries,
 //! each with the clock to use): `valid: true` accepted, `valid: false` refused.
 
 use std::time::{Duration, UNIX_EPOCH};
@@ -8,7 +8,7 @@ use hookroute::secret::Secret;
 use hookroute::verify::{DEFAULT_TOLERANCE, Keys, Verifier};
 use serde_json::Value;
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/signature-vectors.json");
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/signature-vectors.json");
 
 fn verifier(v: &Value) -> Verifier {
     let mut secrets = vec![Secret::new(v["secret"].as_str().expect("secret"))];
@@ -51,7 +51,11 @@ fn every_vector_gets_the_official_verdict() {
             wrong.push(format!("{}: want valid={want}, got {:?}", v["id"], result.map(|_| ())));
         }
     }
-    eprintln!("signature vectors: {}/{} as expected", vectors.len() - wrong.len(), vectors.len());
+    crate::support::report(format_args!(
+        "signature vectors: {}/{} got the official verdict",
+        vectors.len() - wrong.len(),
+        vectors.len()
+    ));
     assert!(wrong.is_empty(), "{} vector(s) wrong:\n{}", wrong.len(), wrong.join("\n"));
     assert_eq!(vectors.len(), 61, "the whole file was read");
 }

@@ -281,9 +281,17 @@ rules:
     )
 }
 
-/// Waits a little and asserts nothing more arrived.
+/// How long "nothing more happens" is watched for: past the next event it rules out, which in the
+/// test rules is at the latest a retry 1 s + 20 % jitter later (or a first send, due at once).
+pub const QUIET: Duration = Duration::from_millis(1500);
+
+/// Watches for [`QUIET`] and asserts no request beyond the `expected` ones arrived meanwhile.
 pub async fn assert_quiet(r: &Receiver, expected: usize) {
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let until = Instant::now() + QUIET;
+    while Instant::now() < until {
+        assert!(r.got().len() <= expected, "unexpected extra requests: {:?}", r.got());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(r.got().len(), expected, "unexpected extra requests: {:?}", r.got());
 }
 
@@ -359,4 +367,13 @@ pub async fn spread(bases: &[String], ids: std::ops::Range<u32>) -> Vec<u64> {
         }
     }
     acked
+}
+
+/// Writes a figure a test measured (a pass count, a duplicate rate) to the terminal even when the
+/// test passes: `eprintln!` output is captured by libtest and shown only for failures, while a direct
+/// write to the stderr handle is not. One line, prefixed by the test's name.
+pub fn report(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("test").to_owned();
+    let _ = writeln!(std::io::stderr(), "    [{test}] {line}");
 }
