@@ -147,7 +147,9 @@ fn started_on_port(stdout: std::process::ChildStdout) -> u16 {
         .by_ref()
         .map_while(Result::ok)
         .take(20)
-        .find_map(|line| line.split("on port ").nth(1)?.trim_end_matches('.').trim().parse().ok())
+        .find_map(|line| {
+            line.split("started successfully on port ").nth(1)?.trim_end_matches('.').trim().parse().ok()
+        })
         .expect("chromedriver reports the port it listens on");
     std::thread::spawn(move || lines.for_each(drop));
     port

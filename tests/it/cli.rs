@@ -175,10 +175,11 @@ fn sign_matches_the_library_for_files_and_stdin() {
 pub struct Server {
     pub child: Child,
     pub base: String,
-    /// The admin listener (an ephemeral port), from its log line.
+    /// The admin listener (an ephemeral port), from its log line; empty when it is off.
     pub admin: String,
     /// Every log line so far.
     pub logs: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Server {
@@ -188,17 +189,45 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+impl Server {
+    /// Sends `sig`, waits for the exit and for the last log line; returns the status and the logs.
+    pub async fn stop(mut self, sig: &str) -> (std::process::ExitStatus, String) {
+        signal(&self.child, sig);
+        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().expect("spawn true"));
+        let reader = self.reader.take();
+        let status = tokio::task::spawn_blocking(move || {
+            let status = child.wait().expect("wait");
+            if let Some(reader) = reader {
+                let _ = reader.join();
+            }
+            status
+        })
+        .await
+        .expect("join");
+        let logs = self.logs.lock().expect("logs").join("\n");
+        (status, logs)
+    }
+}
+
+/// The value of a log field in a text (`name=value`) or JSON (`"name":"value"`) line.
+fn log_field(line: &str, name: &str) -> Option<String> {
+    let text = format!("{name}=");
+    let json = format!("\"{name}\":\"");
+    let at = line.find(&json).map(|i| i + json.len()).or_else(|| line.find(&text).map(|i| i + text.len()))?;
+    Some(line[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c)).collect())
 }
 
 /// Starts `hookroute serve` with its store beside the rules file, unless `extra` names one.
 pub fn serve(rules_path: &str, extra: &[&str]) -> Server {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
+    serve_with_env(rules_path, extra, &[])
+}
+
+/// Like [`serve`], with environment variables. The server binds port 0 and the test reads the
+/// address it got from its "serving" log line, so no two tests can race for a port.
+pub fn serve_with_env(rules_path: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let store =
         format!("sqlite://{}", std::path::Path::new(rules_path).with_file_name("hookroute.db").display());
-    let mut args = vec!["serve", "--rules", rules_path, "--listen", &listen];
+    let mut args = vec!["serve", "--rules", rules_path, "--listen", "127.0.0.1:0"];
     if !extra.contains(&"--store") {
         args.extend(["--store", store.as_str()]);
     }
@@ -207,6 +236,7 @@ pub fn serve(rules_path: &str, extra: &[&str]) -> Server {
         .args(&args)
         .env("HOOKROUTE_LOG", "info")
         .env("HOOKROUTE_ADMIN_LISTEN", "127.0.0.1:0")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn serve");
@@ -215,7 +245,7 @@ pub fn serve(rules_path: &str, extra: &[&str]) -> Server {
     let logs = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = std::sync::mpsc::channel();
     let kept = Arc::clone(&logs);
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut admin = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(at) = line.find("/metrics at http://") {
@@ -225,14 +255,19 @@ pub fn serve(rules_path: &str, extra: &[&str]) -> Server {
                 admin = format!("http://{addr}");
             }
             if line.contains("hookroute is serving") {
-                let _ = tx.send(admin.clone());
+                let _ = tx.send((log_field(&line, "listen").unwrap_or_default(), admin.clone()));
             }
             kept.lock().expect("logs").push(line);
         }
     });
-    let admin = rx.recv_timeout(Duration::from_secs(20)).expect("server started");
-    assert!(admin.starts_with("http://127.0.0.1:"), "admin address in the log: {admin:?}");
-    Server { child, base: format!("http://{listen}"), admin, logs }
+    let (listen, admin) = rx.recv_timeout(Duration::from_secs(20)).expect("server started");
+    assert!(
+        listen.starts_with("127.0.0.1:") && !listen.ends_with(":0"),
+        "listen address in the log: {listen:?}"
+    );
+    let admin_off = env.iter().any(|(k, v)| *k == "HOOKROUTE_ADMIN_LISTEN" && *v == "off");
+    assert!(admin_off || admin.starts_with("http://127.0.0.1:"), "admin address in the log: {admin:?}");
+    Server { child, base: format!("http://{listen}"), admin, logs, reader: Some(reader) }
 }
 
 pub fn signal(child: &Child, sig: &str) {
@@ -266,6 +301,7 @@ async fn send_then_sighup_reload_then_sigterm_exit_zero() {
         rules_text.replace("is ready to schedule\"", "after SIGHUP\""),
     )
     .expect("write");
+    // "Nothing happens": watch past the 1 s poll that would have picked the write up.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(send(url.clone(), event.clone()).await.expect("send").status.code(), Some(0));
     assert_eq!(slack.wait_for(2, WAIT).await[1].json(), json!({"text": "Order 77 is ready to schedule"}));

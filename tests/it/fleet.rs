@@ -41,12 +41,12 @@ async fn three_instances_share_the_work_and_survive_a_kill_9() {
     assert!(missing.is_empty(), "{} acknowledged events never delivered: {missing:?}", missing.len());
     let duplicates: usize = seen.values().map(|n| n - 1).sum();
     let rate = duplicates as f64 / acked.len() as f64;
-    eprintln!(
+    crate::support::report(format_args!(
         "fleet: {} acknowledged by 3 instances (one killed half-way), {} delivered, {duplicates} duplicate(s) ({:.2} %)",
         acked.len(),
         seen.len(),
         rate * 100.0
-    );
+    ));
     assert!(rate < 0.05, "{duplicates} duplicates out of {}", acked.len());
     drop(servers);
 }

@@ -136,7 +136,12 @@ async fn no_request_fails_while_rules_are_swapped() {
     let variants = [text.replace("is ready to schedule\"", "swapped\""), text.clone()];
     let versions: Vec<String> = variants
         .iter()
-        .map(|v| hookroute::config::compile_text(v, "rules.yaml").ok().expect("variant compiles").0.version)
+        .map(|v| {
+            hookroute::config::compile_text(v, "rules.yaml")
+                .unwrap_or_else(|_| panic!("variant compiles"))
+                .0
+                .version
+        })
         .collect();
     assert_ne!(versions[0], versions[1]);
     let writer = {

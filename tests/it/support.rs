@@ -132,6 +132,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub store_url: String,
     pub client: reqwest::Client,
+    /// The server's request slots (`settings.max_concurrent_requests`).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
     _dir: tempfile::TempDir,
     _stop: watch::Sender<bool>,
 }
@@ -166,13 +168,13 @@ impl App {
             metrics: Arc::clone(&metrics),
         };
         tokio::spawn(worker.run(stop_rx));
+        let in_flight =
+            Arc::new(tokio::sync::Semaphore::new(reloader.current().load().settings.max_concurrent_requests));
         let state = AppState {
             config: reloader.current(),
             ingest,
             store: Arc::clone(&store),
-            in_flight: Arc::new(tokio::sync::Semaphore::new(
-                reloader.current().load().settings.max_concurrent_requests,
-            )),
+            in_flight: Arc::clone(&in_flight),
             metrics: Arc::clone(&metrics),
         };
         let admin_state = AdminState {
@@ -196,6 +198,7 @@ impl App {
             store,
             store_url,
             client: reqwest::Client::new(),
+            in_flight,
             _dir: dir,
             _stop: stop,
         }
