@@ -112,8 +112,8 @@ pub async fn receive(
     let event_type = event_type.as_str();
 
     let id = uuid::Uuid::now_v7().to_string();
-    let received_ms = crate::store::now_ms();
-    let received_at = crate::deliver::rfc3339_ms(received_ms);
+    let received_ms = crate::clock::now_ms();
+    let received_at = crate::clock::rfc3339_ms(received_ms);
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let event = ParsedEvent {
         source: &source_name,
@@ -211,8 +211,4 @@ fn dedup_key(
         }),
     };
     from_request.unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw))))
-}
-
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
