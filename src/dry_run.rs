@@ -75,7 +75,7 @@ pub fn build(
         Some(t) => t.to_owned(),
         None => route::event_type_of(spec, headers, &body).ok_or(DryRunError::NoEventType)?,
     };
-    let received_at = crate::server::now_rfc3339();
+    let received_at = crate::clock::now_rfc3339();
     let event = ParsedEvent {
         source: &source,
         event_type: &event_type,

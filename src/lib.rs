@@ -15,11 +15,13 @@
 pub mod actions;
 pub mod admin;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod deliver;
 pub mod dry_run;
 pub mod json;
 pub mod metrics;
+pub mod policy;
 pub mod route;
 pub mod rules;
 pub mod secret;

@@ -37,8 +37,8 @@ pub struct Destination {
     pub timeout: std::time::Duration,
     /// Provider and default sender, for `type: email` only.
     pub email: Option<EmailDefaults>,
-    pub retry: crate::deliver::RetryPolicy,
-    pub limits: crate::deliver::Limits,
+    pub retry: crate::policy::RetryPolicy,
+    pub limits: crate::policy::Limits,
     /// `type: http` only: sign each request for the receiver.
     pub sign: Option<OutboundSign>,
 }

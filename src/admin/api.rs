@@ -13,9 +13,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AdminState;
+use crate::clock::now_ms;
 use crate::config::{Config, LoadError};
 use crate::metrics::Gauges;
-use crate::store::{EventFilter, Filter, ReplaySelector, Status, StoreError, now_ms};
+use crate::store::{EventFilter, Filter, ReplaySelector, Status, StoreError};
 
 /// Destination health looks at attempts of the last hour, and at failures of the last day.
 const HEALTH_WINDOW: Duration = Duration::from_secs(3600);

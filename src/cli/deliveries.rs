@@ -3,8 +3,8 @@
 use super::say;
 use anyhow::{Context, bail};
 
-use crate::deliver::rfc3339_ms;
-use crate::store::{self, Filter, ReplaySelector, Status, now_ms};
+use crate::clock::{now_ms, rfc3339_ms};
+use crate::store::{self, Filter, ReplaySelector, Status};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()

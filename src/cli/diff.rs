@@ -11,10 +11,10 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::clock::{now_ms, rfc3339_ms};
 use crate::config::{self, Config, LoadError};
-use crate::deliver::rfc3339_ms;
 use crate::route::{self, ParsedEvent};
-use crate::store::{self, EventFilter, Filter, Store, StoredEvent, now_ms};
+use crate::store::{self, EventFilter, Filter, Store, StoredEvent};
 
 /// One delivery, as the comparison sees it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]

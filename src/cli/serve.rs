@@ -11,11 +11,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::admin::{self, AdminState};
+use crate::clock::now_ms;
 use crate::config::{self, LoadError, watch::Reloader};
 use crate::deliver::{Ingest, Sender, Worker, WorkerOptions};
 use crate::metrics::Metrics;
 use crate::server::{self, AppState};
-use crate::store::{self, Store, now_ms};
+use crate::store::{self, Store};
 
 /// How often delivered events past their retention are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);

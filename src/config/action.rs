@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::compile::Problems;
 use super::destination::kind_name;
 use super::node::{Loc, Node, NodeValue, Spanned, join};
+use super::problems::Problems;
 use super::raw::RawAction;
 use crate::actions::{Action, Destination, DestinationKind, HttpBody, Plan};
 use crate::template::{Shape, Templates, Text};

@@ -7,9 +7,10 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::destination::destinations;
-use super::diagnostic::{Diagnostic, Diagnostics};
+use super::diagnostic::Diagnostics;
 use super::env::{self, Redactor};
-use super::node::{self, DecodeError, Loc, Node, NodeValue, Spanned, decode, join};
+use super::node::{self, Loc, Node, NodeValue, join};
+use super::problems::{Problems, duration};
 use super::raw::{RawAction, RawFile, RawRule, RawSettings};
 use super::{Config, Settings, Source, action::action, delivery, source, when};
 use crate::actions::Destination;
@@ -19,59 +20,6 @@ use crate::template::Templates;
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
-/// The diagnostics of one compile (and what it compiled once for all rules: regexes).
-#[derive(Default)]
-pub struct Problems(
-    Vec<Diagnostic>,
-    std::collections::HashSet<String>,
-    std::collections::HashMap<String, regex::Regex>,
-);
-
-impl Problems {
-    /// `pattern` compiled once per rules file: rules repeating a pattern share it (a compiled regex
-    /// takes tens of KiB; cloning one shares it).
-    pub fn regex(&mut self, pattern: &str, size_limit: usize) -> Result<regex::Regex, regex::Error> {
-        if let Some(re) = self.2.get(pattern) {
-            return Ok(re.clone());
-        }
-        let re = regex::RegexBuilder::new(pattern).size_limit(size_limit).build()?;
-        self.2.insert(pattern.to_owned(), re.clone());
-        Ok(re)
-    }
-
-    /// Remembers a destination that is declared but has errors, so references to it are not
-    /// reported again as unknown.
-    pub fn broken_destination(&mut self, name: &str) {
-        self.1.insert(name.to_owned());
-    }
-
-    pub fn is_broken_destination(&self, name: &str) -> bool {
-        self.1.contains(name)
-    }
-
-    /// Records an error; returns `None` so callers can `return p.error(..)`. A second error at the
-    /// same place is a knock-on of the first (a missing variable makes a bad URL) and is dropped.
-    pub fn error<T>(&mut self, loc: Loc, path: &str, message: impl Into<String>) -> Option<T> {
-        let d = Diagnostic::error(loc, path, message);
-        if !self.0.iter().any(|e| e.severity == d.severity && (e.line, e.col) == (d.line, d.col)) {
-            self.0.push(d);
-        }
-        None
-    }
-
-    pub fn warning(&mut self, loc: Loc, path: &str, message: impl Into<String>) {
-        self.0.push(Diagnostic::warning(loc, path, message));
-    }
-
-    fn decode_error<T>(&mut self, e: DecodeError, fallback: Loc) -> Option<T> {
-        self.error(e.loc.unwrap_or(fallback), &e.path, e.message)
-    }
-
-    pub(super) fn decode<T: serde::de::DeserializeOwned>(&mut self, node: &Node, path: &str) -> Option<T> {
-        decode(node, path).map_err(|e| self.decode_error::<T>(e, node.loc)).ok()
-    }
-}
-
 /// Compiles rules-file text. `file` names it in diagnostics; `lookup` reads the environment.
 pub fn compile(
     text: &str,
@@ -80,7 +28,7 @@ pub fn compile(
 ) -> Result<(Config, Diagnostics), Diagnostics> {
     let mut p = Problems::default();
     let config = compile_inner(text, lookup, &mut p);
-    let mut items = p.0;
+    let mut items = p.diagnostics;
     items.sort_by_key(|d| (d.line, d.col));
     let diagnostics = Diagnostics { file: file.to_owned(), items };
     match config {
@@ -138,24 +86,6 @@ fn compile_inner(text: &str, lookup: &dyn Fn(&str) -> Option<String>, p: &mut Pr
     })
 }
 
-/// A mapping's entries, or an error when the node is something else.
-pub(super) fn mapping<'n>(
-    node: Option<&'n Node>,
-    path: &str,
-    p: &mut Problems,
-) -> Vec<(&'n str, &'n Node, &'n Node)> {
-    match node {
-        None => vec![],
-        Some(n) if matches!(n.value, NodeValue::Null) => vec![],
-        Some(n) => match n.entries() {
-            Some(entries) => entries.collect(),
-            None => p
-                .error(n.loc, path, format!("expected a mapping of names, found {}", n.kind()))
-                .unwrap_or_default(),
-        },
-    }
-}
-
 fn settings(node: Option<&Node>, p: &mut Problems) -> Settings {
     let raw: RawSettings = node.and_then(|n| p.decode(n, "settings")).unwrap_or_default();
     let delivery = raw.delivery.unwrap_or_default();
@@ -191,34 +121,6 @@ fn settings(node: Option<&Node>, p: &mut Problems) -> Settings {
             None => None,
         },
     }
-}
-
-/// `250ms`, `10s`, `5m`, `1h`, `7d`.
-pub(super) fn duration(text: &Spanned<String>, path: &str, p: &mut Problems) -> Option<Duration> {
-    let s = text.value.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let Ok(n) = digits.parse::<u64>() else {
-        return p.error(text.loc, path, format!("`{s}` is not a duration; write e.g. 500ms, 10s, 5m or 1h"));
-    };
-    let d = match unit.trim() {
-        "ms" => Duration::from_millis(n),
-        "s" | "" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        "d" => Duration::from_secs(n * 86_400),
-        _ => {
-            return p.error(
-                text.loc,
-                path,
-                format!("`{s}` is not a duration; write e.g. 500ms, 10s, 5m or 1h"),
-            );
-        }
-    };
-    if d.is_zero() {
-        return p.error(text.loc, path, "a duration must be longer than zero");
-    }
-    Some(d)
 }
 
 fn rules(

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use super::compile::{Problems, duration};
 use super::node::{Node, NodeValue, Spanned, join};
+use super::problems::{Problems, duration};
 use super::raw::{RawDedup, RawDelivery, RawRetry};
 use super::{Dedup, DedupKey, DeliverySettings};
-use crate::deliver::{Limits, Rate, RetryPolicy};
+use crate::policy::{Limits, Rate, RetryPolicy};
 use crate::rules::Path;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

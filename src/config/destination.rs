@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::compile::{Problems, mapping};
 use super::node::{Loc, Node, Spanned, join};
+use super::problems::{Problems, mapping};
 use super::raw::{RawDestination, RawSign, SignScheme};
 use super::{Settings, delivery};
 use crate::actions::{Destination, DestinationKind, EmailDefaults, EmailProvider, OutboundSign};

@@ -9,6 +9,7 @@ mod destination;
 pub mod diagnostic;
 pub mod env;
 pub mod node;
+mod problems;
 mod raw;
 pub mod schema;
 mod source;
@@ -101,7 +102,7 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
     pub timeout: Duration,
-    pub retry: crate::deliver::RetryPolicy,
+    pub retry: crate::policy::RetryPolicy,
     pub concurrency: usize,
 }
 

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::compile::{Problems, duration, mapping};
 use super::node::{Loc, Node, Spanned, join};
+use super::problems::{Problems, duration, mapping};
 use super::raw::{RawEventType, RawSource, RawVerify, VerifyScheme};
 use super::{EventTypeSpec, Source, delivery};
 use crate::rules::Path;

@@ -87,7 +87,7 @@ impl Reloader {
             outcomes: watch::channel(None).0,
             counts: OutcomeCounts::default(),
             last_report: Mutex::new(None),
-            loaded_at: AtomicI64::new(crate::store::now_ms()),
+            loaded_at: AtomicI64::new(crate::clock::now_ms()),
         })
     }
 
@@ -184,7 +184,7 @@ impl Reloader {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         *lock(&self.last_report) = Some(ReloadReport {
-            at: crate::store::now_ms(),
+            at: crate::clock::now_ms(),
             trigger: trigger.to_owned(),
             outcome: label,
             version: self.current.load().version.clone(),
@@ -207,7 +207,7 @@ impl Reloader {
         let version = loaded.config.version.clone();
         let rules = loaded.config.rules.len();
         self.current.store(Arc::new(loaded.config));
-        self.loaded_at.store(crate::store::now_ms(), Ordering::Relaxed);
+        self.loaded_at.store(crate::clock::now_ms(), Ordering::Relaxed);
         *running = new_digest;
         tracing::info!(trigger, version = %version, rules, "rules reloaded");
         ReloadOutcome::Applied { version }

@@ -3,8 +3,8 @@
 //! Forms: a string is a JSONPath query (true when it selects anything); a list means `all`; a mapping
 //! is `all: [...]`, `any: [...]`, `not: ...`, or `path:` with exactly one operator.
 
-use super::compile::Problems;
 use super::node::{Node, NodeValue, join};
+use super::problems::Problems;
 use crate::rules::{Bound, Condition, Op, Path};
 
 const OPERATORS: &[&str] = &[

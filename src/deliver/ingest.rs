@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::store::{Inserted, NewEvent, Store, StoreError, now_ms};
+use crate::clock::now_ms;
+use crate::store::{Inserted, NewEvent, Store, StoreError};
 
 /// Events per transaction at most.
 const MAX_BATCH: usize = 256;

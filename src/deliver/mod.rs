@@ -3,20 +3,18 @@
 //!
 //! - [`ingest`]: the handler's way in; batches concurrent events into one transaction.
 //! - [`worker`]: claims due deliveries with a lease, applies per-destination limits, sends, records.
-//! - [`policy`]: retry schedule as data; [`outcome`]: what an HTTP answer means.
-//! - [`gate`]: per-destination concurrency and rate limits.
+//! - [`gate`]: applies the per-destination concurrency and rate limits.
 //! - [`send`]: the only place that makes outbound requests.
+//!
+//! The retry schedule, outcome classification and limits themselves are plain values in
+//! [`crate::policy`], which `config` compiles and this module applies.
 
 mod gate;
 mod ingest;
-mod outcome;
-mod policy;
 mod send;
 mod worker;
 
-pub use gate::{Gates, Limits, Rate};
+pub use gate::Gates;
 pub use ingest::{Ingest, IngestError};
-pub use outcome::{Outcome, classify, parse_retry_after};
-pub use policy::{DEFAULT_SCHEDULE, Decision, JITTER, RetryPolicy};
 pub use send::{Attempt, LogContext, Sender};
-pub use worker::{Worker, WorkerOptions, rfc3339_ms};
+pub use worker::{Worker, WorkerOptions};

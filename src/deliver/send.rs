@@ -3,9 +3,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::Outcome;
-use super::outcome::classify;
 use crate::actions::{Destination, DestinationKind, RenderedRequest};
+use crate::policy::{Outcome, classify};
 
 /// How much of a response body is kept for errors.
 const EXCERPT_BYTES: usize = 1024;
@@ -76,7 +75,7 @@ impl Sender {
         }
         if let Some(sign) = &dest.sign {
             let id = format!("msg_{}_{}", context.delivery_id, context.event_id);
-            for (name, value) in sign.headers(&req.body, &id, crate::store::now_ms() / 1000) {
+            for (name, value) in sign.headers(&req.body, &id, crate::clock::now_ms() / 1000) {
                 builder = builder.header(name, value);
             }
         }

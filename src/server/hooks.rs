@@ -1,6 +1,8 @@
 //! `POST /hooks/{source}`: read the raw bytes (size-limited), verify, parse, route, render, store
 //! (deduplicated, group-committed), answer.
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -10,127 +12,201 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 
-use super::AppState;
 use sha2::{Digest, Sha256};
+use tokio::sync::OwnedSemaphorePermit;
 
-use crate::config::DedupKey as DedupKeySpec;
+use super::AppState;
+use crate::config::{Config, DedupKey as DedupKeySpec, Settings, Source};
 use crate::metrics::{Received, Rejection};
-use crate::route::{self, ParsedEvent};
+use crate::route::{self, ParsedEvent, PlannedAction};
 use crate::store::{DedupKey, Inserted, NewDelivery, NewEvent};
+use crate::verify::Verified;
 
-fn reply(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
-}
-
+/// `POST /hooks/{source}`, step by step: shed load, find the source, then [`accept`] the request.
 pub async fn receive(
     State(state): State<AppState>,
     Path(source_name): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    // Load shedding: past the cap, answer 503 at once instead of queueing without bound.
-    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
-        tracing::warn!(source = %source_name, "too many requests in flight; shedding load");
-        state.metrics.received("", "", Received::Rejected(Rejection::Overloaded));
+    let Some(_permit) = admit(&state, &source_name) else {
         return busy("too many requests in flight");
     };
     let config = state.config.load_full();
-    let Some(source) = config.sources.get(&source_name) else {
-        // Not labelled with the name: anyone can make up source names.
-        state.metrics.received("", "", Received::Rejected(Rejection::UnknownSource));
+    let Some(source) = known_source(&state, &config, &source_name) else {
         return reply(StatusCode::NOT_FOUND, "unknown source");
     };
-    let refuse = |reason: Rejection, status: StatusCode, message: &str| {
-        state.metrics.received(&source_name, "", Received::Rejected(reason));
-        reply(status, message)
-    };
-    if let Some(ct) = headers.get(header::CONTENT_TYPE)
-        && !is_json(ct.to_str().unwrap_or_default())
-    {
-        return refuse(
-            Rejection::UnsupportedMediaType,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the body must be JSON (application/json)",
-        );
+    match accept(&state, &config, &source_name, source, &headers, body).await {
+        Ok(response) => response,
+        Err(refusal) => {
+            state.metrics.received(&source_name, "", Received::Rejected(refusal.reason));
+            reply(refusal.status, &refusal.message)
+        }
     }
+}
 
-    let limit = config.settings.max_body_bytes;
-    let read = tokio::time::timeout(config.settings.read_timeout, Limited::new(body, limit).collect()).await;
-    let raw: Bytes = match read {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            tracing::warn!(source = %source_name, limit, "request body over the limit");
-            return refuse(
-                Rejection::BodyTooLarge,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("body larger than {limit} bytes"),
-            );
-        }
-        Ok(Err(_)) => {
-            return refuse(
-                Rejection::UnreadableBody,
-                StatusCode::BAD_REQUEST,
-                "could not read the request body",
-            );
-        }
-        Err(_) => {
-            tracing::warn!(source = %source_name, "request body not received in time");
-            return refuse(
-                Rejection::ReadTimeout,
-                StatusCode::REQUEST_TIMEOUT,
-                "the body was not received in time",
-            );
-        }
-    };
-
-    let verified = match source.verifier.verify(&headers, raw, std::time::SystemTime::now()) {
-        Ok(v) => v,
-        Err(reason) => {
-            tracing::warn!(source = %source_name, "request refused: {reason}");
-            return refuse(Rejection::Signature, StatusCode::UNAUTHORIZED, "unauthorized");
-        }
-    };
-
+/// A request of a known source: one step a line, each refusing with its own [`Refusal`] (counted
+/// under the source by [`receive`]), then stored and answered.
+async fn accept(
+    state: &AppState,
+    config: &Config,
+    source_name: &str,
+    source: &Source,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
+    check_content_type(headers)?;
+    let raw = read_body(body, &config.settings, source_name).await?;
+    let verified = verify(source, headers, raw, source_name)?;
     let raw = verified.body.bytes();
-    let body: serde_json::Value = match crate::json::parse_strict(raw) {
-        Ok(v) => v,
-        Err(e) => {
-            return refuse(
-                Rejection::InvalidJson,
-                StatusCode::BAD_REQUEST,
-                &format!("body is not valid JSON: {e}"),
-            );
-        }
-    };
-    let Some(event_type) = route::event_type_of(&source.event_type, &headers, &body) else {
-        return refuse(
-            Rejection::NoEventType,
-            StatusCode::BAD_REQUEST,
-            "the request carries no event type where this source expects one",
-        );
-    };
-    let event_type = event_type.as_str();
+    let body = parse_json(raw)?;
+    let event_type = event_type(source, headers, &body)?;
 
     let id = uuid::Uuid::now_v7().to_string();
-    let received_ms = crate::store::now_ms();
-    let received_at = crate::deliver::rfc3339_ms(received_ms);
+    let received_ms = crate::clock::now_ms();
+    let received_at = crate::clock::rfc3339_ms(received_ms);
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let event = ParsedEvent {
-        source: &source_name,
-        event_type,
+        source: source_name,
+        event_type: &event_type,
         body: &body,
         raw_body: raw,
         content_type,
         received_at: &received_at,
-        headers: Some(&headers),
+        headers: Some(headers),
     };
-    let planned = route::plan(&config, &event);
-    let mut matched_rules: Vec<String> = planned.iter().map(|p| p.rule.to_owned()).collect();
-    matched_rules.dedup();
+    let planned = route::plan(config, &event);
     // Borrowed from the config this request holds: counting matches allocates nothing.
     let mut matched_for_metrics: Vec<&str> = planned.iter().map(|p| p.rule).collect();
     matched_for_metrics.dedup();
-    let deliveries: Vec<NewDelivery> = planned
+    let mut matched_rules: Vec<String> = planned.iter().map(|p| p.rule.to_owned()).collect();
+    matched_rules.dedup();
+    let deliveries = deliveries(planned, &id);
+    let new_event = NewEvent {
+        id: id.clone(),
+        source: source_name.to_owned(),
+        event_type: event_type.clone(),
+        received_at: received_ms,
+        body: raw.clone(),
+        content_type: content_type.map(str::to_owned),
+        matched_rules,
+        rules_version: config.version.clone(),
+        dedup: source.dedup.as_ref().map(|d| DedupKey {
+            key: dedup_key(&d.key, verified.delivery_id.as_deref(), headers, &body, raw),
+            expires_at: received_ms + i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX / 4),
+        }),
+        deliveries,
+    };
+    Ok(store(state, new_event, &id, source_name, &event_type, &matched_for_metrics).await)
+}
+
+/// Why a request of a known source is refused before it is stored: counted as `reason`, answered
+/// with `status` and `message`.
+struct Refusal {
+    reason: Rejection,
+    status: StatusCode,
+    message: Cow<'static, str>,
+}
+
+impl Refusal {
+    fn new(reason: Rejection, status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self { reason, status, message: message.into() }
+    }
+}
+
+fn reply(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// Load shedding: past the cap, answer 503 at once instead of queueing without bound. The permit
+/// is held until the answer.
+fn admit(state: &AppState, source_name: &str) -> Option<OwnedSemaphorePermit> {
+    let permit = state.in_flight.clone().try_acquire_owned().ok();
+    if permit.is_none() {
+        tracing::warn!(source = %source_name, "too many requests in flight; shedding load");
+        state.metrics.received("", "", Received::Rejected(Rejection::Overloaded));
+    }
+    permit
+}
+
+fn known_source<'c>(state: &AppState, config: &'c Config, source_name: &str) -> Option<&'c Source> {
+    let source = config.sources.get(source_name);
+    if source.is_none() {
+        // Not labelled with the name: anyone can make up source names.
+        state.metrics.received("", "", Received::Rejected(Rejection::UnknownSource));
+    }
+    source
+}
+
+/// A declared content type must be JSON; none at all is accepted.
+fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
+    match headers.get(header::CONTENT_TYPE) {
+        Some(ct) if !is_json(ct.to_str().unwrap_or_default()) => Err(Refusal::new(
+            Rejection::UnsupportedMediaType,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON (application/json)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The raw bytes, within the running config's size limit and read timeout.
+async fn read_body(body: Body, settings: &Settings, source_name: &str) -> Result<Bytes, Refusal> {
+    let limit = settings.max_body_bytes;
+    let read = tokio::time::timeout(settings.read_timeout, Limited::new(body, limit).collect()).await;
+    match read {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            tracing::warn!(source = %source_name, limit, "request body over the limit");
+            Err(Refusal::new(
+                Rejection::BodyTooLarge,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {limit} bytes"),
+            ))
+        }
+        Ok(Err(_)) => Err(Refusal::new(
+            Rejection::UnreadableBody,
+            StatusCode::BAD_REQUEST,
+            "could not read the request body",
+        )),
+        Err(_) => {
+            tracing::warn!(source = %source_name, "request body not received in time");
+            Err(Refusal::new(
+                Rejection::ReadTimeout,
+                StatusCode::REQUEST_TIMEOUT,
+                "the body was not received in time",
+            ))
+        }
+    }
+}
+
+/// The source's signature check on the raw bytes; the reason is logged, never answered.
+fn verify(source: &Source, headers: &HeaderMap, raw: Bytes, source_name: &str) -> Result<Verified, Refusal> {
+    source.verifier.verify(headers, raw, std::time::SystemTime::now()).map_err(|reason| {
+        tracing::warn!(source = %source_name, "request refused: {reason}");
+        Refusal::new(Rejection::Signature, StatusCode::UNAUTHORIZED, "unauthorized")
+    })
+}
+
+fn parse_json(raw: &Bytes) -> Result<serde_json::Value, Refusal> {
+    crate::json::parse_strict(raw).map_err(|e| {
+        Refusal::new(Rejection::InvalidJson, StatusCode::BAD_REQUEST, format!("body is not valid JSON: {e}"))
+    })
+}
+
+fn event_type(source: &Source, headers: &HeaderMap, body: &serde_json::Value) -> Result<String, Refusal> {
+    route::event_type_of(&source.event_type, headers, body).ok_or_else(|| {
+        Refusal::new(
+            Rejection::NoEventType,
+            StatusCode::BAD_REQUEST,
+            "the request carries no event type where this source expects one",
+        )
+    })
+}
+
+/// The rendered deliveries to store; a failed render is logged and stored as dead.
+fn deliveries(planned: Vec<PlannedAction<'_>>, id: &str) -> Vec<NewDelivery> {
+    planned
         .into_iter()
         .map(|p| NewDelivery {
             rule: p.rule.to_owned(),
@@ -142,38 +218,35 @@ pub async fn receive(
                 format!("template failed: {e}")
             }),
         })
-        .collect();
-    let count = deliveries.len();
-    let new_event = NewEvent {
-        id: id.clone(),
-        source: source_name.clone(),
-        event_type: event_type.to_owned(),
-        received_at: received_ms,
-        body: raw.clone(),
-        content_type: content_type.map(str::to_owned),
-        matched_rules,
-        rules_version: config.version.clone(),
-        dedup: source.dedup.as_ref().map(|d| DedupKey {
-            key: dedup_key(&d.key, verified.delivery_id.as_deref(), &headers, &body, raw),
-            expires_at: received_ms + i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX / 4),
-        }),
-        deliveries,
-    };
-    match state.ingest.submit(new_event).await {
+        .collect()
+}
+
+/// Commits the event (group commit, deduplicated) and answers: 202 with its id, 200 for a
+/// duplicate, 503 when the store failed. Counted only here, once the outcome is known.
+async fn store(
+    state: &AppState,
+    event: NewEvent,
+    id: &str,
+    source_name: &str,
+    event_type: &str,
+    matched: &[&str],
+) -> Response {
+    let count = event.deliveries.len();
+    match state.ingest.submit(event).await {
         Ok(Inserted::New) => {
             tracing::info!(event_id = %id, source = %source_name, event_type, deliveries = count, "event accepted");
-            state.metrics.received(&source_name, event_type, Received::Accepted);
-            state.metrics.rules_matched(matched_for_metrics.iter().copied());
+            state.metrics.received(source_name, event_type, Received::Accepted);
+            state.metrics.rules_matched(matched.iter().copied());
             (StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response()
         }
         Ok(Inserted::Duplicate(original)) => {
             tracing::info!(event_id = %original, source = %source_name, event_type, "duplicate event ignored");
-            state.metrics.received(&source_name, event_type, Received::Duplicate);
+            state.metrics.received(source_name, event_type, Received::Duplicate);
             (StatusCode::OK, Json(json!({ "id": original, "duplicate": true }))).into_response()
         }
         Err(e) => {
             tracing::warn!(source = %source_name, "event refused: {e}");
-            state.metrics.received(&source_name, event_type, Received::Rejected(Rejection::StoreUnavailable));
+            state.metrics.received(source_name, event_type, Received::Rejected(Rejection::StoreUnavailable));
             busy(&e.to_string())
         }
     }
@@ -211,8 +284,4 @@ fn dedup_key(
         }),
     };
     from_request.unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw))))
-}
-
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

@@ -3,8 +3,6 @@
 
 mod hooks;
 
-pub use hooks::now_rfc3339;
-
 use std::future::Future;
 use std::sync::Arc;
 

@@ -323,9 +323,3 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
         Err(StoreError::BadUrl(url.to_owned()))
     }
 }
-
-/// The time now in unix milliseconds.
-pub fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}

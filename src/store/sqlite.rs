@@ -91,7 +91,7 @@ async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
             .map_err(|e| StoreError::Migration(format!("version {version}: {e}")))?;
         sqlx::query("INSERT INTO hookroute_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
-            .bind(super::now_ms())
+            .bind(crate::clock::now_ms())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

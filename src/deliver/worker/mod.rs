@@ -13,11 +13,13 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::gate::{Gates, Permit};
-use super::{Decision, LogContext, Sender};
+use super::{LogContext, Sender};
 use crate::actions::{Incoming, RenderedRequest};
+use crate::clock::{now_ms, rfc3339_ms};
 use crate::config::Config;
 use crate::metrics::{DeliveryOutcome, Metrics};
-use crate::store::{AttemptRecord, Claimed, NextState, Recorded, Store, now_ms};
+use crate::policy::{Decision, Outcome};
+use crate::store::{AttemptRecord, Claimed, NextState, Recorded, Store};
 use crate::template::RenderContext;
 
 mod queue;
@@ -288,10 +290,10 @@ async fn attempt(
     let _ = record_tx.send(Recorded { id: d.id, series: d.series, attempt: record_row, next, error });
 }
 
-fn outcome_reason(o: &super::Outcome) -> String {
+fn outcome_reason(o: &Outcome) -> String {
     match o {
-        super::Outcome::Retry { reason, .. } | super::Outcome::Dead { reason } => reason.clone(),
-        super::Outcome::Delivered { status } => format!("HTTP {status}"),
+        Outcome::Retry { reason, .. } | Outcome::Dead { reason } => reason.clone(),
+        Outcome::Delivered { status } => format!("HTTP {status}"),
     }
 }
 
@@ -371,12 +373,4 @@ async fn rerender(store: &dyn Store, config: &Config, d: &Claimed) -> Result<Ren
     let raw: Bytes = event.body.clone();
     let incoming = Incoming { raw_body: &raw, content_type: event.content_type.as_deref(), ctx: &ctx };
     action.render(&config.templates, &incoming).map_err(|e| format!("template failed: {e}"))
-}
-
-/// Unix milliseconds as RFC 3339.
-pub fn rfc3339_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
 }

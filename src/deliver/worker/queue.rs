@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use super::CLAIM_BATCH;
-use crate::deliver::Limits;
+use crate::policy::Limits;
 use crate::store::Claimed;
 
 /// Claimed deliveries waiting in memory for their destination's limits, per destination. Queues
@@ -43,7 +43,7 @@ pub(super) fn queue_cap(limits: Limits, lease: Duration) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deliver::{Limits, Rate};
+    use crate::policy::{Limits, Rate};
 
     #[test]
     fn waiting_queues_stay_short() {

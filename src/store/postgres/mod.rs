@@ -88,7 +88,7 @@ async fn migrate(pool: &PgPool) -> StoreResult<()> {
             .map_err(|e| StoreError::Migration(format!("version {version}: {e}")))?;
         sqlx::query("INSERT INTO hookroute_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
-            .bind(super::now_ms())
+            .bind(crate::clock::now_ms())
             .execute(&mut *tx)
             .await?;
     }

@@ -1,4 +1,6 @@
-//! Benchmark helper for `bench/run` (not part of the service). Subcommands:
+//! Benchmark helper for `bench/run`, built as an example of the crate (`cargo build --release
+//! --example hookroute-bench-peer`) so that it is not part of the service and `cargo install`
+//! installs only `hookroute`. Subcommands:
 //!
 //! - `bare ADDR`: the ceiling of the HTTP stack, an axum endpoint that reads the body and answers 200;
 //! - `receiver ADDR [--delay-ms N]`: a destination that answers 200 "ok" to anything (after N ms)
@@ -14,7 +16,7 @@
 //! - `swap --target PATH --readyz URL FILE_A FILE_B`: replaces PATH (write + rename) alternately
 //!   with A and B, timing each swap until `GET /readyz` reports the new version.
 
-#[path = "../../bench/rulegen.rs"]
+#[path = "../rulegen.rs"]
 mod rulegen;
 
 use std::path::PathBuf;
@@ -32,9 +34,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use hookroute::clock::{now_ms, rfc3339_ms};
 use hookroute::config::Config;
 use hookroute::route::{ParsedEvent, plan};
-use hookroute::store::{Inserted, NewDelivery, NewEvent, now_ms};
+use hookroute::store::{Inserted, NewDelivery, NewEvent};
 
 #[derive(Parser)]
 #[command(about = "Benchmark helper for bench/run")]
@@ -328,7 +331,7 @@ async fn fill(url: &str, events: usize, rules: &std::path::Path, batch: usize) -
     let (mut stored, mut deliveries) = (0usize, 0usize);
     while stored < events {
         let now = now_ms();
-        let received_at = hookroute::deliver::rfc3339_ms(now);
+        let received_at = rfc3339_ms(now);
         let event = ParsedEvent {
             source: rulegen::SOURCE,
             event_type: rulegen::EVENT_TYPE,
