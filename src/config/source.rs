@@ -86,7 +86,8 @@ fn verifier(
         );
         return Some(Verifier::None);
     }
-    let list = raw.secrets.unwrap_or_default();
+    let written = raw.secrets.unwrap_or_default();
+    let list = non_empty_secrets(written, path, p)?;
     for (i, s) in list.iter().enumerate() {
         secrets.push((format!("[{path}.secrets[{i}]]"), s.value.clone()));
     }
@@ -116,6 +117,29 @@ fn verifier(
         }
         VerifyScheme::None => Verifier::None,
     })
+}
+
+/// The secrets with values. An entry that expands to nothing (`${OLD_SECRET:-}` while no rotation
+/// is under way) is dropped with a warning naming it; only a list left empty is an error.
+fn non_empty_secrets(
+    written: Vec<Spanned<String>>,
+    path: &str,
+    p: &mut Problems,
+) -> Option<Vec<Spanned<String>>> {
+    let Some(first) = written.first().map(|s| s.loc) else { return Some(written) };
+    if written.iter().all(|s| s.value.is_empty()) {
+        return p.error(first, &join(path, "secrets"), "every secret is empty; at least one is needed");
+    }
+    let mut kept = Vec::with_capacity(written.len());
+    for (i, s) in written.into_iter().enumerate() {
+        if s.value.is_empty() {
+            let field = format!("{path}.secrets[{i}]");
+            p.warning(s.loc, &field, "is empty, so it is ignored; the other secrets still verify");
+        } else {
+            kept.push(s);
+        }
+    }
+    Some(kept)
 }
 
 /// The source's own `event_type`, or the scheme's default.

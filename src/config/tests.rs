@@ -113,3 +113,20 @@ fn an_empty_admin_token_is_an_error_not_an_open_api() {
         &["2:25: settings.admin_token: is empty; remove it to turn the token off"],
     );
 }
+
+#[test]
+fn a_secret_that_expands_to_empty_is_dropped_with_a_warning() {
+    let rotation = "sources: {s: {verify: {scheme: hmac-sha256, secrets: [\"${SET}\", \"${OLD:-}\"]}}}\n";
+    check(
+        rotation,
+        &[
+            "1:65: warning: sources.s.verify.secrets[1]: is empty, so it is ignored; the other secrets still verify",
+        ],
+    );
+    let (config, _) = compile_text_with_env(rotation, "f", &env).expect("starts with the one secret left");
+    assert!(config.sources.contains_key("s"));
+    check(
+        "sources: {s: {verify: {scheme: github, secrets: [\"${OLD:-}\", \"\"]}}}\n",
+        &["1:50: sources.s.verify.secrets: every secret is empty; at least one is needed"],
+    );
+}
