@@ -10,6 +10,18 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
 /// How much work one render may do before it is stopped (a loop over a huge payload, say).
 const FUEL: u64 = 200_000;
 
+/// The filter a one-expression leaf renders through: `tojson`, except that an undefined value is an
+/// error (`tojson` would send `null` for `{{ payload.nope }}`).
+const JSON_LEAF: &str = "hookroute_json_leaf";
+
+fn json_leaf(value: &Value) -> Result<String, minijinja::Error> {
+    use minijinja::{Error, ErrorKind};
+    if value.is_undefined() {
+        return Err(Error::new(ErrorKind::UndefinedError, "is undefined"));
+    }
+    serde_json::to_string(value).map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))
+}
+
 /// A text field: literal or a compiled template.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Text {
@@ -59,6 +71,7 @@ impl Default for Templates {
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(64);
+        env.add_filter(JSON_LEAF, |v: Value| json_leaf(&v));
         Self { env, by_source: Default::default(), aliases: Default::default() }
     }
 }
@@ -76,7 +89,7 @@ impl Templates {
     /// Compiles a string leaf of a structured value.
     pub fn leaf(&mut self, name: &str, source: &str) -> Result<Shape, String> {
         if let Some(expr) = single_expression(source) {
-            self.add(name, format!("{{{{ ({expr}) | tojson }}}}"))?;
+            self.add(name, format!("{{{{ ({expr}) | {JSON_LEAF} }}}}"))?;
             return Ok(Shape::Json(name.to_owned()));
         }
         self.text(name, source).map(Shape::Text)
@@ -127,7 +140,19 @@ impl Templates {
     fn render(&self, name: &str, ctx: &RenderContext) -> Result<String, RenderError> {
         let fail = |e: minijinja::Error| RenderError { template: name.to_owned(), reason: describe(&e) };
         let compiled = self.aliases.get(name).map_or(name, String::as_str);
-        self.env.get_template(compiled).map_err(fail)?.render(&ctx.0).map_err(fail)
+        let template = self.env.get_template(compiled).map_err(fail)?;
+        template.render(&ctx.0).map_err(|e| match leaf_expression(template.source()) {
+            // The leaf filter's own error: name the expression, as MiniJinja does for text.
+            Some(expr)
+                if e.kind() == minijinja::ErrorKind::UndefinedError && e.detail() == Some("is undefined") =>
+            {
+                RenderError {
+                    template: name.to_owned(),
+                    reason: format!("undefined value: `{expr}` is undefined"),
+                }
+            }
+            _ => fail(e),
+        })
     }
 }
 
@@ -157,6 +182,11 @@ fn single_expression(source: &str) -> Option<&str> {
     let inner = source.trim().strip_prefix("{{")?.strip_suffix("}}")?;
     let clean = !inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%");
     (clean && !inner.trim().is_empty()).then(|| inner.trim())
+}
+
+/// The expression of a compiled one-expression leaf (`{{ (EXPR) | hookroute_json_leaf }}`).
+fn leaf_expression(source: &str) -> Option<&str> {
+    source.strip_prefix("{{ (")?.strip_suffix(&format!(") | {JSON_LEAF} }}}}")).map(str::trim)
 }
 
 /// MiniJinja's message without the template-name prefix noise, plus the line when it has one.
@@ -221,6 +251,18 @@ mod tests {
         let err = text("Order {{ payload.missing }}").expect_err("undefined");
         assert!(err.contains("undefined"), "{err}");
         assert!(text("{{ nope }}").is_err());
+    }
+
+    #[test]
+    fn an_undefined_value_names_the_expression_in_text_and_in_json_leaves() {
+        let err = text("Order {{ payload.nope }}").expect_err("undefined");
+        assert_eq!(err, "t: undefined value: `payload.nope` is undefined (template line 1)");
+        let mut t = Templates::default();
+        let leaf = t.leaf("body.id", "{{ payload.nope }}").expect("compiles");
+        let err = t.render_shape(&leaf, &ctx()).expect_err("undefined, not null").to_string();
+        assert_eq!(err, "body.id: undefined value: `payload.nope` is undefined");
+        let leaf = t.leaf("body.n", "{{ payload.nope | default(none) }}").expect("compiles");
+        assert_eq!(t.render_shape(&leaf, &ctx()).expect("a default is fine"), json!(null));
     }
 
     #[test]
