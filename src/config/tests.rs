@@ -130,3 +130,16 @@ fn a_secret_that_expands_to_empty_is_dropped_with_a_warning() {
         &["1:50: sources.s.verify.secrets: every secret is empty; at least one is needed"],
     );
 }
+
+#[test]
+fn unknown_filters_and_tests_are_load_errors_at_the_template_field() {
+    check(
+        &format!(
+            "{HEAD}destinations: {{d: {{type: log}}}}\nrules:\n  - name: r\n    actions:\n      - to: d\n        text: \"{{{{ payload.id | nofilter }}}}\"\n      - to: d\n        text: \"{{% if payload.id is nottest %}}x{{% endif %}}\"\n"
+        ),
+        &[
+            "7:15: rules[0].actions[0].text: unknown filter `nofilter` (template line 1)",
+            "9:15: rules[0].actions[1].text: unknown test `nottest` (template line 1)",
+        ],
+    );
+}
