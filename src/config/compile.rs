@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::destination::destinations;
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::env::{self, Redactor};
-use super::node::{self, DecodeError, Loc, Node, NodeValue, Spanned, decode, join};
+use super::node::{self, DecodeError, Loc, Node, NodeValue, Spanned, join};
 use super::raw::{RawAction, RawFile, RawRule, RawSettings};
 use super::{Config, Settings, Source, action::action, delivery, source, when};
 use crate::actions::Destination;
@@ -67,8 +67,14 @@ impl Problems {
         self.error(e.loc.unwrap_or(fallback), &e.path, e.message)
     }
 
+    /// Decodes `node`, reporting every unknown key (not just the first) and, past them, the
+    /// node's other problems; `None` only when something other than an unknown key failed.
     pub(super) fn decode<T: serde::de::DeserializeOwned>(&mut self, node: &Node, path: &str) -> Option<T> {
-        decode(node, path).map_err(|e| self.decode_error::<T>(e, node.loc)).ok()
+        let (value, errors) = node::decode_all(node, path);
+        for e in errors {
+            self.decode_error::<()>(e, node.loc);
+        }
+        value
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer};
 
 mod decode;
 
-pub use decode::{DecodeError, Spanned, decode, join};
+pub use decode::{DecodeError, Spanned, decode, decode_all, join};
 
 /// A position in the rules file, 1-based. `0:0` means unknown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
