@@ -101,3 +101,17 @@ fn decode_all_reports_every_unknown_key_and_decodes_the_rest() {
     assert!(item.is_none(), "a type error still fails the node");
     assert_eq!(errors.len(), 2, "{errors:?}");
 }
+
+#[test]
+fn tab_indentation_is_named_at_the_tab() {
+    let check = |text: &str, at: (u32, u32)| {
+        let err = parse_yaml(text).expect_err("tabs");
+        assert_eq!(err.message, "tabs are not allowed for indentation; use spaces", "{text:?}");
+        assert_eq!((err.loc.line, err.loc.col), at, "{text:?}");
+    };
+    check("sources:\n\ts: {verify: {scheme: none}}\n", (2, 1));
+    check("sources:\n  s:\n    verify:\n\t  scheme: none\n", (4, 1));
+    check("rules:\n  - name: a\n  \t  source: x\n", (3, 3));
+    let literal = parse_yaml("text: |\n  a\tb\nother: 1\n").expect("a tab inside a value is fine");
+    assert_eq!(literal.get("text").and_then(Node::as_str), Some("a\tb\n"));
+}
