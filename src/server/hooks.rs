@@ -214,5 +214,5 @@ fn dedup_key(
 }
 
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    crate::deliver::rfc3339_ms(crate::store::now_ms())
 }

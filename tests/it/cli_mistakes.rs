@@ -52,3 +52,42 @@ fn test_command_masks_userinfo_and_query_values_of_a_literal_url() {
         assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} shown:\n{stdout}{stderr}");
     }
 }
+
+#[test]
+fn inspecting_commands_refuse_a_missing_store_and_create_nothing() {
+    let (dir, rules) = write_temp("rules.yaml", RULES);
+    let path = dir.path().join("typo.db");
+    let url = format!("sqlite://{}", path.display());
+    let shown = format!("`{}` does not exist; only `hookroute serve` creates a store", path.display());
+    for (args, code) in [
+        (vec!["deliveries", "--store", &url], 1),
+        (vec!["replay", "--store", &url, "1"], 1),
+        (vec!["prune", "--store", &url], 1),
+        // `diff` keeps its documented codes: 1 means "changes", 2 "could not compare".
+        (vec!["diff", "--rules", &rules, "--store", &url], 2),
+    ] {
+        let out = run(&args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}\n{stdout}{stderr}");
+        assert!(stderr.contains(&shown), "{args:?}: {stderr}");
+        assert!(!stdout.contains("no deliveries"), "{args:?}: {stdout}");
+        assert!(!path.exists(), "{args:?} created {}", path.display());
+    }
+}
+
+#[test]
+fn errors_say_each_thing_once() {
+    let (dir, rules) = write_temp("rules.yaml", RULES);
+    let once = |args: &[&str], phrase: &str| {
+        let out = run(args);
+        let (_, stderr) = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(stderr.matches(phrase).count(), 1, "{args:?}: `{phrase}` in\n{stderr}");
+    };
+    let store = format!("sqlite://{}", dir.path().join("none.db").display());
+    once(&["diff", "--rules", &rules, "--store", &store, "--since", "1y"], "--since 1y");
+    once(&["replay", "--store", &store, "--status", "dead", "--since", "1y"], "--since 1y");
+    // A directory exists but is no database: SQLite's own message, said once.
+    let not_a_file = format!("sqlite://{}", dir.path().display());
+    once(&["deliveries", "--store", &not_a_file], "unable to open database file");
+}
