@@ -91,3 +91,64 @@ fn errors_say_each_thing_once() {
     let not_a_file = format!("sqlite://{}", dir.path().display());
     once(&["deliveries", "--store", &not_a_file], "unable to open database file");
 }
+
+/// The README's rotation example, outside a rotation: `HOUSE_CHECK_OLD_SECRET` is unset.
+const ROTATION: &str = r#"sources:
+  house-check:
+    verify:
+      scheme: hmac-sha256
+      secrets: ["${HOUSE_CHECK_SECRET}", "${HOUSE_CHECK_OLD_SECRET:-}"]
+destinations:
+  console: {type: log}
+rules:
+  - name: r
+    actions: [{to: console, text: "{{ type }}"}]
+"#;
+
+fn rotation_command(args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(crate::cli::BIN);
+    c.args(args).env("HOUSE_CHECK_SECRET", "current-secret").env_remove("HOUSE_CHECK_OLD_SECRET");
+    c
+}
+
+#[test]
+fn an_empty_rotation_secret_is_a_warning_in_check_and_in_the_serve_log() {
+    use std::io::BufRead;
+    let (dir, rules) = write_temp("rules.yaml", ROTATION);
+    let warning = format!("{rules}:5:42: warning: sources.house-check.verify.secrets[1]: is empty");
+
+    let out = rotation_command(&["check", "--rules", &rules]).output().expect("check");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains(&warning), "{stdout}");
+
+    let store = format!("sqlite://{}", dir.path().join("h.db").display());
+    let args =
+        ["serve", "--rules", &rules, "--listen", "127.0.0.1:0", "--admin-listen", "off", "--store", &store];
+    let mut child = rotation_command(&args)
+        .env("HOOKROUTE_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let serving = line.contains("hookroute is serving");
+            seen.push(line);
+            if serving {
+                let _ = tx.send(seen);
+                return;
+            }
+        }
+        let _ = tx.send(seen);
+    });
+    let lines = rx.recv_timeout(std::time::Duration::from_secs(20));
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = lines.expect("serve wrote its log");
+    assert!(lines.last().is_some_and(|l| l.contains("hookroute is serving")), "serve started:\n{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains(&warning)), "the warning in the serve log:\n{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("current-secret")), "no secret in the log");
+}
