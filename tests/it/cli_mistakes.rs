@@ -152,3 +152,36 @@ fn an_empty_rotation_secret_is_a_warning_in_check_and_in_the_serve_log() {
     assert!(lines.iter().any(|l| l.contains(&warning)), "the warning in the serve log:\n{lines:#?}");
     assert!(!lines.iter().any(|l| l.contains("current-secret")), "no secret in the log");
 }
+
+#[test]
+fn check_names_tab_indentation_at_the_tab() {
+    let (_dir, rules) = write_temp("rules.yaml", "sources:\n  s:\n    verify:\n\t  scheme: none\n");
+    let out = run(&["check", "--rules", &rules]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(stdout, format!("{rules}:4:1: tabs are not allowed for indentation; use spaces\n"));
+}
+
+#[test]
+fn check_reports_an_unknown_key_a_bad_jsonpath_and_a_duplicate_name_in_one_rule() {
+    let yaml = "sources: {s: {verify: {scheme: none}}}\ndestinations: {d: {type: log}}\nrules:\n  - {name: r, actions: [{to: d, text: t}]}\n  - name: r\n    evnts: [a]\n    when: \"$.payload[?(\"\n    actions: [{to: d, text: t}]\n";
+    let (_dir, rules) = write_temp("rules.yaml", yaml);
+    let out = run(&["check", "--rules", &rules]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let errors: Vec<&str> = stdout.lines().filter(|l| !l.contains(": warning: ")).collect();
+    assert_eq!(
+        errors,
+        [
+            format!("{rules}:5:11: rules[1].name: duplicate rule name `r` (first used at line 4)"),
+            format!(
+                "{rules}:6:5: rules[1].evnts: unknown field `evnts`, expected one of: name, source, events, when, actions, stop"
+            ),
+            format!(
+                "{rules}:7:11: rules[1].when: invalid JSONPath at character 13: in long-hand segment, parser error"
+            ),
+        ],
+        "{stdout}"
+    );
+    assert!(stderr.contains("3 error(s)"), "{stderr}");
+}
