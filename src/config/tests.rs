@@ -127,6 +127,13 @@ fn a_secret_that_expands_to_empty_is_dropped_with_a_warning() {
     let (config, _) = compile_text_with_env(rotation, "f", &env).expect("starts with the one secret left");
     assert!(config.sources.contains_key("s"));
     check(
+        "sources: {s: {verify: {scheme: standard-webhooks, secrets: [\"${OLD:-}\", \"whsec_%%%\"]}}}\n",
+        &[
+            "1:61: warning: sources.s.verify.secrets[0]: is empty, so it is ignored; the other secrets still verify",
+            "1:73: sources.s.verify.secrets: secret 1 must be `whsec_` followed by base64",
+        ],
+    );
+    check(
         "sources: {s: {verify: {scheme: github, secrets: [\"${OLD:-}\", \"\"]}}}\n",
         &["1:50: sources.s.verify.secrets: every secret is empty; at least one is needed"],
     );
