@@ -34,7 +34,8 @@ pub enum StoreError {
     Missing(String),
     #[error("migration failed: {0}")]
     Migration(String),
-    #[error("unsupported store URL `{0}`: expected sqlite://PATH or postgres://USER@HOST:PORT/DB")]
+    /// The URL is kept for `Debug`; callers name it in their context (`cannot open the store URL`).
+    #[error("unsupported store URL: expected sqlite://PATH or postgres://USER@HOST:PORT/DB")]
     BadUrl(String),
     #[error("{0}")]
     NotFound(String),

@@ -90,6 +90,7 @@ fn errors_say_each_thing_once() {
     // A directory exists but is no database: SQLite's own message, said once.
     let not_a_file = format!("sqlite://{}", dir.path().display());
     once(&["deliveries", "--store", &not_a_file], "unable to open database file");
+    once(&["deliveries", "--store", "mysql://127.0.0.1/x"], "mysql://127.0.0.1/x");
 }
 
 /// The README's rotation example, outside a rotation: `HOUSE_CHECK_OLD_SECRET` is unset.
