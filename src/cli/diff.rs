@@ -87,7 +87,9 @@ pub fn run(rules: &Path, store_url: &str, since: &str, json: bool) -> anyhow::Re
 }
 
 async fn collect(config: &Config, url: &str, since: i64) -> anyhow::Result<Summary> {
-    let store = store::open_existing(url).await.with_context(|| format!("cannot open the store {url}"))?;
+    let store = store::open_existing(url)
+        .await
+        .with_context(|| format!("cannot open the store {}", super::shown_store_url(url)))?;
     let mut summary = Summary { rules_version: config.version.clone(), since, ..Summary::default() };
     let mut before = None;
     loop {

@@ -186,3 +186,14 @@ fn check_reports_an_unknown_key_a_bad_jsonpath_and_a_duplicate_name_in_one_rule(
     );
     assert!(stderr.contains("3 error(s)"), "{stderr}");
 }
+
+#[test]
+fn a_store_password_is_not_shown_in_errors() {
+    // Nothing listens on port 1: the connection fails at once.
+    let url = "postgres://hookroute:store-pw-123@127.0.0.1:1/x";
+    let out = run(&["deliveries", "--store", url]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("cannot open the store postgres://hookroute:***@127.0.0.1:1/x"), "{stderr}");
+    assert!(!stdout.contains("store-pw-123") && !stderr.contains("store-pw-123"), "{stderr}");
+}
