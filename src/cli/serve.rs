@@ -112,7 +112,7 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
     tracing::info!(
         listen = %listener.local_addr()?,
         rules = %args.rules.display(),
-        store = %args.store,
+        store = %super::shown_store_url(args.store),
         version = %version,
         rule_count,
         "hookroute is serving"

@@ -114,7 +114,6 @@ fn rotation_command(args: &[&str]) -> std::process::Command {
 
 #[test]
 fn an_empty_rotation_secret_is_a_warning_in_check_and_in_the_serve_log() {
-    use std::io::BufRead;
     let (dir, rules) = write_temp("rules.yaml", ROTATION);
     let warning = format!("{rules}:5:42: warning: sources.house-check.verify.secrets[1]: is empty");
 
@@ -124,31 +123,7 @@ fn an_empty_rotation_secret_is_a_warning_in_check_and_in_the_serve_log() {
     assert!(stdout.contains(&warning), "{stdout}");
 
     let store = format!("sqlite://{}", dir.path().join("h.db").display());
-    let args =
-        ["serve", "--rules", &rules, "--listen", "127.0.0.1:0", "--admin-listen", "off", "--store", &store];
-    let mut child = rotation_command(&args)
-        .env("HOOKROUTE_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            let serving = line.contains("hookroute is serving");
-            seen.push(line);
-            if serving {
-                let _ = tx.send(seen);
-                return;
-            }
-        }
-        let _ = tx.send(seen);
-    });
-    let lines = rx.recv_timeout(std::time::Duration::from_secs(20));
-    let _ = child.kill();
-    let _ = child.wait();
-    let lines = lines.expect("serve wrote its log");
+    let lines = serve_until_serving(&rules, &store);
     assert!(lines.last().is_some_and(|l| l.contains("hookroute is serving")), "serve started:\n{lines:#?}");
     assert!(lines.iter().any(|l| l.contains(&warning)), "the warning in the serve log:\n{lines:#?}");
     assert!(!lines.iter().any(|l| l.contains("current-secret")), "no secret in the log");
@@ -196,4 +171,48 @@ fn a_store_password_is_not_shown_in_errors() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stderr.contains("cannot open the store postgres://hookroute:***@127.0.0.1:1/x"), "{stderr}");
     assert!(!stdout.contains("store-pw-123") && !stderr.contains("store-pw-123"), "{stderr}");
+}
+
+/// Runs `serve` on port 0 until it logs "hookroute is serving" (or 20 s pass), then stops it;
+/// returns its log lines.
+fn serve_until_serving(rules: &str, store: &str) -> Vec<String> {
+    use std::io::BufRead;
+    let args =
+        ["serve", "--rules", rules, "--listen", "127.0.0.1:0", "--admin-listen", "off", "--store", store];
+    let mut child = rotation_command(&args)
+        .env("HOOKROUTE_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let serving = line.contains("hookroute is serving");
+            seen.push(line);
+            if serving {
+                break;
+            }
+        }
+        let _ = tx.send(seen);
+    });
+    let lines = rx.recv_timeout(std::time::Duration::from_secs(20));
+    let _ = child.kill();
+    let _ = child.wait();
+    lines.expect("serve wrote its log")
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL on 127.0.0.1:5432"]
+async fn the_serve_log_shows_a_store_url_without_its_password() {
+    let db = hookroute::store::testing::TestDatabase::create().await.expect("PostgreSQL");
+    // Trust authentication ignores the password; the log must not show it.
+    let url = db.url().replacen("@", ":store-pw-456@", 1);
+    assert!(url.contains(":store-pw-456@"), "{url}");
+    let (_dir, rules) = write_temp("rules.yaml", ROTATION);
+    let lines = tokio::task::spawn_blocking(move || serve_until_serving(&rules, &url)).await.expect("serve");
+    let serving = lines.iter().find(|l| l.contains("hookroute is serving")).expect("serving line");
+    assert!(serving.contains(":***@"), "{serving}");
+    assert!(!lines.iter().any(|l| l.contains("store-pw-456")), "{lines:#?}");
 }
