@@ -100,7 +100,7 @@ pub fn build(
                 destination: planned.destination.to_owned(),
                 kind: dest.map(|d| format!("{:?}", d.kind).to_lowercase()).unwrap_or_default(),
                 method: dest.filter(|d| d.url.is_some()).map(|d| d.method.to_string()),
-                url: dest.and_then(|d| d.url.as_ref()).map(|u| redact(u.expose())),
+                url: dest.and_then(|d| d.url.as_ref()).map(|u| mask_url(&redact(u.expose()))),
                 headers: dest
                     .map(|d| d.headers.iter().map(|(k, v)| (k.to_string(), redact(v.expose()))).collect())
                     .unwrap_or_default(),
@@ -123,4 +123,73 @@ fn sorted_sources(config: &Config) -> String {
     let mut names: Vec<&str> = config.sources.keys().map(String::as_str).collect();
     names.sort_unstable();
     names.join(", ")
+}
+
+/// A URL written literally in the rules may carry credentials the redactor does not know (it masks
+/// values that came from the environment): `user:pw@` and query values are shown as `***`, unless
+/// they are already a `${VAR}` placeholder.
+fn mask_url(url: &str) -> String {
+    let masked = |v: &str| if v.is_empty() || is_placeholder(v) { v.to_owned() } else { "***".to_owned() };
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let (rest, fragment) = match rest.find('#') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (before_query, query) = match rest.find('?') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let authority_end = before_query.find('/').unwrap_or(before_query.len());
+    let (authority, path) = before_query.split_at(authority_end);
+    let mut out = String::with_capacity(url.len());
+    out.push_str(scheme);
+    match authority.rfind('@') {
+        Some(at) if !scheme.is_empty() => {
+            out.push_str(&masked(&authority[..at]));
+            out.push_str(&authority[at..]);
+        }
+        _ => out.push_str(authority),
+    }
+    out.push_str(path);
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, v)) => format!("{k}={}", masked(v)),
+                None => masked(pair),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out.push_str(fragment);
+    out
+}
+
+fn is_placeholder(v: &str) -> bool {
+    v.starts_with("${") && v.ends_with('}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_url;
+
+    fn check(url: &str, shown: &str) {
+        assert_eq!(mask_url(url), shown, "{url}");
+    }
+
+    #[test]
+    fn urls_are_shown_without_userinfo_or_query_values() {
+        check("https://example.com/x", "https://example.com/x");
+        check("http://user:pw@127.0.0.1:9/x", "http://***@127.0.0.1:9/x");
+        check("http://127.0.0.1:9/x?token=abc&b=2", "http://127.0.0.1:9/x?token=***&b=***");
+        check("http://u@h?secret", "http://***@h?***");
+        check("http://h/p?a=&b#frag", "http://h/p?a=&***#frag");
+        check("${SLACK_WEBHOOK_URL}", "${SLACK_WEBHOOK_URL}");
+        check("https://${USER}:${PW}@h/x?token=${TOKEN}", "https://${USER}:${PW}@h/x?token=${TOKEN}");
+        check("https://h/a@b", "https://h/a@b");
+    }
 }

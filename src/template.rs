@@ -10,6 +10,18 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
 /// How much work one render may do before it is stopped (a loop over a huge payload, say).
 const FUEL: u64 = 200_000;
 
+/// The filter a one-expression leaf renders through: `tojson`, except that an undefined value is an
+/// error (`tojson` would send `null` for `{{ payload.nope }}`).
+const JSON_LEAF: &str = "hookroute_json_leaf";
+
+fn json_leaf(value: &Value) -> Result<String, minijinja::Error> {
+    use minijinja::{Error, ErrorKind};
+    if value.is_undefined() {
+        return Err(Error::new(ErrorKind::UndefinedError, "is undefined"));
+    }
+    serde_json::to_string(value).map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))
+}
+
 /// A text field: literal or a compiled template.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Text {
@@ -44,6 +56,24 @@ pub struct Templates {
     by_source: std::collections::HashMap<String, String>,
     /// Field name → the name its (repeated) source was compiled under.
     aliases: std::collections::HashMap<String, String>,
+    /// Filters and tests already found in the environment.
+    known_names: std::collections::HashSet<(Kind, String)>,
+}
+
+/// What a template looks up by name in the environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    Filter,
+    Test,
+}
+
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Self::Filter => "filter",
+            Self::Test => "test",
+        }
+    }
 }
 
 impl std::fmt::Debug for Templates {
@@ -59,7 +89,13 @@ impl Default for Templates {
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(64);
-        Self { env, by_source: Default::default(), aliases: Default::default() }
+        env.add_filter(JSON_LEAF, |v: Value| json_leaf(&v));
+        Self {
+            env,
+            by_source: Default::default(),
+            aliases: Default::default(),
+            known_names: Default::default(),
+        }
     }
 }
 
@@ -76,7 +112,7 @@ impl Templates {
     /// Compiles a string leaf of a structured value.
     pub fn leaf(&mut self, name: &str, source: &str) -> Result<Shape, String> {
         if let Some(expr) = single_expression(source) {
-            self.add(name, format!("{{{{ ({expr}) | tojson }}}}"))?;
+            self.add(name, format!("{{{{ ({expr}) | {JSON_LEAF} }}}}"))?;
             return Ok(Shape::Json(name.to_owned()));
         }
         self.text(name, source).map(Shape::Text)
@@ -88,8 +124,64 @@ impl Templates {
             return Ok(());
         }
         self.env.add_template_owned(name.to_owned(), source.clone()).map_err(|e| describe(&e))?;
+        if let Err(e) = self.check_names(name) {
+            self.env.remove_template(name);
+            return Err(e);
+        }
         self.by_source.insert(source, name.to_owned());
         Ok(())
+    }
+
+    /// MiniJinja looks filters and tests up only when it renders: an unknown one (`{{ x | nofilter }}`)
+    /// would fail every event. The compiled instructions name each one used, on every branch.
+    fn check_names(&mut self, name: &str) -> Result<(), String> {
+        use minijinja::machinery::{Instruction, get_compiled_template};
+        let mut used = Vec::new();
+        {
+            let template = self.env.get_template(name).map_err(|e| describe(&e))?;
+            let compiled = get_compiled_template(&template);
+            for instructions in std::iter::once(&compiled.instructions).chain(compiled.blocks.values()) {
+                for pc in 0.. {
+                    let (kind, used_name) = match instructions.get(pc) {
+                        None => break,
+                        Some(Instruction::ApplyFilter(f, ..)) => (Kind::Filter, *f),
+                        Some(Instruction::PerformTest(t, ..)) => (Kind::Test, *t),
+                        Some(_) => continue,
+                    };
+                    used.push((kind, used_name.to_owned(), instructions.get_line(pc)));
+                }
+            }
+        }
+        for (kind, used_name, line) in used {
+            if !self.exists(kind, &used_name) {
+                let line = line.map(|l| format!(" (template line {l})")).unwrap_or_default();
+                return Err(format!("unknown {} `{used_name}`{line}", kind.word()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the environment has this filter or test: a probe render fails with
+    /// `UnknownFilter`/`UnknownTest` only when it does not (other failures are bad arguments).
+    /// Known names are remembered: a rules file uses the same few filters many times.
+    fn exists(&mut self, kind: Kind, name: &str) -> bool {
+        if self.known_names.contains(&(kind, name.to_owned())) {
+            return true;
+        }
+        let probe = match kind {
+            Kind::Filter => format!("{{{{ 0 | {name} }}}}"),
+            Kind::Test => format!("{{{{ 0 is {name} }}}}"),
+        };
+        let found = match self.env.render_str(&probe, ()) {
+            Ok(_) => true,
+            Err(e) => {
+                !matches!(e.kind(), minijinja::ErrorKind::UnknownFilter | minijinja::ErrorKind::UnknownTest)
+            }
+        };
+        if found {
+            self.known_names.insert((kind, name.to_owned()));
+        }
+        found
     }
 
     pub fn render_text(&self, text: &Text, ctx: &RenderContext) -> Result<String, RenderError> {
@@ -127,7 +219,19 @@ impl Templates {
     fn render(&self, name: &str, ctx: &RenderContext) -> Result<String, RenderError> {
         let fail = |e: minijinja::Error| RenderError { template: name.to_owned(), reason: describe(&e) };
         let compiled = self.aliases.get(name).map_or(name, String::as_str);
-        self.env.get_template(compiled).map_err(fail)?.render(&ctx.0).map_err(fail)
+        let template = self.env.get_template(compiled).map_err(fail)?;
+        template.render(&ctx.0).map_err(|e| match leaf_expression(template.source()) {
+            // The leaf filter's own error: name the expression, as MiniJinja does for text.
+            Some(expr)
+                if e.kind() == minijinja::ErrorKind::UndefinedError && e.detail() == Some("is undefined") =>
+            {
+                RenderError {
+                    template: name.to_owned(),
+                    reason: format!("undefined value: `{expr}` is undefined"),
+                }
+            }
+            _ => fail(e),
+        })
     }
 }
 
@@ -157,6 +261,11 @@ fn single_expression(source: &str) -> Option<&str> {
     let inner = source.trim().strip_prefix("{{")?.strip_suffix("}}")?;
     let clean = !inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%");
     (clean && !inner.trim().is_empty()).then(|| inner.trim())
+}
+
+/// The expression of a compiled one-expression leaf (`{{ (EXPR) | hookroute_json_leaf }}`).
+fn leaf_expression(source: &str) -> Option<&str> {
+    source.strip_prefix("{{ (")?.strip_suffix(&format!(") | {JSON_LEAF} }}}}")).map(str::trim)
 }
 
 /// MiniJinja's message without the template-name prefix noise, plus the line when it has one.
@@ -221,6 +330,53 @@ mod tests {
         let err = text("Order {{ payload.missing }}").expect_err("undefined");
         assert!(err.contains("undefined"), "{err}");
         assert!(text("{{ nope }}").is_err());
+    }
+
+    #[test]
+    fn an_undefined_value_names_the_expression_in_text_and_in_json_leaves() {
+        let err = text("Order {{ payload.nope }}").expect_err("undefined");
+        assert_eq!(err, "t: undefined value: `payload.nope` is undefined (template line 1)");
+        let mut t = Templates::default();
+        let leaf = t.leaf("body.id", "{{ payload.nope }}").expect("compiles");
+        let err = t.render_shape(&leaf, &ctx()).expect_err("undefined, not null").to_string();
+        assert_eq!(err, "body.id: undefined value: `payload.nope` is undefined");
+        let leaf = t.leaf("body.n", "{{ payload.nope | default(none) }}").expect("compiles");
+        assert_eq!(t.render_shape(&leaf, &ctx()).expect("a default is fine"), json!(null));
+    }
+
+    #[test]
+    fn unknown_filters_and_tests_are_compile_errors() {
+        let compile = |source: &str| Templates::default().text("t", source).map(|_| ());
+        assert_eq!(
+            compile("{{ payload.id | nofilter }}"),
+            Err("unknown filter `nofilter` (template line 1)".into())
+        );
+        assert_eq!(
+            compile("a\n{% if payload.id is notatest %}x{% endif %}"),
+            Err("unknown test `notatest` (template line 2)".into())
+        );
+        assert_eq!(
+            compile("{% if false %}{{ payload.id | upper | nofilter2(1) }}{% endif %}"),
+            Err("unknown filter `nofilter2` (template line 1)".into()),
+            "a branch that would not run is checked too"
+        );
+        assert_eq!(
+            compile("{% filter nofilter3 %}x{% endfilter %}"),
+            Err("unknown filter `nofilter3` (template line 1)".into())
+        );
+        assert_eq!(
+            compile("{% macro m(x) %}{{ x | nofilter4 }}{% endmacro %}{{ m(1) }}"),
+            Err("unknown filter `nofilter4` (template line 1)".into())
+        );
+        for fine in [
+            "{{ payload.id | upper | default('x') | tojson }}",
+            "{{ payload.tags | join(',') }}",
+            "{% if payload.id is defined and payload.id is number %}{{ payload.id | round(2) }}{% endif %}",
+        ] {
+            assert_eq!(compile(fine), Ok(()), "{fine}");
+        }
+        let mut t = Templates::default();
+        assert!(t.leaf("b", "{{ payload.id | nofilter }}").is_err(), "one-expression leaves too");
     }
 
     #[test]

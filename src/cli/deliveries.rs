@@ -21,7 +21,9 @@ pub fn list(
     json: bool,
 ) -> anyhow::Result<u8> {
     let rows = runtime()?.block_on(async {
-        let store = store::open(url).await.with_context(|| format!("cannot open the store {url}"))?;
+        let store = store::open_existing(url)
+            .await
+            .with_context(|| format!("cannot open the store {}", super::shown_store_url(url)))?;
         anyhow::Ok(store.list(Filter { status, event_id: event, limit, ..Filter::default() }).await?)
     })?;
     if json {
@@ -89,7 +91,9 @@ pub fn replay(
         bail!("--since goes with --status");
     }
     let n = runtime()?.block_on(async {
-        let store = store::open(url).await.with_context(|| format!("cannot open the store {url}"))?;
+        let store = store::open_existing(url)
+            .await
+            .with_context(|| format!("cannot open the store {}", super::shown_store_url(url)))?;
         anyhow::Ok(store.replay(selector, now_ms()).await?)
     })?;
     say!("{n} deliver{} queued for a new attempt series", if n == 1 { "y" } else { "ies" });
@@ -99,7 +103,9 @@ pub fn replay(
 pub fn prune(url: &str, older_than: &str, dead: bool) -> anyhow::Result<u8> {
     let age = parse_age(older_than).with_context(|| format!("--older-than {older_than}"))?;
     let n = runtime()?.block_on(async {
-        let store = store::open(url).await.with_context(|| format!("cannot open the store {url}"))?;
+        let store = store::open_existing(url)
+            .await
+            .with_context(|| format!("cannot open the store {}", super::shown_store_url(url)))?;
         let now = now_ms();
         anyhow::Ok(store.prune(now - age, dead, now).await?)
     })?;

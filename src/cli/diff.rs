@@ -54,7 +54,7 @@ pub fn run(rules: &Path, store_url: &str, since: &str, json: bool) -> anyhow::Re
     let since_ms = match super::deliveries::parse_since(since) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: --since {since}: {e:#}");
+            eprintln!("error: {e:#}");
             return Ok(2);
         }
     };
@@ -87,7 +87,9 @@ pub fn run(rules: &Path, store_url: &str, since: &str, json: bool) -> anyhow::Re
 }
 
 async fn collect(config: &Config, url: &str, since: i64) -> anyhow::Result<Summary> {
-    let store = store::open(url).await.with_context(|| format!("cannot open the store {url}"))?;
+    let store = store::open_existing(url)
+        .await
+        .with_context(|| format!("cannot open the store {}", super::shown_store_url(url)))?;
     let mut summary = Summary { rules_version: config.version.clone(), since, ..Summary::default() };
     let mut before = None;
     loop {

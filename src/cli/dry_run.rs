@@ -35,6 +35,12 @@ pub fn run(
     } else {
         print_text(&report)?;
     }
+    // A CI gate built on `test` must fail when a delivery would be stored dead.
+    let failed = report.actions.iter().filter(|a| a.error.is_some()).count();
+    if failed > 0 {
+        eprintln!("{failed} action(s) failed to render; those deliveries would be stored dead");
+        return Ok(1);
+    }
     Ok(0)
 }
 

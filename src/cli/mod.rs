@@ -26,6 +26,19 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+/// A store URL as errors show it: a password in it (`postgres://user:PASSWORD@host/db`) is `***`.
+pub(crate) fn shown_store_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    match authority.rfind('@').and_then(|at| authority[..at].find(':')) {
+        Some(colon) => {
+            let at = authority.rfind('@').unwrap_or(colon);
+            format!("{scheme}://{}:***{}", &rest[..colon], &rest[at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// The embedded store, in the working directory.
 pub const DEFAULT_STORE: &str = "sqlite://hookroute.db";
 
@@ -222,7 +235,17 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::AdminListen;
+    use super::{AdminListen, shown_store_url};
+
+    #[test]
+    fn store_urls_are_shown_without_their_password() {
+        let check = |url: &str, shown: &str| assert_eq!(shown_store_url(url), shown, "{url}");
+        check("sqlite://hookroute.db", "sqlite://hookroute.db");
+        check("sqlite:///var/lib/a@b/x.db", "sqlite:///var/lib/a@b/x.db");
+        check("postgres://hookroute@db:5432/hookroute", "postgres://hookroute@db:5432/hookroute");
+        check("postgres://hookroute:s3cret@db:5432/hookroute", "postgres://hookroute:***@db:5432/hookroute");
+        check("postgres://u:p@ss@db/x?sslmode=require", "postgres://u:***@db/x?sslmode=require");
+    }
 
     #[test]
     fn admin_listen_is_an_address_or_off() {

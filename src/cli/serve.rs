@@ -51,8 +51,9 @@ pub fn run(args: &ServeArgs<'_>) -> anyhow::Result<u8> {
 }
 
 async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<()> {
-    let store =
-        store::open(args.store).await.with_context(|| format!("cannot open the store {}", args.store))?;
+    let store = store::open(args.store)
+        .await
+        .with_context(|| format!("cannot open the store {}", super::shown_store_url(args.store)))?;
     // One process owns a SQLite file: leases left by a process that died are stale.
     let released = store.release_stale_leases().await?;
     if released > 0 {
@@ -112,7 +113,7 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
     tracing::info!(
         listen = %listener.local_addr()?,
         rules = %args.rules.display(),
-        store = %args.store,
+        store = %super::shown_store_url(args.store),
         version = %version,
         rule_count,
         "hookroute is serving"

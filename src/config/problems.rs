@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::diagnostic::Diagnostic;
-use super::node::{DecodeError, Loc, Node, NodeValue, Spanned, decode};
+use super::node::{DecodeError, Loc, Node, NodeValue, Spanned};
 
 /// The diagnostics of one compile (and what it compiled once for all rules: regexes).
 #[derive(Default)]
@@ -60,8 +60,14 @@ impl Problems {
         self.error(e.loc.unwrap_or(fallback), &e.path, e.message)
     }
 
+    /// Decodes `node`, reporting every unknown key (not just the first) and, past them, the
+    /// node's other problems; `None` only when something other than an unknown key failed.
     pub(super) fn decode<T: serde::de::DeserializeOwned>(&mut self, node: &Node, path: &str) -> Option<T> {
-        decode(node, path).map_err(|e| self.decode_error::<T>(e, node.loc)).ok()
+        let (value, errors) = super::node::decode_all(node, path);
+        for e in errors {
+            self.decode_error::<()>(e, node.loc);
+        }
+        value
     }
 }
 

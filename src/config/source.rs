@@ -9,7 +9,7 @@ use super::raw::{RawEventType, RawSource, RawVerify, VerifyScheme};
 use super::{EventTypeSpec, Source, delivery};
 use crate::rules::Path;
 use crate::secret::Secret;
-use crate::verify::{DEFAULT_TOLERANCE, Encoding, HmacSha256, Keys, Verifier};
+use crate::verify::{DEFAULT_TOLERANCE, Encoding, HmacSha256, KeyError, Keys, Verifier};
 
 pub(super) fn sources(
     node: Option<&Node>,
@@ -86,14 +86,20 @@ fn verifier(
         );
         return Some(Verifier::None);
     }
-    let list = raw.secrets.unwrap_or_default();
-    for (i, s) in list.iter().enumerate() {
+    let written = raw.secrets.unwrap_or_default();
+    // (index as written, secret): messages and masks name entries as the file numbers them.
+    let list = non_empty_secrets(written, path, p)?;
+    for (i, s) in &list {
         secrets.push((format!("[{path}.secrets[{i}]]"), s.value.clone()));
     }
-    let values: Vec<Secret> = list.iter().map(|s| Secret::new(s.value.clone())).collect();
+    let values: Vec<Secret> = list.iter().map(|(_, s)| Secret::new(s.value.clone())).collect();
     let at = |p: &mut Problems, e: String| -> Option<Verifier> {
-        let loc = list.first().map_or(raw.scheme.loc, |s| s.loc);
+        let loc = list.first().map_or(raw.scheme.loc, |(_, s)| s.loc);
         p.error(loc, &join(path, "secrets"), e)
+    };
+    let as_written = |e: KeyError| match e {
+        KeyError::NotWhsec(i) => KeyError::NotWhsec(list.get(i).map_or(i, |(written, _)| *written)),
+        e => e,
     };
     let text_keys = |p: &mut Problems| Keys::from_text(&values).map_err(|e| at(p, e.to_string())).ok();
     Some(match scheme {
@@ -111,11 +117,34 @@ fn verifier(
         VerifyScheme::Stripe => Verifier::Stripe { keys: text_keys(p)?, tolerance },
         VerifyScheme::Slack => Verifier::Slack { keys: text_keys(p)?, tolerance },
         VerifyScheme::StandardWebhooks | VerifyScheme::Svix => {
-            let keys = Keys::from_whsec(&values).map_err(|e| at(p, e.to_string())).ok()?;
+            let keys = Keys::from_whsec(&values).map_err(|e| at(p, as_written(e).to_string())).ok()?;
             Verifier::StandardWebhooks { keys, tolerance }
         }
         VerifyScheme::None => Verifier::None,
     })
+}
+
+/// The secrets with values. An entry that expands to nothing (`${OLD_SECRET:-}` while no rotation
+/// is under way) is dropped with a warning naming it; only a list left empty is an error.
+fn non_empty_secrets(
+    written: Vec<Spanned<String>>,
+    path: &str,
+    p: &mut Problems,
+) -> Option<Vec<(usize, Spanned<String>)>> {
+    let Some(first) = written.first().map(|s| s.loc) else { return Some(vec![]) };
+    if written.iter().all(|s| s.value.is_empty()) {
+        return p.error(first, &join(path, "secrets"), "every secret is empty; at least one is needed");
+    }
+    let mut kept = Vec::with_capacity(written.len());
+    for (i, s) in written.into_iter().enumerate() {
+        if s.value.is_empty() {
+            let field = format!("{path}.secrets[{i}]");
+            p.warning(s.loc, &field, "is empty, so it is ignored; the other secrets still verify");
+        } else {
+            kept.push((i, s));
+        }
+    }
+    Some(kept)
 }
 
 /// The source's own `event_type`, or the scheme's default.

@@ -32,6 +32,7 @@ fn diagnostics() {
             "{HEAD}destinations:\n  d: {{type: slack, url: x, bogus: 1}}\nrules:\n  - {{name: r, actions: [{{to: d, text: t}}]}}\n"
         ),
         &[
+            "3:25: destinations.d.url: not a valid URL: relative URL without a base",
             "3:28: destinations.d.bogus: unknown field `bogus`, expected one of: type, url, method, headers, provider, from, timeout, retry, concurrency, rate_limit, sign",
         ],
     );
@@ -111,5 +112,65 @@ fn an_empty_admin_token_is_an_error_not_an_open_api() {
     check(
         &format!("{HEAD}settings: {{admin_token: \"\"}}\n"),
         &["2:25: settings.admin_token: is empty; remove it to turn the token off"],
+    );
+}
+
+#[test]
+fn a_secret_that_expands_to_empty_is_dropped_with_a_warning() {
+    let rotation = "sources: {s: {verify: {scheme: hmac-sha256, secrets: [\"${SET}\", \"${OLD:-}\"]}}}\n";
+    check(
+        rotation,
+        &[
+            "1:65: warning: sources.s.verify.secrets[1]: is empty, so it is ignored; the other secrets still verify",
+        ],
+    );
+    let (config, _) = compile_text_with_env(rotation, "f", &env).expect("starts with the one secret left");
+    assert!(config.sources.contains_key("s"));
+    check(
+        "sources: {s: {verify: {scheme: standard-webhooks, secrets: [\"${OLD:-}\", \"whsec_%%%\"]}}}\n",
+        &[
+            "1:61: warning: sources.s.verify.secrets[0]: is empty, so it is ignored; the other secrets still verify",
+            "1:73: sources.s.verify.secrets: secret 1 must be `whsec_` followed by base64",
+        ],
+    );
+    check(
+        "sources: {s: {verify: {scheme: github, secrets: [\"${OLD:-}\", \"\"]}}}\n",
+        &["1:50: sources.s.verify.secrets: every secret is empty; at least one is needed"],
+    );
+}
+
+#[test]
+fn unknown_filters_and_tests_are_load_errors_at_the_template_field() {
+    check(
+        &format!(
+            "{HEAD}destinations: {{d: {{type: log}}}}\nrules:\n  - name: r\n    actions:\n      - to: d\n        text: \"{{{{ payload.id | nofilter }}}}\"\n      - to: d\n        text: \"{{% if payload.id is nottest %}}x{{% endif %}}\"\n"
+        ),
+        &[
+            "7:15: rules[0].actions[0].text: unknown filter `nofilter` (template line 1)",
+            "9:15: rules[0].actions[1].text: unknown test `nottest` (template line 1)",
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_key_does_not_hide_the_rules_other_problems() {
+    check(
+        &format!(
+            "{HEAD}destinations: {{d: {{type: log}}}}\nrules:\n  - {{name: r, actions: [{{to: d, text: t}}]}}\n  - name: r\n    evnts: [a]\n    when: \"$.payload[?(\"\n    actions:\n      - {{to: d, txt: t, text: t}}\n"
+        ),
+        &[
+            "5:11: rules[1].name: duplicate rule name `r` (first used at line 4)",
+            "6:5: rules[1].evnts: unknown field `evnts`, expected one of: name, source, events, when, actions, stop",
+            "7:11: rules[1].when: invalid JSONPath at character 13: in long-hand segment, parser error",
+            "9:17: rules[1].actions[0].txt: unknown field `txt`, expected one of: to, text, blocks, recipients, subject, html, from, body, content_type",
+        ],
+    );
+    check(
+        "sources: {s: {verify: {scheme: hmac-sha256, secrets: [x], secretz: [y], tolerance: 5m}}}\nbogus: 1\n",
+        &[
+            "1:59: sources.s.verify.secretz: unknown field `secretz`, expected one of: scheme, header, encoding, prefix, secrets, tolerance",
+            "1:84: sources.s.verify.tolerance: `tolerance` is only valid for stripe, slack and standard-webhooks",
+            "2:1: bogus: unknown field `bogus`, expected one of: settings, sources, destinations, rules",
+        ],
     );
 }

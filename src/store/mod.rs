@@ -27,14 +27,24 @@ pub use sqlite::SqliteStore;
 /// Why the store failed. The HTTP layer answers 503: the sender keeps the event and retries.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// sqlx's message already holds its cause: no `source`, so `{:#}` does not print it twice.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    #[error("`{0}` does not exist; only `hookroute serve` creates a store")]
+    Missing(String),
     #[error("migration failed: {0}")]
     Migration(String),
-    #[error("unsupported store URL `{0}`: expected sqlite://PATH or postgres://USER@HOST:PORT/DB")]
+    /// The URL is kept for `Debug`; callers name it in their context (`cannot open the store URL`).
+    #[error("unsupported store URL: expected sqlite://PATH or postgres://USER@HOST:PORT/DB")]
     BadUrl(String),
     #[error("{0}")]
     NotFound(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e)
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -321,5 +331,15 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
         Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
     } else {
         Err(StoreError::BadUrl(url.to_owned()))
+    }
+}
+
+/// Opens a store that must already exist (`deliveries`, `replay`, `prune`, `diff`): a SQLite file
+/// that is missing is an error naming it, not a new empty store. Migrates it like [`open`].
+pub async fn open_existing(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open_existing(url).await?))
+    } else {
+        open(url).await
     }
 }

@@ -45,6 +45,16 @@ impl SqliteStore {
     /// Opens (creating and migrating) the database at `sqlite://PATH`. `?synchronous=normal` trades
     /// the last commits before a power cut (not a process crash) for fewer fsyncs.
     pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::open_with(url, true).await
+    }
+
+    /// Opens (and migrates) the database at `sqlite://PATH` only if the file exists: the commands
+    /// that inspect a store must not turn a mistyped path into a new, empty one.
+    pub async fn open_existing(url: &str) -> StoreResult<Self> {
+        Self::open_with(url, false).await
+    }
+
+    async fn open_with(url: &str, create: bool) -> StoreResult<Self> {
         let (base, synchronous) = match url.split_once("?synchronous=") {
             Some((base, "full")) => (base, SqliteSynchronous::Full),
             Some((base, "normal")) => (base, SqliteSynchronous::Normal),
@@ -53,11 +63,15 @@ impl SqliteStore {
         };
         let options = SqliteConnectOptions::from_str(base)
             .map_err(|_| StoreError::BadUrl(url.to_owned()))?
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let file = options.get_filename();
+        if !create && file != std::path::Path::new(":memory:") && !file.exists() {
+            return Err(StoreError::Missing(file.display().to_string()));
+        }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))

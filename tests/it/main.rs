@@ -3,6 +3,7 @@
 mod admin;
 mod browser;
 mod cli;
+mod cli_mistakes;
 mod delivery;
 mod diff;
 mod durable;

@@ -126,3 +126,54 @@ fn the_schema_flags_what_check_refuses() {
         assert!(!schema_errors(&validator, &broken).is_empty(), "the schema accepts `{to}`");
     }
 }
+
+/// The first ```yaml block after the README heading `heading`.
+fn readme_yaml_after(heading: &str) -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("read");
+    let section = &readme[readme.find(heading).unwrap_or_else(|| panic!("README has `{heading}`"))..];
+    let start = section.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let len = section[start..].find("```").expect("the block ends");
+    section[start..start + len].to_owned()
+}
+
+/// The settings every omitted key gets.
+fn defaults() -> hookroute::config::Settings {
+    let (config, _) = compile_text_with_env("sources: {}\n", "defaults", &any_env).expect("compiles");
+    config.settings
+}
+
+#[test]
+fn the_readme_rules_reference_starts_with_the_old_secret_unset() {
+    let yaml = readme_yaml_after("## Rules reference");
+    assert!(yaml.contains("${HOUSE_CHECK_OLD_SECRET:-}"), "the rotation example is still there");
+    let env = |name: &str| (name != "HOUSE_CHECK_OLD_SECRET").then(|| "http://127.0.0.1:9".to_owned());
+    let (config, warnings) = compile_text_with_env(&yaml, "README.md", &env)
+        .unwrap_or_else(|d| panic!("the README example fails:\n{d}"));
+    let warnings: Vec<String> = warnings.items.iter().map(|d| d.render("README.md")).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("warning: sources.house-check.verify.secrets[1]: is empty"),
+        "{warnings:#?}"
+    );
+    let (shown, default) = (&config.settings, defaults());
+    assert_eq!(shown.max_body_bytes, default.max_body_bytes, "max_body_bytes");
+    assert_eq!(shown.read_timeout, default.read_timeout, "read_timeout");
+    assert_eq!(shown.max_concurrent_requests, default.max_concurrent_requests, "max_concurrent_requests");
+    assert_eq!(shown.delivery.timeout, default.delivery.timeout, "delivery.timeout");
+    assert_eq!(shown.delivery.retry.max_attempts, default.delivery.retry.max_attempts, "max_attempts");
+}
+
+#[test]
+fn the_readme_delivery_settings_are_the_compiled_defaults() {
+    let yaml = readme_yaml_after("## Delivery");
+    let (config, _) = compile_text_with_env(&yaml, "README.md", &any_env).unwrap_or_else(|d| panic!("{d}"));
+    let (shown, default) = (&config.settings, defaults());
+    assert_eq!(shown.retention, default.retention, "retention");
+    assert_eq!(shown.delivery.timeout, default.delivery.timeout, "delivery.timeout");
+    assert_eq!(shown.delivery.retry.schedule, default.delivery.retry.schedule, "schedule");
+    assert_eq!(shown.delivery.retry.max_attempts, default.delivery.retry.max_attempts, "max_attempts");
+    assert_eq!(shown.delivery.concurrency, default.delivery.concurrency, "concurrency");
+    // `max_age` is shown as an example (it is marked optional): no default.
+    assert_eq!(default.delivery.retry.max_age, None);
+}

@@ -66,6 +66,60 @@ pub fn decode<T: de::DeserializeOwned>(node: &Node, path: &str) -> Result<T, Dec
     T::deserialize(NodeDe { node, path })
 }
 
+/// Like [`decode`], but an unknown key does not hide the node's other problems: each unknown key
+/// is reported and left out, and decoding goes on without it. Returns the value, if the rest
+/// decoded, and every error found on the way (unknown keys first).
+pub fn decode_all<T: de::DeserializeOwned>(node: &Node, path: &str) -> (Option<T>, Vec<DecodeError>) {
+    /// A node has few keys; this bounds the retries whatever the input.
+    const MAX_UNKNOWN: usize = 32;
+    let mut errors = Vec::new();
+    let mut trimmed: Option<Node> = None;
+    loop {
+        match decode(trimmed.as_ref().unwrap_or(node), path) {
+            Ok(v) => return (Some(v), errors),
+            Err(e) => {
+                let retry = e.unknown_field && errors.len() < MAX_UNKNOWN && {
+                    let n = trimmed.get_or_insert_with(|| node.clone());
+                    relative(&e.path, path).is_some_and(|rel| remove_key(n, rel))
+                };
+                errors.push(e);
+                if !retry {
+                    return (None, errors);
+                }
+            }
+        }
+    }
+}
+
+/// `rules[0].retry.bogus` under `rules[0]` → `retry.bogus`.
+fn relative<'p>(full: &'p str, base: &str) -> Option<&'p str> {
+    if base.is_empty() {
+        return Some(full);
+    }
+    let rest = full.strip_prefix(base)?;
+    rest.strip_prefix('.').or_else(|| rest.starts_with('[').then_some(rest))
+}
+
+/// Removes the mapping entry that `rel` (`key`, `a.b`, `a[2].b`) leads to; `false` when there is none.
+fn remove_key(node: &mut Node, rel: &str) -> bool {
+    if let Some(after) = rel.strip_prefix('[') {
+        let Some((index, rest)) = after.split_once(']') else { return false };
+        let (Ok(i), NodeValue::Seq(items)) = (index.parse::<usize>(), &mut node.value) else { return false };
+        let rest = rest.strip_prefix('.').unwrap_or(rest);
+        return items.get_mut(i).is_some_and(|n| remove_key(n, rest));
+    }
+    let end = rel.find(['.', '[']).unwrap_or(rel.len());
+    let (key, rest) = rel.split_at(end);
+    let NodeValue::Map(entries) = &mut node.value else { return false };
+    let Some(at) = entries.iter().position(|(k, _)| k.as_str() == Some(key)) else { return false };
+    if rest.is_empty() {
+        entries.remove(at);
+        return true;
+    }
+    let rest = rest.strip_prefix('.').unwrap_or(rest);
+    remove_key(&mut entries[at].1, rest)
+}
+
 /// Joins a field path: `rules[2]` + `when` → `rules[2].when`.
 pub fn join(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer};
 
 mod decode;
 
-pub use decode::{DecodeError, Spanned, decode, join};
+pub use decode::{DecodeError, Spanned, decode, decode_all, join};
 
 /// A position in the rules file, 1-based. `0:0` means unknown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -234,9 +234,27 @@ pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
                 col: u32::try_from(l.column()).unwrap_or(u32::MAX),
             });
             let message = first_line_without_location(&err.without_snippet().to_string());
+            if message.contains("tab")
+                && let Some(tab) = tab_in_indentation(text, loc.line)
+            {
+                let message = "tabs are not allowed for indentation; use spaces".to_owned();
+                return Err(SyntaxError { loc: tab, message });
+            }
             Err(SyntaxError { loc, message })
         }
     }
+}
+
+/// The tab that a parser complaint about tabs is about: the first one in a line's indentation, on
+/// the error's line or after it (the parser may stop a line early), else the last one before it.
+fn tab_in_indentation(text: &str, error_line: u32) -> Option<Loc> {
+    let tabs = text.lines().enumerate().filter_map(|(i, line)| {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        let col = line[..indent].find('\t')?;
+        Some(Loc { line: u32::try_from(i + 1).ok()?, col: u32::try_from(col + 1).ok()? })
+    });
+    let (before, after): (Vec<Loc>, Vec<Loc>) = tabs.partition(|l| l.line < error_line);
+    after.first().or(before.last()).copied()
 }
 
 /// serde-saphyr prints `message at line L, column C`; we print the location ourselves.

@@ -76,3 +76,42 @@ fn large_files_fit_the_parser_budget() {
     let node = parse_yaml(&text).expect("a large plain file parses");
     assert!(matches!(node.value, NodeValue::Seq(ref items) if items.len() == 300_000));
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Outer {
+    items: Vec<Item>,
+}
+
+#[test]
+fn decode_all_reports_every_unknown_key_and_decodes_the_rest() {
+    let n = parse("name: a\nsise: 4\nsize: 3\nextra: x\n");
+    let (item, errors) = decode_all::<Item>(&n, "rules[0]");
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["rules[0].sise", "rules[0].extra"]);
+    assert_eq!(item.and_then(|i| i.size), Some(3));
+
+    let n = parse("items:\n  - {name: a}\n  - {name: b, bad: 1}\n");
+    let (outer, errors) = decode_all::<Outer>(&n, "");
+    assert_eq!(errors.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["items[1].bad"]);
+    assert_eq!(outer.map(|o| o.items.len()), Some(2));
+
+    let n = parse("bad: 1\nname: [1]\n");
+    let (item, errors) = decode_all::<Item>(&n, "x");
+    assert!(item.is_none(), "a type error still fails the node");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+}
+
+#[test]
+fn tab_indentation_is_named_at_the_tab() {
+    let check = |text: &str, at: (u32, u32)| {
+        let err = parse_yaml(text).expect_err("tabs");
+        assert_eq!(err.message, "tabs are not allowed for indentation; use spaces", "{text:?}");
+        assert_eq!((err.loc.line, err.loc.col), at, "{text:?}");
+    };
+    check("sources:\n\ts: {verify: {scheme: none}}\n", (2, 1));
+    check("sources:\n  s:\n    verify:\n\t  scheme: none\n", (4, 1));
+    check("rules:\n  - name: a\n  \t  source: x\n", (3, 3));
+    let literal = parse_yaml("text: |\n  a\tb\nother: 1\n").expect("a tab inside a value is fine");
+    assert_eq!(literal.get("text").and_then(Node::as_str), Some("a\tb\n"));
+}
