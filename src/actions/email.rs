@@ -1,4 +1,6 @@
-//! The request shapes of email providers' HTTP APIs (see shared/testdata/destinations.md).
+//! The request shapes of email providers' HTTP APIs (see shared/testdata/destinations.md), and the
+//! checks on rendered addresses and subjects: templates render recipients from event data, and a
+//! provider that splits `To` on commas would otherwise mail whoever the sender names.
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -22,6 +24,35 @@ pub struct Mail {
     pub subject: String,
     pub text: Option<String>,
     pub html: Option<String>,
+}
+
+/// A rendered address field: exactly one address (a display name allowed: `Ops <ops@x.example>`),
+/// returned trimmed. A list (`a@x.example, b@evil.example`), a header break or anything that does
+/// not parse as an address is refused with the reason.
+pub fn one_address(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("is empty".into());
+    }
+    if value.chars().any(|c| c == ',' || c == ';' || c.is_control()) {
+        return Err(format!("{value:?} is not exactly one address (a list or a line break)"));
+    }
+    let options = email_address::Options {
+        minimum_sub_domains: 2,
+        allow_domain_literal: false,
+        allow_display_text: true,
+        ..email_address::Options::default()
+    };
+    match email_address::EmailAddress::parse_with_options(value, options) {
+        Ok(_) => Ok(value.to_owned()),
+        Err(e) => Err(format!("{value:?} is not an email address: {e}")),
+    }
+}
+
+/// A rendered subject on one line: CR and LF (a header injection in providers that build MIME
+/// from it) become spaces.
+pub fn one_line(subject: &str) -> String {
+    subject.replace(['\r', '\n'], " ")
 }
 
 impl EmailProvider {
@@ -118,6 +149,34 @@ mod tests {
 
     fn body(p: EmailProvider) -> Value {
         serde_json::from_slice(&p.request(&mail()).body).expect("json")
+    }
+
+    fn check_address(value: &str, ok: bool) {
+        assert_eq!(one_address(value).is_ok(), ok, "{value}: {:?}", one_address(value));
+    }
+
+    #[test]
+    fn addresses() {
+        check_address("ops@example.test", true);
+        check_address("  ops@example.test ", true);
+        check_address("Ops Team <ops@example.test>", true);
+        check_address("first.last+tag@mail.example.co.uk", true);
+        check_address("victim@x, attacker@evil.com", false);
+        check_address("victim@x.example,attacker@evil.com", false);
+        check_address("victim@x.example;attacker@evil.com", false);
+        check_address("ops@example.test\r\nBcc: attacker@evil.com", false);
+        check_address("Ops <ops@example.test>, Evil <e@evil.com>", false);
+        check_address("not an address", false);
+        check_address("ops@localhost", false);
+        check_address("ops@[127.0.0.1]", false);
+        check_address("", false);
+        assert!(one_address("a@x, b@evil.com").expect_err("list").contains("not exactly one address"));
+    }
+
+    #[test]
+    fn subjects_stay_on_one_line() {
+        assert_eq!(one_line("Order 1\r\nBcc: attacker@evil.com"), "Order 1  Bcc: attacker@evil.com");
+        assert_eq!(one_line("plain"), "plain");
     }
 
     #[test]

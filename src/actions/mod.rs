@@ -122,10 +122,17 @@ impl Action {
                 json_body(body.into())
             }
             Plan::Email { provider, from, recipients, subject, text, html } => {
+                let address = |field: String, value: String| {
+                    email::one_address(&value).map_err(|reason| RenderError { template: field, reason })
+                };
+                let mut to = Vec::with_capacity(recipients.len());
+                for (i, r) in recipients.iter().enumerate() {
+                    to.push(address(format!("recipients[{i}]"), t.render_text(r, ctx)?)?);
+                }
                 let mail = email::Mail {
-                    from: t.render_text(from, ctx)?,
-                    to: recipients.iter().map(|r| t.render_text(r, ctx)).collect::<Result<_, _>>()?,
-                    subject: t.render_text(subject, ctx)?,
+                    from: address("from".into(), t.render_text(from, ctx)?)?,
+                    to,
+                    subject: email::one_line(&t.render_text(subject, ctx)?),
                     text: text.as_ref().map(|x| t.render_text(x, ctx)).transpose()?,
                     html: html.as_ref().map(|x| t.render_text(x, ctx)).transpose()?,
                 };

@@ -2,9 +2,11 @@
 //! network: the dashboard, its JSON API, `/metrics` and the health probes. See docs/admin-api.md.
 //!
 //! Only `/api/…` carries event data, so only it needs the bearer token; probes, metrics and the
-//! page itself stay open for load balancers and Prometheus.
+//! page itself stay open for load balancers and Prometheus. Every request first passes the
+//! browser defences of `guard` (allowed `Host`, same-origin JSON `POST`s, hardening headers).
 
 mod api;
+pub mod guard;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -61,7 +63,35 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(api::readyz))
+        .layer(middleware::from_fn_with_state(state.clone(), browser_guard))
         .with_state(state)
+}
+
+/// Applies `guard` to every request (routes and fallbacks alike) and hardens every answer.
+async fn browser_guard(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+    let verdict = {
+        let config = state.reloader.current().load();
+        guard::check(request.method(), request.headers(), &config.settings.admin_allowed_hosts)
+    };
+    let mut response = match verdict {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => {
+            let status = match refusal {
+                guard::Refusal::Host => StatusCode::MISDIRECTED_REQUEST,
+                guard::Refusal::CrossSite => StatusCode::FORBIDDEN,
+                guard::Refusal::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            };
+            tracing::warn!(
+                method = %request.method(),
+                path = request.uri().path(),
+                "admin request refused: {}",
+                refusal.message()
+            );
+            api::error(status, refusal.message())
+        }
+    };
+    guard::harden(response.headers_mut());
+    response
 }
 
 /// Serves until `shutdown` resolves.

@@ -26,6 +26,14 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+/// Opens the store; the error names the URL without its password.
+pub(crate) async fn open_store(url: &str) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
+    use anyhow::Context as _;
+    crate::store::open(url)
+        .await
+        .with_context(|| format!("cannot open the store {}", crate::store::redact_url(url)))
+}
+
 /// The embedded store, in the working directory.
 pub const DEFAULT_STORE: &str = "sqlite://hookroute.db";
 
@@ -81,9 +89,18 @@ pub enum Command {
         /// The operators' listener (dashboard, /api, /metrics, probes), or `off`.
         #[arg(long, env = "HOOKROUTE_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
         admin_listen: AdminListen,
-        /// Bearer token the admin API requires (overrides `settings.admin_token`).
+        /// Bearer token the admin API requires (overrides `settings.admin_token`). Visible in
+        /// `ps`: prefer --admin-token-file.
         #[arg(long, env = "HOOKROUTE_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
+        /// A file holding the admin token (one trailing newline ignored; a regular file of at
+        /// most 64 KiB), read at start.
+        #[arg(long, env = "HOOKROUTE_ADMIN_TOKEN_FILE", conflicts_with = "admin_token")]
+        admin_token_file: Option<PathBuf>,
+        /// Serve a non-loopback --admin-listen without any token (only behind something that
+        /// authenticates operators); without it, such a start is refused.
+        #[arg(long, env = "HOOKROUTE_ADMIN_ALLOW_NO_TOKEN")]
+        admin_allow_no_token: bool,
     },
     /// List deliveries with their attempts.
     Deliveries {
@@ -115,6 +132,10 @@ pub enum Command {
         /// With --status: only those that reached it since this time (RFC 3339) or age (`24h`).
         #[arg(long)]
         since: Option<String>,
+        /// Also replay deliveries that were delivered (their receivers get them again). Without
+        /// it, naming a delivered one by id is refused and --event leaves them alone.
+        #[arg(long)]
+        force: bool,
     },
     /// Delete finished events older than an age (delivered only, or dead ones too with --dead).
     Prune {
@@ -188,7 +209,21 @@ pub enum Command {
 /// Runs a parsed command; the returned code is the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Serve { rules, listen, no_watch, store, grace, admin_listen, admin_token } => {
+        Command::Serve {
+            rules,
+            listen,
+            no_watch,
+            store,
+            grace,
+            admin_listen,
+            admin_token,
+            admin_token_file,
+            admin_allow_no_token,
+        } => {
+            let admin_token = match admin_token_file {
+                Some(path) => Some(admin_token_from_file(&path)?),
+                None => admin_token.filter(|t| !t.is_empty()).map(crate::secret::Secret::new),
+            };
             serve::run(&serve::ServeArgs {
                 rules: &rules,
                 listen,
@@ -196,14 +231,15 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 watch_file: !no_watch,
                 grace: std::time::Duration::from_secs(grace),
                 admin_listen: admin_listen.0,
-                admin_token: admin_token.filter(|t| !t.is_empty()).map(crate::secret::Secret::new),
+                admin_token,
+                admin_allow_no_token,
             })
         }
         Command::Deliveries { store, status, event, limit, json } => {
             deliveries::list(&store, status, event, limit, json)
         }
-        Command::Replay { store, ids, event, status, since } => {
-            deliveries::replay(&store, ids, event, status, since.as_deref())
+        Command::Replay { store, ids, event, status, since, force } => {
+            deliveries::replay(&store, ids, event, status, since.as_deref(), force)
         }
         Command::Prune { store, older_than, dead } => deliveries::prune(&store, &older_than, dead),
         Command::Check { rules } => Ok(check::run(&rules)),
@@ -218,6 +254,20 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sign { secret, file } => sign::run(&secret, file.as_deref()),
         Command::Send { url, secret, header, event_file } => send::run(&url, &secret, &header, &event_file),
     }
+}
+
+/// Reads `--admin-token-file`: like a `${file:…}` secret, and never empty.
+fn admin_token_from_file(path: &std::path::Path) -> anyhow::Result<crate::secret::Secret> {
+    let shown = path.display();
+    let Some(text) = path.to_str() else {
+        anyhow::bail!("--admin-token-file {shown}: the path is not UTF-8");
+    };
+    let token = crate::config::env::read_secret_file(text)
+        .map_err(|e| anyhow::anyhow!("cannot read --admin-token-file {shown}: {e}"))?;
+    if token.trim().is_empty() {
+        anyhow::bail!("--admin-token-file {shown} is empty");
+    }
+    Ok(crate::secret::Secret::new(token))
 }
 
 #[cfg(test)]

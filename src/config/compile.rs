@@ -72,15 +72,35 @@ impl Problems {
     }
 }
 
+/// Where the `${…}` of a rules file come from.
+#[derive(Clone, Copy)]
+pub enum Env<'a> {
+    /// The server's: variables through the function, `${file:…}` from disk.
+    Process(&'a dyn Fn(&str) -> Option<String>),
+    /// None: every `${…}` is a placeholder (text posted to the admin API).
+    Sandbox,
+}
+
 /// Compiles rules-file text. `file` names it in diagnostics; `lookup` reads the environment.
 pub fn compile(
     text: &str,
     file: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Config, Diagnostics), Diagnostics> {
+    compile_in(text, file, Env::Process(lookup))
+}
+
+/// Compiles rules-file text with `${…}` taken from `env`.
+pub fn compile_in(text: &str, file: &str, env: Env<'_>) -> Result<(Config, Diagnostics), Diagnostics> {
     let mut p = Problems::default();
-    let config = compile_inner(text, lookup, &mut p);
+    let mut used = Vec::new();
+    let config = compile_inner(text, env, &mut used, &mut p);
+    // A message may quote a value it found wrong (a URL, a duration): never an expanded secret.
+    let redactor = Redactor::new(used.iter().map(|(name, value)| (format!("${{{name}}}"), value.clone())));
     let mut items = p.0;
+    for d in &mut items {
+        d.message = redactor.redact(&d.message);
+    }
     items.sort_by_key(|d| (d.line, d.col));
     let diagnostics = Diagnostics { file: file.to_owned(), items };
     match config {
@@ -89,21 +109,34 @@ pub fn compile(
     }
 }
 
-fn compile_inner(text: &str, lookup: &dyn Fn(&str) -> Option<String>, p: &mut Problems) -> Option<Config> {
+fn compile_inner(
+    text: &str,
+    source: Env<'_>,
+    used: &mut Vec<(String, String)>,
+    p: &mut Problems,
+) -> Option<Config> {
     let mut root = match node::parse_yaml(text) {
         Ok(root) => root,
         Err(e) => return p.error(e.loc, "", e.message),
     };
-    let mut used = Vec::new();
-    root.for_each_str_mut("", &mut |loc, path, s| match env::expand(
-        s,
-        lookup,
-        &env::read_secret_file,
-        &mut used,
-    ) {
-        Ok(expanded) => *s = expanded,
-        Err(e) => {
-            p.error::<()>(loc, path, e.to_string());
+    root.for_each_str_mut("", &mut |loc, path, s| {
+        let expanded = match source {
+            Env::Process(lookup) => env::expand(s, lookup, &env::read_secret_file, used),
+            Env::Sandbox => {
+                let original = s.clone();
+                env::expand(
+                    s,
+                    &|name| Some(env::placeholder(name, path, &original)),
+                    &|file| Ok(env::placeholder(&format!("file:{file}"), path, &original)),
+                    used,
+                )
+            }
+        };
+        match expanded {
+            Ok(expanded) => *s = expanded,
+            Err(e) => {
+                p.error::<()>(loc, path, e.to_string());
+            }
         }
     });
     if !matches!(root.value, NodeValue::Map(_)) {
@@ -120,13 +153,13 @@ fn compile_inner(text: &str, lookup: &dyn Fn(&str) -> Option<String>, p: &mut Pr
 
     let settings = settings(file.settings.as_ref(), p);
     let mut secret_values: Vec<(String, String)> =
-        used.into_iter().map(|(name, value)| (format!("${{{name}}}"), value)).collect();
+        used.iter().map(|(name, value)| (format!("${{{name}}}"), value.clone())).collect();
     let sources = source::sources(file.sources.as_ref(), p, &mut secret_values);
     let destinations = destinations(file.destinations.as_ref(), &settings, p, &mut secret_values);
     let mut templates = Templates::default();
     let rules = rules(file.rules.as_ref(), &sources, &destinations, &mut templates, p);
 
-    let version = hex::encode(&Sha256::digest(text.as_bytes())[..6]);
+    let version = version(text, used);
     Some(Config {
         version,
         sources,
@@ -136,6 +169,22 @@ fn compile_inner(text: &str, lookup: &dyn Fn(&str) -> Option<String>, p: &mut Pr
         settings,
         redactor: Redactor::new(secret_values),
     })
+}
+
+/// Names a compiled config: the first 12 hex digits of a SHA-256 over the text *and* every value
+/// `${…}` expanded to, so a rotated secret (same text) is a new version. The values enter the hash
+/// only as their own SHA-256, behind a domain prefix; the truncated result cannot be read back.
+fn version(text: &str, used: &[(String, String)]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"hookroute rules version 2\0");
+    h.update(Sha256::digest(text.as_bytes()));
+    let mut expanded: Vec<&(String, String)> = used.iter().collect();
+    expanded.sort();
+    for (name, value) in expanded {
+        h.update(Sha256::digest(name.as_bytes()));
+        h.update(Sha256::digest(value.as_bytes()));
+    }
+    hex::encode(&h.finalize()[..6])
 }
 
 /// A mapping's entries, or an error when the node is something else.
@@ -190,7 +239,26 @@ fn settings(node: Option<&Node>, p: &mut Problems) -> Settings {
             Some(t) => Some(crate::secret::Secret::new(t.value)),
             None => None,
         },
+        admin_allowed_hosts: admin_hosts(raw.admin_allowed_hosts.unwrap_or_default(), p),
     }
+}
+
+/// `settings.admin_allowed_hosts`: plain host names (a port is ignored), no scheme or path.
+fn admin_hosts(raw: Vec<Spanned<String>>, p: &mut Problems) -> Vec<String> {
+    let mut hosts = Vec::new();
+    for (i, h) in raw.into_iter().enumerate() {
+        let name = h.value.trim();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)) {
+            p.error::<()>(
+                h.loc,
+                &format!("settings.admin_allowed_hosts[{i}]"),
+                format!("`{name}` is not a host name (write e.g. hookroute.internal, without scheme or path)"),
+            );
+        } else {
+            hosts.push(name.to_owned());
+        }
+    }
+    hosts
 }
 
 /// `250ms`, `10s`, `5m`, `1h`, `7d`.

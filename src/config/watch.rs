@@ -198,7 +198,9 @@ impl Reloader {
     fn apply(&self, loaded: Loaded, trigger: &str) -> ReloadOutcome {
         let new_digest = digest(&loaded.text);
         let mut running = lock(&self.running_digest);
-        if *running == new_digest {
+        // The same text can expand differently (a rotated `${file:…}` secret or variable): the
+        // version, a hash over the expanded values too, tells.
+        if *running == new_digest && self.current.load().version == loaded.config.version {
             return ReloadOutcome::Unchanged;
         }
         for w in &loaded.warnings.items {
