@@ -303,7 +303,8 @@ pub(super) async fn dry_run(State(state): State<AdminState>, Json(body): Json<Dr
         None => state.reloader.current().load_full(),
         Some(text) => {
             let path = PathBuf::from("(posted rules)");
-            match tokio::task::spawn_blocking(move || crate::config::compile_posted_on_own_stack(&path, text)).await
+            match tokio::task::spawn_blocking(move || crate::config::compile_posted_on_own_stack(&path, text))
+                .await
             {
                 Ok(Ok(loaded)) => std::sync::Arc::new(loaded.config),
                 Ok(Err(LoadError::Invalid(d))) => {

@@ -49,10 +49,9 @@ pub fn check(method: &Method, headers: &HeaderMap, allowed: &[String]) -> Result
     if cross_site(headers, host.unwrap_or_default()) {
         return Err(Refusal::CrossSite);
     }
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/json"));
+    let json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        ct.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/json")
+    });
     if json { Ok(()) } else { Err(Refusal::NotJson) }
 }
 
@@ -65,9 +64,10 @@ pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
         return false;
     }
     if name.starts_with('[') {
-        return name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).is_some_and(|ip| {
-            ip.parse::<std::net::Ipv6Addr>().is_ok()
-        });
+        return name
+            .strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
     }
     if name.parse::<std::net::Ipv4Addr>().is_ok() {
         return true;
@@ -178,8 +178,16 @@ mod tests {
         check_request(Method::POST, &[HOST, JSON, ("sec-fetch-site", "cross-site")], Err(Refusal::CrossSite));
         check_request(Method::POST, &[HOST, JSON, ("sec-fetch-site", "same-site")], Err(Refusal::CrossSite));
         check_request(Method::POST, &[HOST, JSON, ("origin", "http://127.0.0.1:9090")], Ok(()));
-        check_request(Method::POST, &[HOST, JSON, ("origin", "http://127.0.0.1:8080")], Err(Refusal::CrossSite));
-        check_request(Method::POST, &[HOST, JSON, ("origin", "https://evil.example")], Err(Refusal::CrossSite));
+        check_request(
+            Method::POST,
+            &[HOST, JSON, ("origin", "http://127.0.0.1:8080")],
+            Err(Refusal::CrossSite),
+        );
+        check_request(
+            Method::POST,
+            &[HOST, JSON, ("origin", "https://evil.example")],
+            Err(Refusal::CrossSite),
+        );
         check_request(Method::POST, &[HOST, JSON, ("origin", "null")], Err(Refusal::CrossSite));
         check_request(Method::DELETE, &[HOST, ("sec-fetch-site", "cross-site")], Err(Refusal::CrossSite));
     }

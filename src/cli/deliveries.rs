@@ -103,7 +103,9 @@ pub fn replay(
     match (n, by_status) {
         // Nothing left to repair is not a failure (a cron job running `replay --status dead`).
         (0, Some(status)) => say!("nothing to replay: no {status} deliveries"),
-        (0, None) => say!("nothing to replay: every delivery of the event was delivered (--force sends them again)"),
+        (0, None) => {
+            say!("nothing to replay: every delivery of the event was delivered (--force sends them again)")
+        }
         _ => say!("{n} deliver{} queued for a new attempt series", if n == 1 { "y" } else { "ies" }),
     }
     Ok(0)

@@ -99,6 +99,15 @@ pub(super) fn action(
                         let content_type = ct
                             .as_ref()
                             .map_or_else(|| "text/plain; charset=utf-8".to_owned(), |c| c.value.clone());
+                        if content_type.to_ascii_lowercase().contains("json") && has_raw_expression(s) {
+                            p.warning(
+                                b.loc,
+                                &join(path, "body"),
+                                "a string body sent as JSON: a value with a quote or newline breaks it; \
+                                 write `{{ payload.x | tojson }}` (it adds the quotes), or write the body \
+                                 as YAML, which is built as JSON",
+                            );
+                        }
                         HttpBody::Text { text, content_type }
                     }
                     _ => {
@@ -157,6 +166,21 @@ fn email_plan(
         text: text.map(|x| x.ok_or(())).transpose().ok()?,
         html: html.map(|x| x.ok_or(())).transpose().ok()?,
     })
+}
+
+/// Whether a template has a `{{ … }}` expression that does not end in `| tojson`.
+fn has_raw_expression(template: &str) -> bool {
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { return false };
+        let expr = after[..end].trim().trim_end_matches('-').trim();
+        if !expr.replace(' ', "").ends_with("|tojson") {
+            return true;
+        }
+        rest = &after[end + 2..];
+    }
+    false
 }
 
 /// Compiles one text field of an action: `(problems, field, source)`.

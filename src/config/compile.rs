@@ -252,7 +252,9 @@ fn admin_hosts(raw: Vec<Spanned<String>>, p: &mut Problems) -> Vec<String> {
             p.error::<()>(
                 h.loc,
                 &format!("settings.admin_allowed_hosts[{i}]"),
-                format!("`{name}` is not a host name (write e.g. hookroute.internal, without scheme or path)"),
+                format!(
+                    "`{name}` is not a host name (write e.g. hookroute.internal, without scheme or path)"
+                ),
             );
         } else {
             hosts.push(name.to_owned());

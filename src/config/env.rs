@@ -223,10 +223,22 @@ mod tests {
 
     #[test]
     fn placeholders_name_the_variable_and_keep_urls_urls() {
-        assert_eq!(placeholder("HC_SECRET", "sources.s.verify.secrets[0]", "${HC_SECRET}"), "placeholder-HC_SECRET");
-        assert_eq!(placeholder("SLACK_URL", "destinations.d.url", "${SLACK_URL}"), "https://placeholder.invalid/SLACK_URL");
-        assert_eq!(placeholder("PATH_PART", "destinations.d.url", "https://x/${PATH_PART}"), "placeholder-PATH_PART");
-        assert_eq!(placeholder("file:/etc/hostname", "rules[0].actions[0].text", "${file:/etc/hostname}"), "placeholder-file__etc_hostname");
+        assert_eq!(
+            placeholder("HC_SECRET", "sources.s.verify.secrets[0]", "${HC_SECRET}"),
+            "placeholder-HC_SECRET"
+        );
+        assert_eq!(
+            placeholder("SLACK_URL", "destinations.d.url", "${SLACK_URL}"),
+            "https://placeholder.invalid/SLACK_URL"
+        );
+        assert_eq!(
+            placeholder("PATH_PART", "destinations.d.url", "https://x/${PATH_PART}"),
+            "placeholder-PATH_PART"
+        );
+        assert_eq!(
+            placeholder("file:/etc/hostname", "rules[0].actions[0].text", "${file:/etc/hostname}"),
+            "placeholder-file__etc_hostname"
+        );
     }
 
     #[test]

@@ -18,12 +18,18 @@ pub fn redact_url(url: &str) -> String {
         },
         None => authority.to_owned(),
     };
+    let (tail, fragment) = match tail.find('#') {
+        Some(i) => tail.split_at(i),
+        None => (tail, ""),
+    };
     let tail = match tail.split_once('?') {
         Some((path, query)) => {
             let masked: Vec<String> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword") => {
+                    Some((k, _))
+                        if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword") =>
+                    {
                         format!("{k}=***")
                     }
                     _ => pair.to_owned(),
@@ -34,8 +40,8 @@ pub fn redact_url(url: &str) -> String {
         None => tail.to_owned(),
     };
     match scheme {
-        Some(scheme) => format!("{scheme}://{authority}{tail}"),
-        None => format!("{authority}{tail}"),
+        Some(scheme) => format!("{scheme}://{authority}{tail}{fragment}"),
+        None => format!("{authority}{tail}{fragment}"),
     }
 }
 
@@ -48,13 +54,19 @@ mod tests {
     #[test]
     fn passwords_are_masked() {
         check("postgres://user:password@db/hookroute", "postgres://user:***@db/hookroute");
-        check("postgres://user:p%40ss@db:5432/x?sslmode=require", "postgres://user:***@db:5432/x?sslmode=require");
+        check(
+            "postgres://user:p%40ss@db:5432/x?sslmode=require",
+            "postgres://user:***@db:5432/x?sslmode=require",
+        );
         check("postgresql://u:a@b@db/x", "postgresql://u:***@db/x");
         check("postgres://user@db/x", "postgres://user@db/x");
         check("postgres://db/x?user=u&password=hunter2", "postgres://db/x?user=u&password=***");
         check("postgres://u:pw@db/x?PASSWORD=pw2#frag", "postgres://u:***@db/x?PASSWORD=***#frag");
         check("sqlite://hookroute.db", "sqlite://hookroute.db");
-        check("sqlite:///var/lib/h/hookroute.db?synchronous=normal", "sqlite:///var/lib/h/hookroute.db?synchronous=normal");
+        check(
+            "sqlite:///var/lib/h/hookroute.db?synchronous=normal",
+            "sqlite:///var/lib/h/hookroute.db?synchronous=normal",
+        );
         check("mysql://root:toor@localhost", "mysql://root:***@localhost");
         check("", "");
         check("user:pw@host", "user:***@host");

@@ -122,7 +122,9 @@ async fn template_failures_are_stored_dead_and_replay_starts_a_new_series(s: &dy
     assert_eq!(rows[0].last_error.as_deref(), Some("undefined value"));
 
     assert_eq!(
-        s.replay(ReplaySelector::Status { status: Status::Dead, since: None }, false, 2_000).await.expect("replay"),
+        s.replay(ReplaySelector::Status { status: Status::Dead, since: None }, false, 2_000)
+            .await
+            .expect("replay"),
         1
     );
     let claimed = s.claim(2_000, 10, LEASE, "w", &[]).await.expect("claim");
@@ -140,7 +142,13 @@ async fn a_delivered_delivery_is_replayed_only_with_force(s: &dyn Store) {
     s.insert(&[event("e1", None, 2)], 1_000).await.expect("insert");
     let claimed = s.claim(1_000, 10, LEASE, "w", &[]).await.expect("claim");
     let (done, open) = (&claimed[0], &claimed[1]);
-    let ok = AttemptRecord { attempted_at: 2_000, status_code: Some(200), latency_ms: 1, error: None, response_excerpt: None };
+    let ok = AttemptRecord {
+        attempted_at: 2_000,
+        status_code: Some(200),
+        latency_ms: 1,
+        error: None,
+        response_excerpt: None,
+    };
     record(s, done, ok, NextState::Delivered, None).await.expect("record");
     s.release(&[open.id]).await.expect("release");
 
@@ -154,7 +162,11 @@ async fn a_delivered_delivery_is_replayed_only_with_force(s: &dyn Store) {
     assert!(before.iter().all(|(_, series)| *series == 1), "a refused replay changes nothing: {before:?}");
     let by_status = ReplaySelector::Status { status: Status::Delivered, since: None };
     assert_eq!(s.replay(by_status.clone(), false, 3_000).await.expect("replay"), 0);
-    assert_eq!(s.replay(ReplaySelector::Event("e1".into()), false, 3_000).await.expect("replay"), 1, "only the open one");
+    assert_eq!(
+        s.replay(ReplaySelector::Event("e1".into()), false, 3_000).await.expect("replay"),
+        1,
+        "only the open one"
+    );
     assert_eq!(s.replay(ReplaySelector::Ids(vec![done.id]), true, 3_000).await.expect("replay"), 1);
     let rows = s.list(Filter::default()).await.expect("list");
     assert!(rows.iter().all(|r| r.series == 2 && r.status == "pending"), "{rows:?}");
@@ -329,8 +341,12 @@ async fn sqlite_url_options() {
         Err(StoreError::BadUrl(_))
     ));
     assert!(matches!(super::open("mysql://x").await, Err(StoreError::BadUrl(_))));
-    let bad = super::open("postgres://u:hunter2-pw@db:5432/x?sslmode=sometimes").await.err().expect("refused");
+    let bad =
+        super::open("postgres://u:hunter2-pw@db:5432/x?sslmode=sometimes").await.err().expect("refused");
     assert!(!bad.to_string().contains("hunter2-pw"), "{bad}");
     let bad = super::open("mysql://u:hunter2-pw@db/x").await.err().expect("refused");
-    assert_eq!(bad.to_string(), "unsupported store URL `mysql://u:***@db/x`: expected sqlite://PATH or postgres://USER@HOST:PORT/DB");
+    assert_eq!(
+        bad.to_string(),
+        "unsupported store URL `mysql://u:***@db/x`: expected sqlite://PATH or postgres://USER@HOST:PORT/DB"
+    );
 }

@@ -14,8 +14,9 @@ use sqlx::{AssertSqlSafe, PgPool, Row};
 use super::inspect::{self, inspect_methods};
 use super::nodelay::Relay;
 use super::rows::{
-    REPLAY_SET, attempt_from_row, check_not_delivered, check_replayed, claimed_from_row, counts_from_rows, delivery_from_row,
-    event_from_row, forward_store_methods, in_batch_duplicates, lease_until, next_columns, replay_guard,
+    REPLAY_SET, attempt_from_row, check_not_delivered, check_replayed, claimed_from_row, counts_from_rows,
+    delivery_from_row, event_from_row, forward_store_methods, in_batch_duplicates, lease_until, next_columns,
+    replay_guard,
 };
 use super::{
     AttemptRow, Claimed, Counts, DeliveryRow, DestinationStats, EventFilter, EventSummary, Filter, Inserted,
