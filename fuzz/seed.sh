@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-600}
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(config_compile condition_eval template_render verify_schemes hooks_handler)
+[ ${#targets[@]} -eq 0 ] && targets=(config_compile condition_eval template_render verify_schemes hooks_handler admin_api)
 
 seed() { mkdir -p "fuzz/corpus/$1"; cp "${@:2}" "fuzz/corpus/$1/" 2>/dev/null || true; }
 seed config_compile rules/*.yaml

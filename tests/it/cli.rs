@@ -194,6 +194,11 @@ fn free_port() -> u16 {
 
 /// Starts `hookroute serve` with its store beside the rules file, unless `extra` names one.
 pub fn serve(rules_path: &str, extra: &[&str]) -> Server {
+    serve_env(rules_path, extra, &[])
+}
+
+/// [`serve`] with extra environment variables.
+pub fn serve_env(rules_path: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let store =
@@ -207,6 +212,7 @@ pub fn serve(rules_path: &str, extra: &[&str]) -> Server {
         .args(&args)
         .env("HOOKROUTE_LOG", "info")
         .env("HOOKROUTE_ADMIN_LISTEN", "127.0.0.1:0")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn serve");

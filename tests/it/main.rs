@@ -1,6 +1,7 @@
 //! The one integration test binary: real server, real receivers, real files, real processes.
 
 mod admin;
+mod admin_guard;
 mod browser;
 mod cli;
 mod delivery;
