@@ -36,24 +36,25 @@ async fn answer(r: reqwest::RequestBuilder) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// Runs the real binary, failing the test if it has not exited within `WAIT`.
+/// Runs the real binary, failing the test (and killing it) if it has not exited within `WAIT`.
 fn run_bounded(args: &[&str]) -> (Option<i32>, String, String) {
-    let mut child = Command::new(crate::cli::BIN)
+    let child = Command::new(crate::cli::BIN)
         .args(args)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("hookroute {args:?} did not finish within {WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
+    let pid = child.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(out) = rx.recv_timeout(WAIT) else {
+        let _ = Command::new("kill").args(["-9", &pid]).status();
+        panic!("hookroute {args:?} did not finish within {WAIT:?}");
+    };
+    let out = out.expect("output");
     let (stdout, stderr) = crate::cli::text(&out);
     (out.status.code(), stdout, stderr)
 }
