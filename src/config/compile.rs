@@ -160,7 +160,16 @@ fn compile_inner(
     let rules = rules(file.rules.as_ref(), &sources, &destinations, &mut templates, p);
 
     let version = version(text, used);
+    let mut secret_files: Vec<String> = match source {
+        Env::Process(_) => {
+            used.iter().filter_map(|(name, _)| name.strip_prefix("file:")).map(str::to_owned).collect()
+        }
+        Env::Sandbox => Vec::new(),
+    };
+    secret_files.sort_unstable();
+    secret_files.dedup();
     Some(Config {
+        secret_files,
         version,
         sources,
         destinations,

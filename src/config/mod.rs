@@ -44,6 +44,9 @@ pub struct Config {
     pub settings: Settings,
     /// Masks secrets in text meant for people.
     pub redactor: Redactor,
+    /// The `${file:…}` paths read (not their contents), so the reloader can notice a rotated
+    /// secret file without a signal.
+    pub secret_files: Vec<String>,
 }
 
 #[derive(Debug)]

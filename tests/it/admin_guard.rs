@@ -303,29 +303,84 @@ async fn a_recipient_rendering_two_addresses_makes_the_delivery_dead() {
     assert_eq!(sent["subject"], "Order 5  Bcc: x@evil.com");
 }
 
+/// Rules whose House Check secret is `${file:…}` of a file in `dir` holding `secret`.
+fn rules_with_secret_file(
+    dir: &std::path::Path,
+    secret: &str,
+    receiver: &str,
+) -> (std::path::PathBuf, String) {
+    let secret_file = dir.join("hc-secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).expect("write");
+    let text = rules(receiver, receiver, receiver)
+        .replace(&format!("\"{SECRET}\""), &format!("\"${{file:{}}}\"", secret_file.display()));
+    (secret_file, text)
+}
+
 #[tokio::test]
-async fn a_rotated_secret_file_is_read_again_by_the_admin_reload() {
+async fn a_rotated_secret_file_is_picked_up_without_a_restart_or_signal() {
     let slack = Receiver::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let secret_file = dir.path().join("hc-secret");
-    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("write");
-    let text = rules(&slack.url, &slack.url, &slack.url)
-        .replace(&format!("\"{SECRET}\""), &format!("\"${{file:{}}}\"", secret_file.display()));
+    let (secret_file, text) = rules_with_secret_file(dir.path(), SECRET, &slack.url);
     let app = App::start(&text).await;
     assert_eq!(app.post_event(ready(1)).await, 202);
     let before = app.reloader.current().load().version.clone();
 
     let rotated = "rotated-secret-9c2d";
     std::fs::write(&secret_file, format!("{rotated}\n")).expect("write");
-    let (status, report) =
-        answer(app.client.post(format!("{}/api/reload", app.admin)).json(&json!({}))).await;
-    assert_eq!((status, report["outcome"].as_str()), (200, Some("applied")), "{report}");
-    let after = report["version"].as_str().expect("version").to_owned();
-    assert_ne!(after, before, "same text, new secret: a new version");
+    let after = eventually("the rotated secret applied", || async {
+        let v = app.reloader.current().load().version.clone();
+        (v != before).then_some(v)
+    })
+    .await;
     assert!(!after.contains(rotated));
     let body = ready(2).to_string();
     assert_eq!(app.post("house-check", body.as_bytes(), Some(rotated)).await.0, 202);
     assert_eq!(app.post("house-check", body.as_bytes(), Some(SECRET)).await.0, 401);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_file_is_read_again_by_the_admin_reload_and_sighup() {
+    let slack = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (secret_file, text) = rules_with_secret_file(dir.path(), SECRET, &slack.url);
+    let path = dir.path().join("rules.yaml");
+    std::fs::write(&path, &text).expect("write");
+    let server = crate::cli::serve(path.to_str().expect("utf8"), &["--no-watch"]);
+    let client = reqwest::Client::new();
+    let version = || async {
+        let r: Value = client
+            .get(format!("{}/readyz", server.admin))
+            .send()
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json");
+        r["rules_version"].as_str().expect("version").to_owned()
+    };
+    let first = version().await;
+
+    std::fs::write(&secret_file, "rotated-once-41\n").expect("write");
+    let (status, report) = answer(client.post(format!("{}/api/reload", server.admin)).json(&json!({}))).await;
+    assert_eq!((status, report["outcome"].as_str()), (200, Some("applied")), "{report}");
+    let second = version().await;
+    assert_ne!(second, first, "same text, new secret: a new version");
+
+    std::fs::write(&secret_file, "rotated-twice-42\n").expect("write");
+    crate::cli::signal(&server.child, "-HUP");
+    eventually("SIGHUP applied the rotated secret", || async { (version().await != second).then_some(()) })
+        .await;
+    let body = ready(3).to_string();
+    let sent = client
+        .post(format!("{}/hooks/house-check", server.base))
+        .header("signature", hookroute::sign_hex("rotated-twice-42", body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(sent.status(), 202);
+    let logs = server.logs.lock().expect("logs").clone();
+    assert!(!logs.iter().any(|l| l.contains("rotated-")), "no secret in the log: {logs:?}");
 }
 
 #[tokio::test]
