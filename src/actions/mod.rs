@@ -67,6 +67,7 @@ pub enum Plan {
         from: Text,
         recipients: Vec<Text>,
         subject: Text,
+        reply_to: Option<Text>,
         text: Option<Text>,
         html: Option<Text>,
     },
@@ -121,7 +122,7 @@ impl Action {
                 }
                 json_body(body.into())
             }
-            Plan::Email { provider, from, recipients, subject, text, html } => {
+            Plan::Email { provider, from, recipients, subject, reply_to, text, html } => {
                 let address = |field: String, value: String| {
                     email::one_address(&value).map_err(|reason| RenderError { template: field, reason })
                 };
@@ -133,6 +134,10 @@ impl Action {
                     from: address("from".into(), t.render_text(from, ctx)?)?,
                     to,
                     subject: email::one_line(&t.render_text(subject, ctx)?),
+                    reply_to: match reply_to {
+                        Some(r) => Some(address("reply_to".into(), t.render_text(r, ctx)?)?),
+                        None => None,
+                    },
                     text: text.as_ref().map(|x| t.render_text(x, ctx)).transpose()?,
                     html: html.as_ref().map(|x| t.render_text(x, ctx)).transpose()?,
                 };

@@ -41,17 +41,18 @@ pub(super) fn action(
     };
     let allowed: &[&str] = match kind {
         DestinationKind::Slack => &["text", "blocks"],
-        DestinationKind::Email => &["recipients", "subject", "text", "html", "from"],
+        DestinationKind::Email => &["recipients", "subject", "text", "html", "from", "reply_to"],
         DestinationKind::Http => &["body", "content_type"],
         DestinationKind::Log => &["text"],
     };
-    let present: [(&str, Option<Loc>); 8] = [
+    let present: [(&str, Option<Loc>); 9] = [
         ("text", raw.text.as_ref().map(|x| x.loc)),
         ("blocks", raw.blocks.as_ref().map(|x| x.loc)),
         ("recipients", raw.recipients.as_ref().and_then(|x| x.first()).map(|x| x.loc)),
         ("subject", raw.subject.as_ref().map(|x| x.loc)),
         ("html", raw.html.as_ref().map(|x| x.loc)),
         ("from", raw.from.as_ref().map(|x| x.loc)),
+        ("reply_to", raw.reply_to.as_ref().map(|x| x.loc)),
         ("body", raw.body.as_ref().map(|x| x.loc)),
         ("content_type", raw.content_type.as_ref().map(|x| x.loc)),
     ];
@@ -156,6 +157,7 @@ fn email_plan(
     let to: Vec<Option<Text>> =
         recipients.iter().enumerate().map(|(i, r)| text_of(p, &format!("recipients[{i}]"), r)).collect();
     let subject = text_of(p, "subject", subject);
+    let reply_to = raw.reply_to.as_ref().map(|s| text_of(p, "reply_to", s));
     let text = raw.text.as_ref().map(|s| text_of(p, "text", s));
     let html = raw.html.as_ref().map(|s| text_of(p, "html", s));
     Some(Plan::Email {
@@ -163,6 +165,7 @@ fn email_plan(
         from: from?,
         recipients: to.into_iter().collect::<Option<_>>()?,
         subject: subject?,
+        reply_to: reply_to.map(|x| x.ok_or(())).transpose().ok()?,
         text: text.map(|x| x.ok_or(())).transpose().ok()?,
         html: html.map(|x| x.ok_or(())).transpose().ok()?,
     })

@@ -197,6 +197,8 @@ pub struct RawAction {
     pub subject: Option<Spanned<String>>,
     pub html: Option<Spanned<String>>,
     pub from: Option<Spanned<String>>,
+    /// Email only: the Reply-To address (a template; must render to exactly one address).
+    pub reply_to: Option<Spanned<String>>,
     #[schemars(schema_with = "super::schema::any")]
     #[serde(default)]
     pub body: Option<Node>,

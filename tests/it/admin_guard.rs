@@ -278,7 +278,10 @@ async fn a_recipient_rendering_two_addresses_makes_the_delivery_dead() {
     let slack = Receiver::start().await;
     let mail = Receiver::start().await;
     let text = rules(&slack.url, &mail.url, &slack.url)
-        .replace("recipients: [\"planning@example.com\"]", "recipients: [\"{{ payload.contact }}\"]")
+        .replace(
+            "recipients: [\"planning@example.com\"]",
+            "recipients: [\"{{ payload.contact }}\"]\n        reply_to: \"Desk <{{ payload.contact }}>\"",
+        )
         .replace(
             "subject: \"Order {{ payload.id }} is ready to schedule\"",
             "subject: \"Order {{ payload.id }}\\r\\nBcc: x@evil.com\"",
@@ -301,6 +304,7 @@ async fn a_recipient_rendering_two_addresses_makes_the_delivery_dead() {
     let sent = got[0].json();
     assert_eq!(sent["personalizations"][0]["to"], json!([{"email": "planner@example.com"}]));
     assert_eq!(sent["subject"], "Order 5  Bcc: x@evil.com");
+    assert_eq!(sent["reply_to"], json!({"email": "planner@example.com", "name": "Desk"}));
 }
 
 /// Rules whose House Check secret is `${file:…}` of a file in `dir` holding `secret`.
