@@ -28,7 +28,9 @@ pub(super) fn error(status: StatusCode, message: &str) -> Response {
 fn store_error(e: &StoreError) -> Response {
     match e {
         StoreError::NotFound(m) => error(StatusCode::NOT_FOUND, m),
-        StoreError::Conflict(m) => error(StatusCode::CONFLICT, m),
+        StoreError::Conflict(m) => {
+            error(StatusCode::CONFLICT, &format!("{m}: pass \"force\": true to do so"))
+        }
         other => {
             // The reason goes to the log only: a driver's message can name hosts or users.
             tracing::error!("admin API: store failed: {other}");

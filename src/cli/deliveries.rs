@@ -4,7 +4,7 @@ use super::say;
 use anyhow::{Context, bail};
 
 use crate::deliver::rfc3339_ms;
-use crate::store::{Filter, ReplaySelector, Status, now_ms};
+use crate::store::{self, Filter, ReplaySelector, Status, now_ms};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -98,7 +98,10 @@ pub fn replay(
     };
     let n = runtime()?.block_on(async {
         let store = super::open_store(url).await?;
-        anyhow::Ok(store.replay(selector.clone(), force, now_ms()).await?)
+        match store.replay(selector.clone(), force, now_ms()).await {
+            Err(store::StoreError::Conflict(m)) => bail!("{m}: add --force to do so"),
+            other => anyhow::Ok(other?),
+        }
     })?;
     match (n, by_status) {
         // Nothing left to repair is not a failure (a cron job running `replay --status dead`).

@@ -147,7 +147,7 @@ pub(super) fn check_not_delivered(delivered: &[i64]) -> super::StoreResult<()> {
     match delivered {
         [] => Ok(()),
         ids => Err(super::StoreError::Conflict(format!(
-            "deliver{} {} {} delivered already; replaying sends {} again: pass force to do so",
+            "deliver{} {} {} delivered already; replaying sends {} again",
             if ids.len() == 1 { "y" } else { "ies" },
             ids.iter().map(|i| format!("#{i}")).collect::<Vec<_>>().join(", "),
             if ids.len() == 1 { "was" } else { "were" },

@@ -410,3 +410,40 @@ async fn a_reachable_admin_listener_needs_a_token_which_can_come_from_a_file() {
     drop(server);
     drop(dir);
 }
+
+#[tokio::test]
+async fn the_replay_command_needs_force_for_delivered_and_is_content_with_nothing_to_do() {
+    let slack = Receiver::start().await;
+    let app = App::start(&rules(&slack.url, &slack.url, &slack.url)).await;
+    let url = app.store_url.clone();
+    let replay = |args: &[&str]| {
+        let mut all = vec!["replay", "--store", url.as_str()];
+        all.extend_from_slice(args);
+        let owned: Vec<String> = all.iter().map(|s| (*s).to_owned()).collect();
+        tokio::task::spawn_blocking(move || {
+            run_bounded(&owned.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+    };
+    let (code, stdout, stderr) = replay(&["--status", "dead"]).await.expect("join");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.trim(), "nothing to replay: no dead deliveries");
+
+    assert_eq!(app.post_event(ready(8)).await, 202);
+    slack.wait_for(2, WAIT).await;
+    let id = eventually("a delivered delivery", || async {
+        let rows = app.store.list(hookroute::store::Filter::default()).await.expect("list");
+        rows.iter()
+            .find(|d| d.destination == "ops-slack" && d.status == "delivered")
+            .map(|d| d.id.to_string())
+    })
+    .await;
+    let (code, _, stderr) = replay(&[&id]).await.expect("join");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("delivered already") && stderr.contains("--force"), "{stderr}");
+    let (code, _, stderr) = replay(&["--status", "delivered"]).await.expect("join");
+    assert_eq!(code, Some(1), "{stderr}");
+    let (code, stdout, stderr) = replay(&[&id, "--force"]).await.expect("join");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "1 delivery queued for a new attempt series");
+    slack.wait_for(3, WAIT).await;
+}
