@@ -275,6 +275,24 @@ mod tests {
     use super::AdminListen;
 
     #[test]
+    fn an_admin_token_file_must_hold_a_token() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("token");
+        std::fs::write(&file, "tok-5a\n").expect("write");
+        assert_eq!(
+            super::admin_token_from_file(&file).map(|t| t.expose().to_owned()).ok(),
+            Some("tok-5a".into())
+        );
+        std::fs::write(&file, "\n").expect("write");
+        let empty = super::admin_token_from_file(&file).expect_err("empty");
+        assert!(empty.to_string().ends_with("is empty"), "{empty}");
+        let missing = super::admin_token_from_file(&dir.path().join("nope")).expect_err("missing");
+        assert!(missing.to_string().starts_with("cannot read --admin-token-file"), "{missing}");
+        let device = super::admin_token_from_file(std::path::Path::new("/dev/zero")).expect_err("device");
+        assert!(device.to_string().contains("not a regular file"), "{device}");
+    }
+
+    #[test]
     fn admin_listen_is_an_address_or_off() {
         assert_eq!("off".parse::<AdminListen>().map(|a| a.0), Ok(None));
         assert_eq!("OFF".parse::<AdminListen>().map(|a| a.0), Ok(None));
