@@ -4,11 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::destination::destinations;
 use super::diagnostic::{Diagnostic, Diagnostics};
-use super::env::{self, Redactor};
+
+use super::env::{self, Env, Redactor};
 use super::node::{self, DecodeError, Loc, Node, NodeValue, Spanned, decode, join};
 use super::raw::{RawAction, RawFile, RawRule, RawSettings};
 use super::{Config, Settings, Source, action::action, delivery, source, when};
@@ -72,15 +71,6 @@ impl Problems {
     }
 }
 
-/// Where the `${…}` of a rules file come from.
-#[derive(Clone, Copy)]
-pub enum Env<'a> {
-    /// The server's: variables through the function, `${file:…}` from disk.
-    Process(&'a dyn Fn(&str) -> Option<String>),
-    /// None: every `${…}` is a placeholder (text posted to the admin API).
-    Sandbox,
-}
-
 /// Compiles rules-file text. `file` names it in diagnostics; `lookup` reads the environment.
 pub fn compile(
     text: &str,
@@ -119,24 +109,10 @@ fn compile_inner(
         Ok(root) => root,
         Err(e) => return p.error(e.loc, "", e.message),
     };
-    root.for_each_str_mut("", &mut |loc, path, s| {
-        let expanded = match source {
-            Env::Process(lookup) => env::expand(s, lookup, &env::read_secret_file, used),
-            Env::Sandbox => {
-                let original = s.clone();
-                env::expand(
-                    s,
-                    &|name| Some(env::placeholder(name, path, &original)),
-                    &|file| Ok(env::placeholder(&format!("file:{file}"), path, &original)),
-                    used,
-                )
-            }
-        };
-        match expanded {
-            Ok(expanded) => *s = expanded,
-            Err(e) => {
-                p.error::<()>(loc, path, e.to_string());
-            }
+    root.for_each_str_mut("", &mut |loc, path, s| match env::expand_from(source, s, path, used) {
+        Ok(expanded) => *s = expanded,
+        Err(e) => {
+            p.error::<()>(loc, path, e.to_string());
         }
     });
     if !matches!(root.value, NodeValue::Map(_)) {
@@ -159,7 +135,7 @@ fn compile_inner(
     let mut templates = Templates::default();
     let rules = rules(file.rules.as_ref(), &sources, &destinations, &mut templates, p);
 
-    let version = version(text, used);
+    let version = env::version(text, used);
     let mut secret_files: Vec<String> = match source {
         Env::Process(_) => {
             used.iter().filter_map(|(name, _)| name.strip_prefix("file:")).map(str::to_owned).collect()
@@ -178,22 +154,6 @@ fn compile_inner(
         settings,
         redactor: Redactor::new(secret_values),
     })
-}
-
-/// Names a compiled config: the first 12 hex digits of a SHA-256 over the text *and* every value
-/// `${…}` expanded to, so a rotated secret (same text) is a new version. The values enter the hash
-/// only as their own SHA-256, behind a domain prefix; the truncated result cannot be read back.
-fn version(text: &str, used: &[(String, String)]) -> String {
-    let mut h = Sha256::new();
-    h.update(b"hookroute rules version 2\0");
-    h.update(Sha256::digest(text.as_bytes()));
-    let mut expanded: Vec<&(String, String)> = used.iter().collect();
-    expanded.sort();
-    for (name, value) in expanded {
-        h.update(Sha256::digest(name.as_bytes()));
-        h.update(Sha256::digest(value.as_bytes()));
-    }
-    hex::encode(&h.finalize()[..6])
 }
 
 /// A mapping's entries, or an error when the node is something else.

@@ -1,4 +1,5 @@
-//! `${VAR}` and `${VAR:-default}` in config strings.
+//! `${VAR}`, `${VAR:-default}` and `${file:PATH}` in config strings, and what they expand to:
+//! the process environment and files, or placeholders for posted drafts.
 //!
 //! Expansion happens once at load, so the hot path never looks at the environment. Every value that
 //! came from the environment is remembered, so output meant for people (dry runs, logs) can show
@@ -66,6 +67,51 @@ pub fn placeholder(name: &str, field_path: &str, text: &str) -> String {
     } else {
         format!("placeholder-{safe}")
     }
+}
+
+/// Where the `${…}` of a rules file come from.
+#[derive(Clone, Copy)]
+pub enum Env<'a> {
+    /// The server's: variables through the function, `${file:…}` from disk.
+    Process(&'a dyn Fn(&str) -> Option<String>),
+    /// None: every `${…}` is a [`placeholder`] (text posted to the admin API).
+    Sandbox,
+}
+
+/// Expands one string of the rules file (at `field_path`) from `source`.
+pub fn expand_from(
+    source: Env<'_>,
+    text: &str,
+    field_path: &str,
+    used: &mut Vec<(String, String)>,
+) -> Result<String, EnvError> {
+    match source {
+        Env::Process(lookup) => expand(text, lookup, &read_secret_file, used),
+        Env::Sandbox => expand(
+            text,
+            &|name| Some(placeholder(name, field_path, text)),
+            &|file| Ok(placeholder(&format!("file:{file}"), field_path, text)),
+            used,
+        ),
+    }
+}
+
+/// Names a compiled config: the first 12 hex digits of a SHA-256 over the text *and* every value
+/// `${…}` expanded to, so a rotated secret (same text) is a new version. Each value enters only as
+/// its own SHA-256, behind a domain prefix; the result shows no value (it can only confirm a guess
+/// at a weak one, as any hash can), and it is deterministic, so a fleet agrees on versions.
+pub fn version(text: &str, used: &[(String, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"hookroute rules version 2\0");
+    h.update(Sha256::digest(text.as_bytes()));
+    let mut expanded: Vec<&(String, String)> = used.iter().collect();
+    expanded.sort();
+    for (name, value) in expanded {
+        h.update(Sha256::digest(name.as_bytes()));
+        h.update(Sha256::digest(value.as_bytes()));
+    }
+    hex::encode(&h.finalize()[..6])
 }
 
 /// Expands `text`, reading variables through `lookup` and `${file:PATH}` through `read_file`.

@@ -183,7 +183,7 @@ pub fn compile_posted_on_own_stack(path: &Path, text: String) -> Result<Loaded, 
     let file = path.display().to_string();
     on_own_stack(path, move || {
         let (config, warnings) =
-            compile::compile_in(&text, &file, compile::Env::Sandbox).map_err(LoadError::Invalid)?;
+            compile::compile_in(&text, &file, env::Env::Sandbox).map_err(LoadError::Invalid)?;
         Ok(Loaded { config, warnings, text })
     })
 }

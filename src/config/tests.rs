@@ -170,7 +170,7 @@ fn posted_drafts_see_placeholders_not_the_environment_or_files() {
     let text = format!(
         "{HEAD}destinations:\n  d: {{type: slack, url: \"${{SLACK_URL}}\"}}\nrules:\n  - {{name: r, actions: [{{to: d, text: \"{{{{ '${{HOME}}' | upper }}}} ${{file:/etc/hostname}}\"}}]}}\n"
     );
-    let (config, _) = super::compile::compile_in(&text, "f", super::compile::Env::Sandbox).expect("compiles");
+    let (config, _) = super::compile::compile_in(&text, "f", super::env::Env::Sandbox).expect("compiles");
     let url = config.destinations["d"].url.as_ref().expect("url").expose().to_owned();
     assert_eq!(url, "https://placeholder.invalid/SLACK_URL");
     let event = bytes::Bytes::from_static(br#"{"type": "t"}"#);
