@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use super::destination::destinations;
 use super::diagnostic::{Diagnostic, Diagnostics};
-
 use super::env::{self, Env, Redactor};
 use super::node::{self, DecodeError, Loc, Node, NodeValue, Spanned, decode, join};
 use super::raw::{RawAction, RawFile, RawRule, RawSettings};
