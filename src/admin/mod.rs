@@ -81,12 +81,15 @@ async fn browser_guard(State(state): State<AdminState>, request: Request, next: 
                 guard::Refusal::CrossSite => StatusCode::FORBIDDEN,
                 guard::Refusal::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             };
-            tracing::warn!(
-                method = %request.method(),
-                path = request.uri().path(),
-                "admin request refused: {}",
-                refusal.message()
-            );
+            // A hostile page can send these in a loop: log at most one every 10 s.
+            if log_refusal_now() {
+                tracing::warn!(
+                    method = %request.method(),
+                    path = request.uri().path(),
+                    "admin request refused (more in the next 10 s are not logged): {}",
+                    refusal.message()
+                );
+            }
             api::error(status, refusal.message())
         }
     };
@@ -101,6 +104,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Whether a refused request may be logged now (at most one line per 10 s per process).
+fn log_refusal_now() -> bool {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = crate::store::now_ms();
+    let last = LAST.load(Ordering::Relaxed);
+    now.saturating_sub(last) >= 10_000
+        && LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
