@@ -183,3 +183,18 @@ fn posted_drafts_see_placeholders_not_the_environment_or_files() {
         assert!(!shown.contains(secret), "the draft saw a server value: {shown}");
     }
 }
+
+#[test]
+fn a_header_value_with_a_line_break_is_refused_at_load() {
+    let lookup = |name: &str| (name == "KEY").then(|| "k1\r\nBcc: attacker@evil.com".to_owned());
+    let text = format!(
+        "{HEAD}destinations:\n  d: {{type: http, url: \"https://x.example\", headers: {{X-Key: \"${{KEY}}\"}}}}\nrules: []\n"
+    );
+    let diags = compile_text_with_env(&text, "f", &lookup).expect_err("refused");
+    let shown = diags.to_string();
+    assert!(
+        shown.contains("destinations.d.headers.X-Key: not a valid HTTP header name and value"),
+        "{shown}"
+    );
+    assert!(!shown.contains("attacker"), "{shown}");
+}
