@@ -8,7 +8,7 @@ mod email;
 mod sign;
 
 use bytes::Bytes;
-pub use email::EmailProvider;
+pub use email::{EmailProvider, one_address};
 pub use sign::OutboundSign;
 
 use crate::secret::Secret;

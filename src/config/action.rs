@@ -158,6 +158,23 @@ fn email_plan(
         recipients.iter().enumerate().map(|(i, r)| text_of(p, &format!("recipients[{i}]"), r)).collect();
     let subject = text_of(p, "subject", subject);
     let reply_to = raw.reply_to.as_ref().map(|s| text_of(p, "reply_to", s));
+    // An address written out (no template) is checked now rather than at every delivery.
+    let mut literal = |field: String, loc: Loc, text: Option<&Text>| {
+        if let Some(Text::Literal(value)) = text
+            && let Err(reason) = crate::actions::one_address(value)
+        {
+            p.error::<()>(loc, &join(path, &field), reason);
+        }
+    };
+    for (i, (r, text)) in recipients.iter().zip(&to).enumerate() {
+        literal(format!("recipients[{i}]"), r.loc, text.as_ref());
+    }
+    if let (Some(r), Some(Some(text))) = (&raw.reply_to, &reply_to) {
+        literal("reply_to".into(), r.loc, Some(text));
+    }
+    if let (Some(f), Some(text)) = (&raw.from, &from) {
+        literal("from".into(), f.loc, Some(text));
+    }
     let text = raw.text.as_ref().map(|s| text_of(p, "text", s));
     let html = raw.html.as_ref().map(|s| text_of(p, "html", s));
     Some(Plan::Email {

@@ -198,3 +198,23 @@ fn a_header_value_with_a_line_break_is_refused_at_load() {
     );
     assert!(!shown.contains("attacker"), "{shown}");
 }
+
+#[test]
+fn written_out_email_addresses_are_checked_at_load() {
+    let file = |from: &str, to: &str| {
+        format!(
+            "{HEAD}destinations:\n  m: {{type: email, provider: postmark, from: \"{from}\"}}\nrules:\n  - {{name: r, actions: [{{to: m, recipients: [\"{to}\", \"{{{{ payload.to }}}}\"], subject: s, text: t}}]}}\n"
+        )
+    };
+    check(&file("Bot <bot@example.com>", "ops@example.com"), &[]);
+    check(
+        &file("bot@example.com", "a@example.com, b@evil.com"),
+        &[
+            "5:46: rules[0].actions[0].recipients[0]: \"a@example.com, b@evil.com\" is not exactly one address (a list or a line break)",
+        ],
+    );
+    check(
+        &file("bot", "ops@example.com"),
+        &["3:46: destinations.m.from: \"bot\" is not an email address: Missing separator character '@'."],
+    );
+}
