@@ -38,6 +38,7 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
             store,
             metrics: Arc::new(hookroute::metrics::Metrics::new()),
             token: None,
+            token_required: false,
             started_at: 0.0,
         })
     });

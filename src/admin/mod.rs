@@ -33,6 +33,10 @@ pub struct AdminState {
     /// From `--admin-token` / `HOOKROUTE_ADMIN_TOKEN`; when `None`, `settings.admin_token` of the
     /// running rules applies (so it can be rotated by a reload).
     pub token: Option<Arc<Secret>>,
+    /// The listener is reachable from other hosts and was not started with
+    /// `--admin-allow-no-token`: if a reload removes `settings.admin_token`, `/api` is refused
+    /// rather than opened.
+    pub token_required: bool,
     /// Unix seconds.
     pub started_at: f64,
 }
@@ -125,6 +129,11 @@ async fn require_token(State(state): State<AdminState>, request: Request, next: 
     let expected =
         state.token.as_ref().map(|t| t.expose().to_owned()).or(from_config.map(|t| t.expose().to_owned()));
     match expected {
+        None if state.token_required => api::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this admin listener is reachable from other hosts and no admin token is set any more; \
+             restore settings.admin_token",
+        ),
         Some(token) if !bearer_matches(request.headers(), &token) => {
             let mut r = api::error(
                 StatusCode::UNAUTHORIZED,

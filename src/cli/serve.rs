@@ -110,6 +110,8 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
             store: Arc::clone(&store),
             metrics: Arc::clone(&metrics),
             token: args.admin_token.clone().map(Arc::new),
+            token_required: !args.admin_allow_no_token
+                && args.admin_listen.is_some_and(|a| !a.ip().is_loopback()),
             started_at: now_ms() as f64 / 1000.0,
         };
         if let Ok(addr) = l.local_addr() {

@@ -447,3 +447,36 @@ async fn the_replay_command_needs_force_for_delivered_and_is_content_with_nothin
     assert_eq!(stdout.trim(), "1 delivery queued for a new attempt series");
     slack.wait_for(3, WAIT).await;
 }
+
+#[tokio::test]
+async fn a_reload_that_drops_the_token_of_a_reachable_listener_closes_the_api() {
+    let slack = Receiver::start().await;
+    let text = rules(&slack.url, &slack.url, &slack.url)
+        .replace("settings:\n", "settings:\n  admin_token: \"tok-77aa\"\n");
+    let app = App::start(&text).await;
+    // The admin listener as `serve --admin-listen 0.0.0.0:9090` builds it (bound to loopback here).
+    let state = hookroute::admin::AdminState {
+        reloader: std::sync::Arc::clone(&app.reloader),
+        store: std::sync::Arc::clone(&app.store),
+        metrics: std::sync::Arc::new(hookroute::metrics::Metrics::new()),
+        token: None,
+        token_required: true,
+        started_at: 0.0,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let admin = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(hookroute::admin::run(listener, state, std::future::pending()));
+    let events = format!("{admin}/api/events");
+    assert_eq!(app.client.get(&events).bearer_auth("tok-77aa").send().await.expect("GET").status(), 200);
+
+    std::fs::write(&app.rules_path, text.replace("  admin_token: \"tok-77aa\"\n", "")).expect("write");
+    // The watcher applies the file; from then on the API is closed, not open.
+    let body = eventually("the reload without a token applied", || async {
+        let (status, body) = answer(app.client.get(&events).bearer_auth("tok-77aa")).await;
+        (status != 200).then_some((status, body))
+    })
+    .await;
+    assert_eq!(body.0, 503, "{}", body.1);
+    assert!(body.1["error"].as_str().is_some_and(|e| e.contains("no admin token")), "{}", body.1);
+    assert!(app.reloader.current().load().settings.admin_token.is_none());
+}
