@@ -11,6 +11,7 @@ mod fleet;
 mod http_contract;
 mod jsonpath_cts;
 mod reload;
+mod secrets;
 mod senders;
 mod shipped_files;
 mod signature_vectors;
