@@ -36,7 +36,9 @@ COPY --from=build /usr/local/bin/hookroute /usr/local/bin/hookroute
 # The rules file is not baked in: mount the directory that holds it at /etc/hookroute (a directory,
 # not the single file, so that edits saved by rename and ConfigMap updates are seen by hot reload).
 # The admin listener (dashboard, /api, /metrics, probes) binds every interface inside the
-# container: publish it only on loopback or a private network, and set HOOKROUTE_ADMIN_TOKEN.
+# container: publish it only on loopback or a private network, and set HOOKROUTE_ADMIN_TOKEN_FILE
+# (or HOOKROUTE_ADMIN_TOKEN); without a token hookroute refuses to start on 0.0.0.0 unless
+# HOOKROUTE_ADMIN_ALLOW_NO_TOKEN=true.
 ENV HOOKROUTE_RULES=/etc/hookroute/rules.yaml \
     HOOKROUTE_LISTEN=0.0.0.0:8080 \
     HOOKROUTE_ADMIN_LISTEN=0.0.0.0:9090 \

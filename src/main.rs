@@ -16,12 +16,13 @@ fn main() -> ExitCode {
     }
     match hookroute::cli::run(cli) {
         Ok(code) => ExitCode::from(code),
-        // The reader of our output went away (`hookroute deliveries | head`): not an error.
+        // The reader of our output went away (`hookroute deliveries | head`): not an error. Only a
+        // bare write error (`say!`) counts: a broken pipe under a context is a real failure (a
+        // database connection closed while the store opened).
         Err(e)
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) =>
+            if e.chain().count() == 1
+                && e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
         {
             ExitCode::SUCCESS
         }

@@ -324,7 +324,9 @@ fn percentiles(values: &mut [i64]) -> Value {
 async fn fill(url: &str, events: usize, rules: &std::path::Path, batch: usize) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(rules).with_context(|| format!("cannot read {}", rules.display()))?;
     let config = compile(rules, &text)?;
-    let store = hookroute::store::open(url).await.with_context(|| format!("cannot open {url}"))?;
+    let store = hookroute::store::open(url)
+        .await
+        .with_context(|| format!("cannot open {}", hookroute::store::redact_url(url)))?;
     let raw = bytes::Bytes::from_static(rulegen::EVENT.as_bytes());
     let body: Value = serde_json::from_str(rulegen::EVENT).context("the bench event is JSON")?;
     let started = Instant::now();

@@ -8,7 +8,7 @@ mod email;
 mod sign;
 
 use bytes::Bytes;
-pub use email::EmailProvider;
+pub use email::{EmailProvider, one_address};
 pub use sign::OutboundSign;
 
 use crate::secret::Secret;
@@ -67,6 +67,7 @@ pub enum Plan {
         from: Text,
         recipients: Vec<Text>,
         subject: Text,
+        reply_to: Option<Text>,
         text: Option<Text>,
         html: Option<Text>,
     },
@@ -121,11 +122,22 @@ impl Action {
                 }
                 json_body(body.into())
             }
-            Plan::Email { provider, from, recipients, subject, text, html } => {
+            Plan::Email { provider, from, recipients, subject, reply_to, text, html } => {
+                let address = |field: String, value: String| {
+                    email::one_address(&value).map_err(|reason| RenderError { template: field, reason })
+                };
+                let mut to = Vec::with_capacity(recipients.len());
+                for (i, r) in recipients.iter().enumerate() {
+                    to.push(address(format!("recipients[{i}]"), t.render_text(r, ctx)?)?);
+                }
                 let mail = email::Mail {
-                    from: t.render_text(from, ctx)?,
-                    to: recipients.iter().map(|r| t.render_text(r, ctx)).collect::<Result<_, _>>()?,
-                    subject: t.render_text(subject, ctx)?,
+                    from: address("from".into(), t.render_text(from, ctx)?)?,
+                    to,
+                    subject: email::one_line(&t.render_text(subject, ctx)?),
+                    reply_to: match reply_to {
+                        Some(r) => Some(address("reply_to".into(), t.render_text(r, ctx)?)?),
+                        None => None,
+                    },
                     text: text.as_ref().map(|x| t.render_text(x, ctx)).transpose()?,
                     html: html.as_ref().map(|x| t.render_text(x, ctx)).transpose()?,
                 };

@@ -29,9 +29,13 @@ pub(super) fn error(status: StatusCode, message: &str) -> Response {
 fn store_error(e: &StoreError) -> Response {
     match e {
         StoreError::NotFound(m) => error(StatusCode::NOT_FOUND, m),
+        StoreError::Conflict(m) => {
+            error(StatusCode::CONFLICT, &format!("{m}: pass \"force\": true to do so"))
+        }
         other => {
+            // The reason goes to the log only: a driver's message can name hosts or users.
             tracing::error!("admin API: store failed: {other}");
-            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, &format!("the store failed: {other}"));
+            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable; see the log");
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             r
         }
@@ -197,10 +201,22 @@ pub(super) async fn deliveries(
     }
 }
 
-pub(super) async fn replay_one(State(state): State<AdminState>, Path(id): Path<i64>) -> Response {
-    match state.store.replay(ReplaySelector::Ids(vec![id]), now_ms()).await {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReplayOneBody {
+    /// Replay even a delivery that was `delivered` (the receiver gets it again).
+    #[serde(default)]
+    force: bool,
+}
+
+pub(super) async fn replay_one(
+    State(state): State<AdminState>,
+    Path(id): Path<i64>,
+    Json(body): Json<ReplayOneBody>,
+) -> Response {
+    match state.store.replay(ReplaySelector::Ids(vec![id]), body.force, now_ms()).await {
         Ok(n) => {
-            tracing::info!(delivery_id = id, "delivery replayed from the admin API");
+            tracing::info!(delivery_id = id, force = body.force, "delivery replayed from the admin API");
             Json(json!({ "replayed": n })).into_response()
         }
         Err(e) => store_error(&e),
@@ -211,11 +227,19 @@ pub(super) async fn replay_one(State(state): State<AdminState>, Path(id): Path<i
 pub(super) struct ReplayBody {
     status: Status,
     since: Option<i64>,
+    #[serde(default)]
+    force: bool,
 }
 
 pub(super) async fn replay(State(state): State<AdminState>, Json(body): Json<ReplayBody>) -> Response {
+    if body.status == Status::Delivered && !body.force {
+        return error(
+            StatusCode::CONFLICT,
+            "replaying delivered deliveries sends them again: pass \"force\": true to do so",
+        );
+    }
     let selector = ReplaySelector::Status { status: body.status, since: body.since };
-    match state.store.replay(selector, now_ms()).await {
+    match state.store.replay(selector, body.force, now_ms()).await {
         Ok(n) => {
             tracing::info!(
                 replayed = n,
@@ -282,7 +306,8 @@ pub(super) async fn dry_run(State(state): State<AdminState>, Json(body): Json<Dr
         None => state.reloader.current().load_full(),
         Some(text) => {
             let path = PathBuf::from("(posted rules)");
-            match tokio::task::spawn_blocking(move || crate::config::compile_on_own_stack(&path, text)).await
+            match tokio::task::spawn_blocking(move || crate::config::compile_posted_on_own_stack(&path, text))
+                .await
             {
                 Ok(Ok(loaded)) => std::sync::Arc::new(loaded.config),
                 Ok(Err(LoadError::Invalid(d))) => {

@@ -2,9 +2,11 @@
 //! network: the dashboard, its JSON API, `/metrics` and the health probes. See docs/admin-api.md.
 //!
 //! Only `/api/…` carries event data, so only it needs the bearer token; probes, metrics and the
-//! page itself stay open for load balancers and Prometheus.
+//! page itself stay open for load balancers and Prometheus. Every request first passes the
+//! browser defences of `guard` (allowed `Host`, same-origin JSON `POST`s, hardening headers).
 
 mod api;
+pub mod guard;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +33,10 @@ pub struct AdminState {
     /// From `--admin-token` / `HOOKROUTE_ADMIN_TOKEN`; when `None`, `settings.admin_token` of the
     /// running rules applies (so it can be rotated by a reload).
     pub token: Option<Arc<Secret>>,
+    /// The listener is reachable from other hosts and was not started with
+    /// `--admin-allow-no-token`: if a reload removes `settings.admin_token`, `/api` is refused
+    /// rather than opened.
+    pub token_required: bool,
     /// Unix seconds.
     pub started_at: f64,
 }
@@ -61,7 +67,38 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(api::readyz))
+        .layer(middleware::from_fn_with_state(state.clone(), browser_guard))
         .with_state(state)
+}
+
+/// Applies `guard` to every request (routes and fallbacks alike) and hardens every answer.
+async fn browser_guard(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+    let verdict = {
+        let config = state.reloader.current().load();
+        guard::check(request.method(), request.headers(), &config.settings.admin_allowed_hosts)
+    };
+    let mut response = match verdict {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => {
+            let status = match refusal {
+                guard::Refusal::Host => StatusCode::MISDIRECTED_REQUEST,
+                guard::Refusal::CrossSite => StatusCode::FORBIDDEN,
+                guard::Refusal::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            };
+            // A hostile page can send these in a loop: log at most one every 10 s.
+            if log_refusal_now() {
+                tracing::warn!(
+                    method = %request.method(),
+                    path = request.uri().path(),
+                    "admin request refused (more in the next 10 s are not logged): {}",
+                    refusal.message()
+                );
+            }
+            api::error(status, refusal.message())
+        }
+    };
+    guard::harden(response.headers_mut());
+    response
 }
 
 /// Serves until `shutdown` resolves.
@@ -73,6 +110,16 @@ pub async fn run(
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
+/// Whether a refused request may be logged now (at most one line per 10 s per process).
+fn log_refusal_now() -> bool {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = crate::clock::now_ms();
+    let last = LAST.load(Ordering::Relaxed);
+    now.saturating_sub(last) >= 10_000
+        && LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+}
+
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
@@ -82,6 +129,11 @@ async fn require_token(State(state): State<AdminState>, request: Request, next: 
     let expected =
         state.token.as_ref().map(|t| t.expose().to_owned()).or(from_config.map(|t| t.expose().to_owned()));
     match expected {
+        None if state.token_required => api::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this admin listener is reachable from other hosts and no admin token is set any more; \
+             restore settings.admin_token",
+        ),
         Some(token) if !bearer_matches(request.headers(), &token) => {
             let mut r = api::error(
                 StatusCode::UNAUTHORIZED,

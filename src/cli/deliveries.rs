@@ -21,9 +21,7 @@ pub fn list(
     json: bool,
 ) -> anyhow::Result<u8> {
     let rows = runtime()?.block_on(async {
-        let store = store::open_existing(url)
-            .await
-            .with_context(|| format!("cannot open the store {}", super::shown_store_url(url)))?;
+        let store = super::open_existing_store(url).await?;
         anyhow::Ok(store.list(Filter { status, event_id: event, limit, ..Filter::default() }).await?)
     })?;
     if json {
@@ -76,7 +74,11 @@ pub fn replay(
     event: Option<String>,
     status: Option<Status>,
     since: Option<&str>,
+    force: bool,
 ) -> anyhow::Result<u8> {
+    if status == Some(Status::Delivered) && !force {
+        bail!("replaying delivered deliveries sends them again: add --force to do so");
+    }
     let selector = match (ids.is_empty(), event, status) {
         (false, None, None) => ReplaySelector::Ids(ids),
         (true, Some(e), None) => ReplaySelector::Event(e),
@@ -90,22 +92,32 @@ pub fn replay(
     if since.is_some() && !matches!(selector, ReplaySelector::Status { .. }) {
         bail!("--since goes with --status");
     }
+    let by_status = match &selector {
+        ReplaySelector::Status { status, .. } => Some(status.as_str()),
+        _ => None,
+    };
     let n = runtime()?.block_on(async {
-        let store = store::open_existing(url)
-            .await
-            .with_context(|| format!("cannot open the store {}", super::shown_store_url(url)))?;
-        anyhow::Ok(store.replay(selector, now_ms()).await?)
+        let store = super::open_existing_store(url).await?;
+        match store.replay(selector.clone(), force, now_ms()).await {
+            Err(store::StoreError::Conflict(m)) => bail!("{m}: add --force to do so"),
+            other => anyhow::Ok(other?),
+        }
     })?;
-    say!("{n} deliver{} queued for a new attempt series", if n == 1 { "y" } else { "ies" });
-    Ok(if n == 0 { 1 } else { 0 })
+    match (n, by_status) {
+        // Nothing left to repair is not a failure (a cron job running `replay --status dead`).
+        (0, Some(status)) => say!("nothing to replay: no {status} deliveries"),
+        (0, None) => {
+            say!("nothing to replay: every delivery of the event was delivered (--force sends them again)")
+        }
+        _ => say!("{n} deliver{} queued for a new attempt series", if n == 1 { "y" } else { "ies" }),
+    }
+    Ok(0)
 }
 
 pub fn prune(url: &str, older_than: &str, dead: bool) -> anyhow::Result<u8> {
     let age = parse_age(older_than).with_context(|| format!("--older-than {older_than}"))?;
     let n = runtime()?.block_on(async {
-        let store = store::open_existing(url)
-            .await
-            .with_context(|| format!("cannot open the store {}", super::shown_store_url(url)))?;
+        let store = super::open_existing_store(url).await?;
         let now = now_ms();
         anyhow::Ok(store.prune(now - age, dead, now).await?)
     })?;

@@ -8,13 +8,12 @@ use super::say;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::clock::{now_ms, rfc3339_ms};
 use crate::config::{self, Config, LoadError};
 use crate::route::{self, ParsedEvent};
-use crate::store::{self, EventFilter, Filter, Store, StoredEvent};
+use crate::store::{EventFilter, Filter, Store, StoredEvent};
 
 /// One delivery, as the comparison sees it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -87,9 +86,7 @@ pub fn run(rules: &Path, store_url: &str, since: &str, json: bool) -> anyhow::Re
 }
 
 async fn collect(config: &Config, url: &str, since: i64) -> anyhow::Result<Summary> {
-    let store = store::open_existing(url)
-        .await
-        .with_context(|| format!("cannot open the store {}", super::shown_store_url(url)))?;
+    let store = super::open_existing_store(url).await?;
     let mut summary = Summary { rules_version: config.version.clone(), since, ..Summary::default() };
     let mut before = None;
     loop {

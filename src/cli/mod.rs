@@ -26,17 +26,24 @@ macro_rules! say {
 }
 pub(crate) use say;
 
-/// A store URL as errors show it: a password in it (`postgres://user:PASSWORD@host/db`) is `***`.
-pub(crate) fn shown_store_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-    match authority.rfind('@').and_then(|at| authority[..at].find(':')) {
-        Some(colon) => {
-            let at = authority.rfind('@').unwrap_or(colon);
-            format!("{scheme}://{}:***{}", &rest[..colon], &rest[at..])
-        }
-        None => url.to_owned(),
-    }
+/// Opens the store `serve` runs on, creating it when missing; the error names the URL without its
+/// password.
+pub(crate) async fn open_store(url: &str) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
+    use anyhow::Context as _;
+    crate::store::open(url)
+        .await
+        .with_context(|| format!("cannot open the store {}", crate::store::redact_url(url)))
+}
+
+/// Opens a store that must exist already (`deliveries`, `replay`, `prune`, `diff`): a mistyped
+/// SQLite path is an error naming it, not a new empty database.
+pub(crate) async fn open_existing_store(
+    url: &str,
+) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
+    use anyhow::Context as _;
+    crate::store::open_existing(url)
+        .await
+        .with_context(|| format!("cannot open the store {}", crate::store::redact_url(url)))
 }
 
 /// The embedded store, in the working directory.
@@ -94,9 +101,18 @@ pub enum Command {
         /// The operators' listener (dashboard, /api, /metrics, probes), or `off`.
         #[arg(long, env = "HOOKROUTE_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
         admin_listen: AdminListen,
-        /// Bearer token the admin API requires (overrides `settings.admin_token`).
+        /// Bearer token the admin API requires (overrides `settings.admin_token`). Visible in
+        /// `ps`: prefer --admin-token-file.
         #[arg(long, env = "HOOKROUTE_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
+        /// A file holding the admin token (one trailing newline ignored; a regular file of at
+        /// most 64 KiB), read at start.
+        #[arg(long, env = "HOOKROUTE_ADMIN_TOKEN_FILE", conflicts_with = "admin_token")]
+        admin_token_file: Option<PathBuf>,
+        /// Serve a non-loopback --admin-listen without any token (only behind something that
+        /// authenticates operators); without it, such a start is refused.
+        #[arg(long, env = "HOOKROUTE_ADMIN_ALLOW_NO_TOKEN")]
+        admin_allow_no_token: bool,
     },
     /// List deliveries with their attempts.
     Deliveries {
@@ -128,6 +144,10 @@ pub enum Command {
         /// With --status: only those that reached it since this time (RFC 3339) or age (`24h`).
         #[arg(long)]
         since: Option<String>,
+        /// Also replay deliveries that were delivered (their receivers get them again). Without
+        /// it, naming a delivered one by id is refused and --event leaves them alone.
+        #[arg(long)]
+        force: bool,
     },
     /// Delete finished events older than an age (delivered only, or dead ones too with --dead).
     Prune {
@@ -201,7 +221,21 @@ pub enum Command {
 /// Runs a parsed command; the returned code is the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Serve { rules, listen, no_watch, store, grace, admin_listen, admin_token } => {
+        Command::Serve {
+            rules,
+            listen,
+            no_watch,
+            store,
+            grace,
+            admin_listen,
+            admin_token,
+            admin_token_file,
+            admin_allow_no_token,
+        } => {
+            let admin_token = match admin_token_file {
+                Some(path) => Some(admin_token_from_file(&path)?),
+                None => admin_token.filter(|t| !t.is_empty()).map(crate::secret::Secret::new),
+            };
             serve::run(&serve::ServeArgs {
                 rules: &rules,
                 listen,
@@ -209,14 +243,15 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
                 watch_file: !no_watch,
                 grace: std::time::Duration::from_secs(grace),
                 admin_listen: admin_listen.0,
-                admin_token: admin_token.filter(|t| !t.is_empty()).map(crate::secret::Secret::new),
+                admin_token,
+                admin_allow_no_token,
             })
         }
         Command::Deliveries { store, status, event, limit, json } => {
             deliveries::list(&store, status, event, limit, json)
         }
-        Command::Replay { store, ids, event, status, since } => {
-            deliveries::replay(&store, ids, event, status, since.as_deref())
+        Command::Replay { store, ids, event, status, since, force } => {
+            deliveries::replay(&store, ids, event, status, since.as_deref(), force)
         }
         Command::Prune { store, older_than, dead } => deliveries::prune(&store, &older_than, dead),
         Command::Check { rules } => Ok(check::run(&rules)),
@@ -233,18 +268,40 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Reads `--admin-token-file`: like a `${file:…}` secret, and never empty.
+fn admin_token_from_file(path: &std::path::Path) -> anyhow::Result<crate::secret::Secret> {
+    let shown = path.display();
+    let Some(text) = path.to_str() else {
+        anyhow::bail!("--admin-token-file {shown}: the path is not UTF-8");
+    };
+    let token = crate::config::env::read_secret_file(text)
+        .map_err(|e| anyhow::anyhow!("cannot read --admin-token-file {shown}: {e}"))?;
+    if token.trim().is_empty() {
+        anyhow::bail!("--admin-token-file {shown} is empty");
+    }
+    Ok(crate::secret::Secret::new(token))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{AdminListen, shown_store_url};
+    use super::AdminListen;
 
     #[test]
-    fn store_urls_are_shown_without_their_password() {
-        let check = |url: &str, shown: &str| assert_eq!(shown_store_url(url), shown, "{url}");
-        check("sqlite://hookroute.db", "sqlite://hookroute.db");
-        check("sqlite:///var/lib/a@b/x.db", "sqlite:///var/lib/a@b/x.db");
-        check("postgres://hookroute@db:5432/hookroute", "postgres://hookroute@db:5432/hookroute");
-        check("postgres://hookroute:s3cret@db:5432/hookroute", "postgres://hookroute:***@db:5432/hookroute");
-        check("postgres://u:p@ss@db/x?sslmode=require", "postgres://u:***@db/x?sslmode=require");
+    fn an_admin_token_file_must_hold_a_token() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("token");
+        std::fs::write(&file, "tok-5a\n").expect("write");
+        assert_eq!(
+            super::admin_token_from_file(&file).map(|t| t.expose().to_owned()).ok(),
+            Some("tok-5a".into())
+        );
+        std::fs::write(&file, "\n").expect("write");
+        let empty = super::admin_token_from_file(&file).expect_err("empty");
+        assert!(empty.to_string().ends_with("is empty"), "{empty}");
+        let missing = super::admin_token_from_file(&dir.path().join("nope")).expect_err("missing");
+        assert!(missing.to_string().starts_with("cannot read --admin-token-file"), "{missing}");
+        let device = super::admin_token_from_file(std::path::Path::new("/dev/zero")).expect_err("device");
+        assert!(device.to_string().contains("not a regular file"), "{device}");
     }
 
     #[test]

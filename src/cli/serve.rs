@@ -29,6 +29,8 @@ pub struct ServeArgs<'a> {
     pub grace: Duration,
     pub admin_listen: Option<SocketAddr>,
     pub admin_token: Option<crate::secret::Secret>,
+    /// Allow a non-loopback admin listener without any token.
+    pub admin_allow_no_token: bool,
 }
 
 pub fn run(args: &ServeArgs<'_>) -> anyhow::Result<u8> {
@@ -42,6 +44,17 @@ pub fn run(args: &ServeArgs<'_>) -> anyhow::Result<u8> {
         Err(e) => return Err(e.into()),
     };
     eprint!("{}", loaded.warnings);
+    if let Some(addr) = args.admin_listen {
+        let token = args.admin_token.is_some() || loaded.config.settings.admin_token.is_some();
+        if !addr.ip().is_loopback() && !token && !args.admin_allow_no_token {
+            eprintln!(
+                "refusing to start: --admin-listen {addr} is reachable from other hosts and no admin token is \
+                 set; give --admin-token-file, HOOKROUTE_ADMIN_TOKEN or settings.admin_token (or \
+                 --admin-allow-no-token when something in front authenticates)"
+            );
+            return Ok(1);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -51,9 +64,7 @@ pub fn run(args: &ServeArgs<'_>) -> anyhow::Result<u8> {
 }
 
 async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<()> {
-    let store = store::open(args.store)
-        .await
-        .with_context(|| format!("cannot open the store {}", super::shown_store_url(args.store)))?;
+    let store = super::open_store(args.store).await?;
     // One process owns a SQLite file: leases left by a process that died are stale.
     let released = store.release_stale_leases().await?;
     if released > 0 {
@@ -100,6 +111,8 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
             store: Arc::clone(&store),
             metrics: Arc::clone(&metrics),
             token: args.admin_token.clone().map(Arc::new),
+            token_required: !args.admin_allow_no_token
+                && args.admin_listen.is_some_and(|a| !a.ip().is_loopback()),
             started_at: now_ms() as f64 / 1000.0,
         };
         if let Ok(addr) = l.local_addr() {
@@ -113,7 +126,7 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
     tracing::info!(
         listen = %listener.local_addr()?,
         rules = %args.rules.display(),
-        store = %super::shown_store_url(args.store),
+        store = %store::redact_url(args.store),
         version = %version,
         rule_count,
         "hookroute is serving"

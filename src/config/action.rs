@@ -41,17 +41,18 @@ pub(super) fn action(
     };
     let allowed: &[&str] = match kind {
         DestinationKind::Slack => &["text", "blocks"],
-        DestinationKind::Email => &["recipients", "subject", "text", "html", "from"],
+        DestinationKind::Email => &["recipients", "subject", "text", "html", "from", "reply_to"],
         DestinationKind::Http => &["body", "content_type"],
         DestinationKind::Log => &["text"],
     };
-    let present: [(&str, Option<Loc>); 8] = [
+    let present: [(&str, Option<Loc>); 9] = [
         ("text", raw.text.as_ref().map(|x| x.loc)),
         ("blocks", raw.blocks.as_ref().map(|x| x.loc)),
         ("recipients", raw.recipients.as_ref().and_then(|x| x.first()).map(|x| x.loc)),
         ("subject", raw.subject.as_ref().map(|x| x.loc)),
         ("html", raw.html.as_ref().map(|x| x.loc)),
         ("from", raw.from.as_ref().map(|x| x.loc)),
+        ("reply_to", raw.reply_to.as_ref().map(|x| x.loc)),
         ("body", raw.body.as_ref().map(|x| x.loc)),
         ("content_type", raw.content_type.as_ref().map(|x| x.loc)),
     ];
@@ -99,6 +100,15 @@ pub(super) fn action(
                         let content_type = ct
                             .as_ref()
                             .map_or_else(|| "text/plain; charset=utf-8".to_owned(), |c| c.value.clone());
+                        if content_type.to_ascii_lowercase().contains("json") && has_raw_expression(s) {
+                            p.warning(
+                                b.loc,
+                                &join(path, "body"),
+                                "a string body sent as JSON: a value with a quote or newline breaks it; \
+                                 write `{{ payload.x | tojson }}` (it adds the quotes), or write the body \
+                                 as YAML, which is built as JSON",
+                            );
+                        }
                         HttpBody::Text { text, content_type }
                     }
                     _ => {
@@ -147,6 +157,24 @@ fn email_plan(
     let to: Vec<Option<Text>> =
         recipients.iter().enumerate().map(|(i, r)| text_of(p, &format!("recipients[{i}]"), r)).collect();
     let subject = text_of(p, "subject", subject);
+    let reply_to = raw.reply_to.as_ref().map(|s| text_of(p, "reply_to", s));
+    // An address written out (no template) is checked now rather than at every delivery.
+    let mut literal = |field: String, loc: Loc, text: Option<&Text>| {
+        if let Some(Text::Literal(value)) = text
+            && let Err(reason) = crate::actions::one_address(value)
+        {
+            p.error::<()>(loc, &join(path, &field), reason);
+        }
+    };
+    for (i, (r, text)) in recipients.iter().zip(&to).enumerate() {
+        literal(format!("recipients[{i}]"), r.loc, text.as_ref());
+    }
+    if let (Some(r), Some(Some(text))) = (&raw.reply_to, &reply_to) {
+        literal("reply_to".into(), r.loc, Some(text));
+    }
+    if let (Some(f), Some(text)) = (&raw.from, &from) {
+        literal("from".into(), f.loc, Some(text));
+    }
     let text = raw.text.as_ref().map(|s| text_of(p, "text", s));
     let html = raw.html.as_ref().map(|s| text_of(p, "html", s));
     Some(Plan::Email {
@@ -154,9 +182,25 @@ fn email_plan(
         from: from?,
         recipients: to.into_iter().collect::<Option<_>>()?,
         subject: subject?,
+        reply_to: reply_to.map(|x| x.ok_or(())).transpose().ok()?,
         text: text.map(|x| x.ok_or(())).transpose().ok()?,
         html: html.map(|x| x.ok_or(())).transpose().ok()?,
     })
+}
+
+/// Whether a template has a `{{ … }}` expression that does not end in `| tojson`.
+fn has_raw_expression(template: &str) -> bool {
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { return false };
+        let expr = after[..end].trim().trim_end_matches('-').trim();
+        if !expr.replace(' ', "").ends_with("|tojson") {
+            return true;
+        }
+        rest = &after[end + 2..];
+    }
+    false
 }
 
 /// Compiles one text field of an action: `(problems, field, source)`.

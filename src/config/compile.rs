@@ -4,12 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::destination::destinations;
 use super::diagnostic::Diagnostics;
-use super::env::{self, Redactor};
-use super::node::{self, Loc, Node, NodeValue, join};
+use super::env::{self, Env, Redactor};
+use super::node::{self, Loc, Node, NodeValue, Spanned, join};
 use super::problems::{Problems, duration};
 use super::raw::{RawAction, RawFile, RawRule, RawSettings};
 use super::{Config, Settings, Source, action::action, delivery, source, when};
@@ -26,9 +24,20 @@ pub fn compile(
     file: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Config, Diagnostics), Diagnostics> {
+    compile_in(text, file, Env::Process(lookup))
+}
+
+/// Compiles rules-file text with `${…}` taken from `env`.
+pub fn compile_in(text: &str, file: &str, env: Env<'_>) -> Result<(Config, Diagnostics), Diagnostics> {
     let mut p = Problems::default();
-    let config = compile_inner(text, lookup, &mut p);
+    let mut used = Vec::new();
+    let config = compile_inner(text, env, &mut used, &mut p);
+    // A message may quote a value it found wrong (a URL, a duration): never an expanded secret.
+    let redactor = Redactor::new(used.iter().map(|(name, value)| (format!("${{{name}}}"), value.clone())));
     let mut items = p.diagnostics;
+    for d in &mut items {
+        d.message = redactor.redact(&d.message);
+    }
     items.sort_by_key(|d| (d.line, d.col));
     let diagnostics = Diagnostics { file: file.to_owned(), items };
     match config {
@@ -37,18 +46,17 @@ pub fn compile(
     }
 }
 
-fn compile_inner(text: &str, lookup: &dyn Fn(&str) -> Option<String>, p: &mut Problems) -> Option<Config> {
+fn compile_inner(
+    text: &str,
+    source: Env<'_>,
+    used: &mut Vec<(String, String)>,
+    p: &mut Problems,
+) -> Option<Config> {
     let mut root = match node::parse_yaml(text) {
         Ok(root) => root,
         Err(e) => return p.error(e.loc, "", e.message),
     };
-    let mut used = Vec::new();
-    root.for_each_str_mut("", &mut |loc, path, s| match env::expand(
-        s,
-        lookup,
-        &env::read_secret_file,
-        &mut used,
-    ) {
+    root.for_each_str_mut("", &mut |loc, path, s| match env::expand_from(source, s, path, used) {
         Ok(expanded) => *s = expanded,
         Err(e) => {
             p.error::<()>(loc, path, e.to_string());
@@ -68,14 +76,23 @@ fn compile_inner(text: &str, lookup: &dyn Fn(&str) -> Option<String>, p: &mut Pr
 
     let settings = settings(file.settings.as_ref(), p);
     let mut secret_values: Vec<(String, String)> =
-        used.into_iter().map(|(name, value)| (format!("${{{name}}}"), value)).collect();
+        used.iter().map(|(name, value)| (format!("${{{name}}}"), value.clone())).collect();
     let sources = source::sources(file.sources.as_ref(), p, &mut secret_values);
     let destinations = destinations(file.destinations.as_ref(), &settings, p, &mut secret_values);
     let mut templates = Templates::default();
     let rules = rules(file.rules.as_ref(), &sources, &destinations, &mut templates, p);
 
-    let version = hex::encode(&Sha256::digest(text.as_bytes())[..6]);
+    let version = env::version(text, used);
+    let mut secret_files: Vec<String> = match source {
+        Env::Process(_) => {
+            used.iter().filter_map(|(name, _)| name.strip_prefix("file:")).map(str::to_owned).collect()
+        }
+        Env::Sandbox => Vec::new(),
+    };
+    secret_files.sort_unstable();
+    secret_files.dedup();
     Some(Config {
+        secret_files,
         version,
         sources,
         destinations,
@@ -120,7 +137,28 @@ fn settings(node: Option<&Node>, p: &mut Problems) -> Settings {
             Some(t) => Some(crate::secret::Secret::new(t.value)),
             None => None,
         },
+        admin_allowed_hosts: admin_hosts(raw.admin_allowed_hosts.unwrap_or_default(), p),
     }
+}
+
+/// `settings.admin_allowed_hosts`: plain host names (a port is ignored), no scheme or path.
+fn admin_hosts(raw: Vec<Spanned<String>>, p: &mut Problems) -> Vec<String> {
+    let mut hosts = Vec::new();
+    for (i, h) in raw.into_iter().enumerate() {
+        let name = h.value.trim();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)) {
+            p.error::<()>(
+                h.loc,
+                &format!("settings.admin_allowed_hosts[{i}]"),
+                format!(
+                    "`{name}` is not a host name (write e.g. hookroute.internal, without scheme or path)"
+                ),
+            );
+        } else {
+            hosts.push(name.to_owned());
+        }
+    }
+    hosts
 }
 
 fn rules(

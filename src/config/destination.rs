@@ -146,6 +146,11 @@ fn destination(
         path,
         p,
     );
+    if let Some(f) = raw.from.as_ref().filter(|_| kind == DestinationKind::Email)
+        && let Err(reason) = crate::actions::one_address(&f.value)
+    {
+        p.error::<()>(f.loc, &join(path, "from"), reason);
+    }
     Some(Destination {
         name: name.to_owned(),
         kind,

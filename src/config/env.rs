@@ -1,4 +1,5 @@
-//! `${VAR}` and `${VAR:-default}` in config strings.
+//! `${VAR}`, `${VAR:-default}` and `${file:PATH}` in config strings, and what they expand to:
+//! the process environment and files, or placeholders for posted drafts.
 //!
 //! Expansion happens once at load, so the hot path never looks at the environment. Every value that
 //! came from the environment is remembered, so output meant for people (dry runs, logs) can show
@@ -19,12 +20,98 @@ pub enum EnvError {
     File(String, String),
 }
 
+/// The largest `${file:…}` secret read: secrets are short, and a bound keeps a mistaken path from
+/// filling memory.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
 /// Reads `${file:PATH}` secrets (Docker and Kubernetes mount them as files): the content with one
-/// trailing newline removed.
+/// trailing newline removed. Only regular files (symlinks to them included) of at most
+/// [`MAX_SECRET_FILE_BYTES`]: a device (`/dev/zero`), FIFO or directory is refused before it is
+/// opened, so a read can neither block nor grow without bound.
 pub fn read_secret_file(path: &str) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    use std::io::Read as _;
+    let not_regular = || "not a regular file (only regular files are read as secrets)".to_owned();
+    let too_big = || format!("larger than {} KiB", MAX_SECRET_FILE_BYTES / 1024);
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    if meta.len() > MAX_SECRET_FILE_BYTES {
+        return Err(too_big());
+    }
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    // The path may have been swapped between the two looks: check the opened file again.
+    if !file.metadata().map_err(|e| e.to_string())?.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(too_big());
+    }
+    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
     let text = text.strip_suffix('\n').unwrap_or(&text);
     Ok(text.strip_suffix('\r').unwrap_or(text).to_owned())
+}
+
+/// What a posted draft (the admin dry run) sees instead of the server's environment and files:
+/// a placeholder naming the variable, so the draft compiles and renders but reads nothing. In a
+/// field whose name ends in `url`, a variable that starts the value (`url: ${SLACK_URL}`) becomes
+/// a URL that cannot resolve, so the destination still compiles.
+pub fn placeholder(name: &str, field_path: &str, text: &str) -> String {
+    let is_url = field_path.rsplit('.').next().is_some_and(|f| f.ends_with("url"));
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if is_url && text.trim_start().starts_with(&format!("${{{name}")) {
+        format!("https://placeholder.invalid/{safe}")
+    } else {
+        format!("placeholder-{safe}")
+    }
+}
+
+/// Where the `${…}` of a rules file come from.
+#[derive(Clone, Copy)]
+pub enum Env<'a> {
+    /// The server's: variables through the function, `${file:…}` from disk.
+    Process(&'a dyn Fn(&str) -> Option<String>),
+    /// None: every `${…}` is a [`placeholder`] (text posted to the admin API).
+    Sandbox,
+}
+
+/// Expands one string of the rules file (at `field_path`) from `source`.
+pub fn expand_from(
+    source: Env<'_>,
+    text: &str,
+    field_path: &str,
+    used: &mut Vec<(String, String)>,
+) -> Result<String, EnvError> {
+    match source {
+        Env::Process(lookup) => expand(text, lookup, &read_secret_file, used),
+        Env::Sandbox => expand(
+            text,
+            &|name| Some(placeholder(name, field_path, text)),
+            &|file| Ok(placeholder(&format!("file:{file}"), field_path, text)),
+            used,
+        ),
+    }
+}
+
+/// Names a compiled config: the first 12 hex digits of a SHA-256 over the text *and* every value
+/// `${…}` expanded to, so a rotated secret (same text) is a new version. Each value enters only as
+/// its own SHA-256, behind a domain prefix; the result shows no value (it can only confirm a guess
+/// at a weak one, as any hash can), and it is deterministic, so a fleet agrees on versions.
+pub fn version(text: &str, used: &[(String, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"hookroute rules version 2\0");
+    h.update(Sha256::digest(text.as_bytes()));
+    let mut expanded: Vec<&(String, String)> = used.iter().collect();
+    expanded.sort();
+    for (name, value) in expanded {
+        h.update(Sha256::digest(name.as_bytes()));
+        h.update(Sha256::digest(value.as_bytes()));
+    }
+    hex::encode(&h.finalize()[..6])
 }
 
 /// Expands `text`, reading variables through `lookup` and `${file:PATH}` through `read_file`.
@@ -163,6 +250,41 @@ mod tests {
         check("{{ payload.id }}", Ok("{{ payload.id }}"));
         check("Bearer ${file:/run/secrets/token}", Ok("Bearer from-a-file"));
         check("${file:/nope}", Err(EnvError::File("/nope".into(), "No such file or directory".into())));
+    }
+
+    #[test]
+    fn only_small_regular_files_are_secrets() {
+        let refused = |path: &str| read_secret_file(path).expect_err(path);
+        assert!(refused("/dev/zero").contains("not a regular file"));
+        assert!(refused("/dev/null").contains("not a regular file"));
+        assert!(refused("/").contains("not a regular file"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 64 * 1024 + 1]).expect("write");
+        assert!(refused(big.to_str().expect("utf8")).contains("larger than 64 KiB"));
+        let exact = dir.path().join("exact");
+        std::fs::write(&exact, vec![b'x'; 64 * 1024]).expect("write");
+        assert_eq!(read_secret_file(exact.to_str().expect("utf8")).map(|s| s.len()), Ok(64 * 1024));
+    }
+
+    #[test]
+    fn placeholders_name_the_variable_and_keep_urls_urls() {
+        assert_eq!(
+            placeholder("HC_SECRET", "sources.s.verify.secrets[0]", "${HC_SECRET}"),
+            "placeholder-HC_SECRET"
+        );
+        assert_eq!(
+            placeholder("SLACK_URL", "destinations.d.url", "${SLACK_URL}"),
+            "https://placeholder.invalid/SLACK_URL"
+        );
+        assert_eq!(
+            placeholder("PATH_PART", "destinations.d.url", "https://x/${PATH_PART}"),
+            "placeholder-PATH_PART"
+        );
+        assert_eq!(
+            placeholder("file:/etc/hostname", "rules[0].actions[0].text", "${file:/etc/hostname}"),
+            "placeholder-file__etc_hostname"
+        );
     }
 
     #[test]

@@ -35,7 +35,8 @@ use crate::verify::Verifier;
 /// One compiled, validated version of the rules file.
 #[derive(Debug)]
 pub struct Config {
-    /// First 12 hex digits of the SHA-256 of the file's text: names the version in logs and storage.
+    /// 12 hex digits of a SHA-256 over the file's text and the values its `${…}` expanded to:
+    /// names the version in logs and storage, and changes when a secret is rotated.
     pub version: String,
     pub sources: HashMap<String, Source>,
     pub destinations: HashMap<String, Destination>,
@@ -44,6 +45,9 @@ pub struct Config {
     pub settings: Settings,
     /// Masks secrets in text meant for people.
     pub redactor: Redactor,
+    /// The `${file:…}` paths read (not their contents), so the reloader can notice a rotated
+    /// secret file without a signal.
+    pub secret_files: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -97,6 +101,9 @@ pub struct Settings {
     pub max_concurrent_requests: usize,
     /// Bearer token for the admin API's `/api` routes (the command line's wins).
     pub admin_token: Option<crate::secret::Secret>,
+    /// Host names the admin listener answers to besides IP literals and `localhost` (DNS
+    /// rebinding defence), e.g. `hookroute.internal`.
+    pub admin_allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +175,18 @@ fn on_own_stack(
 pub fn load_on_own_stack(path: &Path) -> Result<Loaded, LoadError> {
     let owned = path.to_owned();
     on_own_stack(path, move || load(&owned))
+}
+
+/// Compiles text posted to the admin API (a draft to try), on its own stack, sandboxed: every
+/// `${VAR}` and `${file:…}` is a placeholder, so the draft reads neither the server's environment
+/// nor its files, and nothing it compiles to (rendered bodies, diagnostics) can show them.
+pub fn compile_posted_on_own_stack(path: &Path, text: String) -> Result<Loaded, LoadError> {
+    let file = path.display().to_string();
+    on_own_stack(path, move || {
+        let (config, warnings) =
+            compile::compile_in(&text, &file, env::Env::Sandbox).map_err(LoadError::Invalid)?;
+        Ok(Loaded { config, warnings, text })
+    })
 }
 
 /// Compiles text already read from `path`, on its own stack.

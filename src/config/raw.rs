@@ -37,6 +37,9 @@ pub struct RawSettings {
     pub max_concurrent_requests: Option<Spanned<u32>>,
     /// Bearer token the admin API requires, e.g. `${ADMIN_TOKEN}` (`--admin-token` wins).
     pub admin_token: Option<Spanned<String>>,
+    /// Host names the admin listener answers to besides IP literals and `localhost`, e.g.
+    /// `[hookroute.internal]` (requests naming any other `Host` get 421: DNS rebinding defence).
+    pub admin_allowed_hosts: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -194,6 +197,8 @@ pub struct RawAction {
     pub subject: Option<Spanned<String>>,
     pub html: Option<Spanned<String>>,
     pub from: Option<Spanned<String>>,
+    /// Email only: the Reply-To address (a template; must render to exactly one address).
+    pub reply_to: Option<Spanned<String>>,
     #[schemars(schema_with = "super::schema::any")]
     #[serde(default)]
     pub body: Option<Node>,

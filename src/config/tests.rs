@@ -153,6 +153,36 @@ fn unknown_filters_and_tests_are_load_errors_at_the_template_field() {
 }
 
 #[test]
+fn a_string_body_sent_as_json_warns_unless_values_use_tojson() {
+    let file = |body: &str| {
+        format!(
+            "{HEAD}destinations: {{d: {{type: http, url: \"https://x.example\"}}}}\nrules:\n  - {{name: r, actions: [{{to: d, content_type: application/json, body: '{body}'}}]}}\n"
+        )
+    };
+    check(
+        &file(r#"{"id": "{{ payload.id }}"}"#),
+        &[
+            "4:71: warning: rules[0].actions[0].body: a string body sent as JSON: a value with a quote or newline breaks it; write `{{ payload.x | tojson }}` (it adds the quotes), or write the body as YAML, which is built as JSON",
+        ],
+    );
+    check(&file(r#"{"id": {{ payload.id | tojson }}, "n": {{payload.n|tojson}}}"#), &[]);
+}
+
+#[test]
+fn admin_allowed_hosts_are_host_names() {
+    check(
+        &format!("{HEAD}settings: {{admin_allowed_hosts: [hookroute.internal, \"10.0.0.7:9090\"]}}\n"),
+        &[],
+    );
+    check(
+        &format!("{HEAD}settings: {{admin_allowed_hosts: [\"https://x.example/\"]}}\n"),
+        &[
+            "2:34: settings.admin_allowed_hosts[0]: `https://x.example/` is not a host name (write e.g. hookroute.internal, without scheme or path)",
+        ],
+    );
+}
+
+#[test]
 fn an_unknown_key_does_not_hide_the_rules_other_problems() {
     check(
         &format!(
@@ -162,7 +192,7 @@ fn an_unknown_key_does_not_hide_the_rules_other_problems() {
             "5:11: rules[1].name: duplicate rule name `r` (first used at line 4)",
             "6:5: rules[1].evnts: unknown field `evnts`, expected one of: name, source, events, when, actions, stop",
             "7:11: rules[1].when: invalid JSONPath at character 13: in long-hand segment, parser error",
-            "9:17: rules[1].actions[0].txt: unknown field `txt`, expected one of: to, text, blocks, recipients, subject, html, from, body, content_type",
+            "9:17: rules[1].actions[0].txt: unknown field `txt`, expected one of: to, text, blocks, recipients, subject, html, from, reply_to, body, content_type",
         ],
     );
     check(
@@ -172,5 +202,80 @@ fn an_unknown_key_does_not_hide_the_rules_other_problems() {
             "1:84: sources.s.verify.tolerance: `tolerance` is only valid for stripe, slack and standard-webhooks",
             "2:1: bogus: unknown field `bogus`, expected one of: settings, sources, destinations, rules",
         ],
+    );
+}
+
+#[test]
+fn the_version_covers_expanded_values_and_diagnostics_never_show_them() {
+    let text = format!(
+        "{HEAD}destinations:\n  d: {{type: http, url: \"https://x.example/${{TOKEN}}\"}}\nrules: []\n"
+    );
+    let version = |token: &'static str| {
+        let lookup = move |name: &str| (name == "TOKEN").then(|| token.to_owned());
+        compile_text_with_env(&text, "f", &lookup).expect("compiles").0.version
+    };
+    assert_eq!(version("rotated-1"), version("rotated-1"), "deterministic");
+    assert_ne!(version("rotated-1"), version("rotated-2"), "a rotated value is a new version");
+    assert!(!version("rotated-1").contains("rotated"));
+
+    let lookup = |name: &str| (name == "RETENTION").then(|| "hunter2-not-a-duration".to_owned());
+    let text = format!("{HEAD}settings: {{retention: \"${{RETENTION}}\"}}\n");
+    let diags = compile_text_with_env(&text, "f", &lookup).expect_err("invalid");
+    let shown = diags.to_string();
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("${RETENTION}"), "{shown}");
+}
+
+#[test]
+fn posted_drafts_see_placeholders_not_the_environment_or_files() {
+    let text = format!(
+        "{HEAD}destinations:\n  d: {{type: slack, url: \"${{SLACK_URL}}\"}}\nrules:\n  - {{name: r, actions: [{{to: d, text: \"{{{{ '${{HOME}}' | upper }}}} ${{file:/etc/hostname}}\"}}]}}\n"
+    );
+    let (config, _) = super::compile::compile_in(&text, "f", super::env::Env::Sandbox).expect("compiles");
+    let url = config.destinations["d"].url.as_ref().expect("url").expose().to_owned();
+    assert_eq!(url, "https://placeholder.invalid/SLACK_URL");
+    let event = bytes::Bytes::from_static(br#"{"type": "t"}"#);
+    let report = crate::dry_run::build(&config, None, event, &http::HeaderMap::new(), None).expect("dry run");
+    let shown = serde_json::to_string(&report).expect("json");
+    assert!(shown.contains(r"PLACEHOLDER-HOME ${file:/etc/hostname}"), "{shown}");
+    let home = std::env::var("HOME").unwrap_or_default();
+    let hostname = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    for secret in [home.trim(), hostname.trim()].into_iter().filter(|s| s.len() > 3) {
+        assert!(!shown.contains(secret), "the draft saw a server value: {shown}");
+    }
+}
+
+#[test]
+fn a_header_value_with_a_line_break_is_refused_at_load() {
+    let lookup = |name: &str| (name == "KEY").then(|| "k1\r\nBcc: attacker@evil.com".to_owned());
+    let text = format!(
+        "{HEAD}destinations:\n  d: {{type: http, url: \"https://x.example\", headers: {{X-Key: \"${{KEY}}\"}}}}\nrules: []\n"
+    );
+    let diags = compile_text_with_env(&text, "f", &lookup).expect_err("refused");
+    let shown = diags.to_string();
+    assert!(
+        shown.contains("destinations.d.headers.X-Key: not a valid HTTP header name and value"),
+        "{shown}"
+    );
+    assert!(!shown.contains("attacker"), "{shown}");
+}
+
+#[test]
+fn written_out_email_addresses_are_checked_at_load() {
+    let file = |from: &str, to: &str| {
+        format!(
+            "{HEAD}destinations:\n  m: {{type: email, provider: postmark, from: \"{from}\"}}\nrules:\n  - {{name: r, actions: [{{to: m, recipients: [\"{to}\", \"{{{{ payload.to }}}}\"], subject: s, text: t}}]}}\n"
+        )
+    };
+    check(&file("Bot <bot@example.com>", "ops@example.com"), &[]);
+    check(
+        &file("bot@example.com", "a@example.com, b@evil.com"),
+        &[
+            "5:46: rules[0].actions[0].recipients[0]: \"a@example.com, b@evil.com\" is not exactly one address (a list or a line break)",
+        ],
+    );
+    check(
+        &file("bot", "ops@example.com"),
+        &["3:46: destinations.m.from: \"bot\" is not an email address: Missing separator character '@'."],
     );
 }

@@ -72,13 +72,17 @@ pub struct Reloader {
     last_report: Mutex<Option<ReloadReport>>,
     /// When the running rules were loaded (unix milliseconds).
     loaded_at: AtomicI64,
+    /// What the running config's `${file:…}` secrets held when last looked at.
+    secrets_seen: Mutex<[u8; 32]>,
 }
 
 impl Reloader {
     /// Starts from a config loaded at startup.
     pub fn new(path: PathBuf, first: Loaded) -> Arc<Self> {
         let digest = digest(&first.text);
+        let secrets = secret_files_digest(&first.config.secret_files);
         Arc::new(Self {
+            secrets_seen: Mutex::new(secrets),
             path,
             current: Arc::new(ArcSwap::from_pointee(first.config)),
             running_digest: Mutex::new(digest),
@@ -198,7 +202,9 @@ impl Reloader {
     fn apply(&self, loaded: Loaded, trigger: &str) -> ReloadOutcome {
         let new_digest = digest(&loaded.text);
         let mut running = lock(&self.running_digest);
-        if *running == new_digest {
+        // The same text can expand differently (a rotated `${file:…}` secret or variable): the
+        // version, a hash over the expanded values too, tells.
+        if *running == new_digest && self.current.load().version == loaded.config.version {
             return ReloadOutcome::Unchanged;
         }
         for w in &loaded.warnings.items {
@@ -206,6 +212,7 @@ impl Reloader {
         }
         let version = loaded.config.version.clone();
         let rules = loaded.config.rules.len();
+        *lock(&self.secrets_seen) = secret_files_digest(&loaded.config.secret_files);
         self.current.store(Arc::new(loaded.config));
         self.loaded_at.store(crate::clock::now_ms(), Ordering::Relaxed);
         *running = new_digest;
@@ -240,19 +247,41 @@ impl Reloader {
                 _ = shutdown.changed() => return,
                 Some(t) = rx.recv() => t,
                 _ = poll.tick() => {
-                    if !watch_file || !self.file_changed().await { continue; }
-                    "poll"
+                    if !watch_file { continue; }
+                    if self.file_changed().await {
+                        "poll"
+                    } else if self.secret_files_changed() {
+                        "secret file change"
+                    } else {
+                        continue;
+                    }
                 }
                 Some(()) = recv_hup(&mut hup) => "SIGHUP",
             };
             // Coalesce a burst of events into one reload.
             tokio::time::sleep(DEBOUNCE).await;
             while rx.try_recv().is_ok() {}
-            let outcome = self.reload(trigger, trigger == "SIGHUP").await;
+            // The rules text did not change when a secret file did: force the compile.
+            let force = trigger == "SIGHUP" || trigger == "secret file change";
+            let outcome = self.reload(trigger, force).await;
             if trigger == "SIGHUP" && outcome == ReloadOutcome::Unchanged {
                 tracing::info!("SIGHUP: rules file unchanged");
             }
         }
+    }
+
+    /// Whether a `${file:…}` secret of the running config changed since it was last looked at
+    /// (a rotated Kubernetes or Docker secret). Remembers what it saw, so a change is reported once.
+    fn secret_files_changed(&self) -> bool {
+        let files = self.current.load().secret_files.clone();
+        if files.is_empty() {
+            return false;
+        }
+        let now = secret_files_digest(&files);
+        let mut seen = lock(&self.secrets_seen);
+        let changed = *seen != now;
+        *seen = now;
+        changed
     }
 
     /// Whether the file differs from what the last attempt saw (cheap: one read, one hash).
@@ -267,6 +296,19 @@ impl Reloader {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One hash over what the secret files hold now (an unreadable file hashes as its error).
+fn secret_files_digest(files: &[String]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for path in files {
+        h.update(Sha256::digest(path.as_bytes()));
+        match super::env::read_secret_file(path) {
+            Ok(value) => h.update(Sha256::digest(value.as_bytes())),
+            Err(e) => h.update(Sha256::digest(format!("error: {e}").as_bytes())),
+        }
+    }
+    h.finalize().into()
 }
 
 fn digest(text: &str) -> [u8; 32] {

@@ -247,7 +247,8 @@ async fn store(
         Err(e) => {
             tracing::warn!(source = %source_name, "event refused: {e}");
             state.metrics.received(source_name, event_type, Received::Rejected(Rejection::StoreUnavailable));
-            busy(&e.to_string())
+            // Generic: a driver's message can name hosts, users or worse; the reason is logged above.
+            busy("the event could not be stored; retry later")
         }
     }
 }

@@ -62,7 +62,11 @@ pub async fn readiness(rules_version: String, store: &dyn Store) -> axum::respon
             return axum::Json(serde_json::json!({"ready": true, "rules_version": rules_version}))
                 .into_response();
         }
-        Ok(Err(e)) => e.to_string(),
+        Ok(Err(e)) => {
+            // /readyz is unauthenticated on both listeners: the reason goes to the log only.
+            tracing::warn!("readiness: the store failed: {e}");
+            "the store is unavailable".to_owned()
+        }
         Err(_) => "the store did not answer within 1 s".to_owned(),
     };
     (

@@ -7,6 +7,7 @@
 mod inspect;
 mod nodelay;
 mod postgres;
+mod redact;
 mod rows;
 mod sqlite;
 #[cfg(test)]
@@ -22,6 +23,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 pub use postgres::PostgresStore;
+pub use redact::redact_url;
 pub use sqlite::SqliteStore;
 
 /// Why the store failed. The HTTP layer answers 503: the sender keeps the event and retries.
@@ -34,11 +36,23 @@ pub enum StoreError {
     Missing(String),
     #[error("migration failed: {0}")]
     Migration(String),
-    /// The URL is kept for `Debug`; callers name it in their context (`cannot open the store URL`).
+    /// Holds the URL already redacted (see [`StoreError::bad_url`]), for `Debug`; callers name the
+    /// URL in their context (`cannot open the store URL`), so the message does not repeat it.
     #[error("unsupported store URL: expected sqlite://PATH or postgres://USER@HOST:PORT/DB")]
     BadUrl(String),
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the state of the data (replaying a delivered delivery without
+    /// `force`).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// A `BadUrl` that shows the URL without its password.
+    pub fn bad_url(url: &str) -> Self {
+        StoreError::BadUrl(redact_url(url))
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -313,8 +327,10 @@ pub trait Store: Send + Sync + 'static {
     /// Attempts since `since` per destination, the latest failure since `errors_since`, and what
     /// waits or died, for every destination that has deliveries.
     fn destination_stats(&self, since: i64, errors_since: i64) -> StoreFuture<'_, Vec<DestinationStats>>;
-    /// Re-queues deliveries as a new attempt series; returns how many.
-    fn replay(&self, selector: ReplaySelector, now: i64) -> StoreFuture<'_, u64>;
+    /// Re-queues deliveries as a new attempt series; returns how many. Without `force`, deliveries
+    /// already `delivered` are left alone (a receiver would get them twice), and naming one by id
+    /// is a [`StoreError::Conflict`] that replays nothing.
+    fn replay(&self, selector: ReplaySelector, force: bool, now: i64) -> StoreFuture<'_, u64>;
     fn event(&self, id: &str) -> StoreFuture<'_, Option<StoredEvent>>;
     fn counts(&self) -> StoreFuture<'_, Counts>;
     /// Deletes events received before `before` whose deliveries are all delivered (and, with
@@ -330,7 +346,7 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
     } else {
-        Err(StoreError::BadUrl(url.to_owned()))
+        Err(StoreError::bad_url(url))
     }
 }
 

@@ -116,8 +116,8 @@ macro_rules! forward_store_methods {
             Box::pin(async move { self.record_batch(&batch).await })
         }
 
-        fn replay(&self, selector: ReplaySelector, now: i64) -> StoreFuture<'_, u64> {
-            Box::pin(self.replay_selected(selector, now))
+        fn replay(&self, selector: ReplaySelector, force: bool, now: i64) -> StoreFuture<'_, u64> {
+            Box::pin(self.replay_selected(selector, force, now))
         }
     };
 }
@@ -135,6 +135,25 @@ pub(super) use {
 /// When a claim made at `now` for `lease` ends.
 pub(super) fn lease_until(now: i64, lease: std::time::Duration) -> i64 {
     now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// What a replay without `force` adds to its `WHERE`: delivered deliveries stay delivered.
+pub(super) fn replay_guard(force: bool) -> &'static str {
+    if force { "" } else { " AND status <> 'delivered'" }
+}
+
+/// A replay by ids without `force` that names delivered deliveries is refused as a whole.
+pub(super) fn check_not_delivered(delivered: &[i64]) -> super::StoreResult<()> {
+    match delivered {
+        [] => Ok(()),
+        ids => Err(super::StoreError::Conflict(format!(
+            "deliver{} {} {} delivered already; replaying sends {} again",
+            if ids.len() == 1 { "y" } else { "ies" },
+            ids.iter().map(|i| format!("#{i}")).collect::<Vec<_>>().join(", "),
+            if ids.len() == 1 { "was" } else { "were" },
+            if ids.len() == 1 { "it" } else { "them" },
+        ))),
+    }
 }
 
 /// A replay by ids that matched fewer rows than ids given names how many do not exist.

@@ -11,8 +11,9 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::inspect::{self, inspect_methods};
 use super::rows::{
-    REPLAY_SET, attempt_from_row, check_replayed, claimed_from_row, counts_from_rows, delivery_from_row,
-    event_from_row, forward_store_methods, in_batch_duplicates, lease_until, next_columns,
+    REPLAY_SET, attempt_from_row, check_not_delivered, check_replayed, claimed_from_row, counts_from_rows,
+    delivery_from_row, event_from_row, forward_store_methods, in_batch_duplicates, lease_until, next_columns,
+    replay_guard,
 };
 use super::{
     AttemptRow, Claimed, Counts, DeliveryRow, DestinationStats, EventFilter, EventSummary, Filter, Inserted,
@@ -58,11 +59,11 @@ impl SqliteStore {
         let (base, synchronous) = match url.split_once("?synchronous=") {
             Some((base, "full")) => (base, SqliteSynchronous::Full),
             Some((base, "normal")) => (base, SqliteSynchronous::Normal),
-            Some(_) => return Err(StoreError::BadUrl(url.to_owned())),
+            Some(_) => return Err(StoreError::bad_url(url)),
             None => (url, SqliteSynchronous::Full),
         };
         let options = SqliteConnectOptions::from_str(base)
-            .map_err(|_| StoreError::BadUrl(url.to_owned()))?
+            .map_err(|_| StoreError::bad_url(url))?
             .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
@@ -291,11 +292,23 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn replay_selected(&self, selector: ReplaySelector, now: i64) -> StoreResult<u64> {
+    async fn replay_selected(&self, selector: ReplaySelector, force: bool, now: i64) -> StoreResult<u64> {
         const SET: &str = REPLAY_SET;
+        let guard = replay_guard(force);
         let result = match selector {
             ReplaySelector::Ids(ids) => {
-                let sql = format!("{SET} WHERE id IN ({})", placeholders(2, ids.len()));
+                if !force {
+                    let sql = format!(
+                        "SELECT id FROM deliveries WHERE status = 'delivered' AND id IN ({})",
+                        placeholders(1, ids.len())
+                    );
+                    let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+                    for id in &ids {
+                        q = q.bind(id);
+                    }
+                    check_not_delivered(&q.fetch_all(&self.writer).await?)?;
+                }
+                let sql = format!("{SET} WHERE id IN ({}){guard}", placeholders(2, ids.len()));
                 let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
                 for id in &ids {
                     q = q.bind(id);
@@ -305,14 +318,14 @@ impl SqliteStore {
                 r
             }
             ReplaySelector::Event(event) => {
-                sqlx::query(AssertSqlSafe(format!("{SET} WHERE event_id = $2")))
+                sqlx::query(AssertSqlSafe(format!("{SET} WHERE event_id = $2{guard}")))
                     .bind(now)
                     .bind(event)
                     .execute(&self.writer)
                     .await?
             }
             ReplaySelector::Status { status, since } => {
-                sqlx::query(AssertSqlSafe(format!("{SET} WHERE status = $2 AND updated_at >= $3")))
+                sqlx::query(AssertSqlSafe(format!("{SET} WHERE status = $2 AND updated_at >= $3{guard}")))
                     .bind(now)
                     .bind(status.as_str())
                     .bind(since.unwrap_or(i64::MIN))

@@ -122,18 +122,54 @@ async fn template_failures_are_stored_dead_and_replay_starts_a_new_series(s: &dy
     assert_eq!(rows[0].last_error.as_deref(), Some("undefined value"));
 
     assert_eq!(
-        s.replay(ReplaySelector::Status { status: Status::Dead, since: None }, 2_000).await.expect("replay"),
+        s.replay(ReplaySelector::Status { status: Status::Dead, since: None }, false, 2_000)
+            .await
+            .expect("replay"),
         1
     );
     let claimed = s.claim(2_000, 10, LEASE, "w", &[]).await.expect("claim");
     assert_eq!((claimed[0].series, claimed[0].attempts, claimed[0].body.is_none()), (2, 0, true));
     assert!(matches!(
-        s.replay(ReplaySelector::Ids(vec![claimed[0].id, 999]), 3_000).await,
+        s.replay(ReplaySelector::Ids(vec![claimed[0].id, 999]), false, 3_000).await,
         Err(StoreError::NotFound(_))
     ));
-    assert_eq!(s.replay(ReplaySelector::Event("e1".into()), 3_000).await.expect("replay"), 1);
+    assert_eq!(s.replay(ReplaySelector::Event("e1".into()), false, 3_000).await.expect("replay"), 1);
     let stored = s.event("e1").await.expect("event").expect("exists");
     assert_eq!(&stored.body[..], b"{\"type\":\"order.updated\"}");
+}
+
+async fn a_delivered_delivery_is_replayed_only_with_force(s: &dyn Store) {
+    s.insert(&[event("e1", None, 2)], 1_000).await.expect("insert");
+    let claimed = s.claim(1_000, 10, LEASE, "w", &[]).await.expect("claim");
+    let (done, open) = (&claimed[0], &claimed[1]);
+    let ok = AttemptRecord {
+        attempted_at: 2_000,
+        status_code: Some(200),
+        latency_ms: 1,
+        error: None,
+        response_excerpt: None,
+    };
+    record(s, done, ok, NextState::Delivered, None).await.expect("record");
+    s.release(&[open.id]).await.expect("release");
+
+    let refused = s.replay(ReplaySelector::Ids(vec![open.id, done.id]), false, 3_000).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict(m)) if m.contains(&format!("#{}", done.id))),
+        "{refused:?}"
+    );
+    let statuses = |rows: Vec<DeliveryRow>| rows.iter().map(|r| (r.id, r.series)).collect::<Vec<_>>();
+    let before = statuses(s.list(Filter::default()).await.expect("list"));
+    assert!(before.iter().all(|(_, series)| *series == 1), "a refused replay changes nothing: {before:?}");
+    let by_status = ReplaySelector::Status { status: Status::Delivered, since: None };
+    assert_eq!(s.replay(by_status.clone(), false, 3_000).await.expect("replay"), 0);
+    assert_eq!(
+        s.replay(ReplaySelector::Event("e1".into()), false, 3_000).await.expect("replay"),
+        1,
+        "only the open one"
+    );
+    assert_eq!(s.replay(ReplaySelector::Ids(vec![done.id]), true, 3_000).await.expect("replay"), 1);
+    let rows = s.list(Filter::default()).await.expect("list");
+    assert!(rows.iter().all(|r| r.series == 2 && r.status == "pending"), "{rows:?}");
 }
 
 async fn prune_keeps_unfinished_and_dead_events(s: &dyn Store) {
@@ -290,6 +326,7 @@ both_stores!(
     claims_for_some_destinations_and_release_gives_back,
     dedup_within_the_window_only,
     template_failures_are_stored_dead_and_replay_starts_a_new_series,
+    a_delivered_delivery_is_replayed_only_with_force,
     prune_keeps_unfinished_and_dead_events,
     inspection_lists_filter_page_and_summarise
 );
@@ -305,4 +342,15 @@ async fn sqlite_url_options() {
         Err(StoreError::BadUrl(_))
     ));
     assert!(matches!(super::open("mysql://x").await, Err(StoreError::BadUrl(_))));
+    let bad =
+        super::open("postgres://u:hunter2-pw@db:5432/x?sslmode=sometimes").await.err().expect("refused");
+    assert!(!bad.to_string().contains("hunter2-pw"), "{bad}");
+    let bad = super::open("mysql://u:hunter2-pw@db/x").await.err().expect("refused");
+    // The message does not repeat the URL (the caller's context names it, redacted); the value
+    // kept for `Debug` is redacted too.
+    assert_eq!(
+        bad.to_string(),
+        "unsupported store URL: expected sqlite://PATH or postgres://USER@HOST:PORT/DB"
+    );
+    assert!(matches!(&bad, StoreError::BadUrl(url) if url == "mysql://u:***@db/x"), "{bad:?}");
 }

@@ -1,6 +1,7 @@
 //! The dashboard end to end in a real headless Chromium, driven over the W3C WebDriver protocol
 //! (chromedriver) with plain HTTP: load the page, see the event the test sent, open it, replay its
-//! dead delivery and watch it turn delivered.
+//! dead delivery and watch it turn delivered, then replay it again through the confirmation a
+//! delivered delivery asks for. Everything runs under the admin listener's CSP and POST guard.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them), so it is
 //! `#[ignore]`d: `cargo test -- --include-ignored` runs it, and then a missing browser fails it.
@@ -132,6 +133,16 @@ impl Driver {
         }
     }
 
+    /// Accepts the `confirm()` dialog the page opened, waiting for it (at most `WAIT`).
+    async fn accept_alert(&self) {
+        let deadline = Instant::now() + WAIT;
+        while !self.call("GET", "/alert/text", Value::Null).await.is_string() {
+            assert!(Instant::now() < deadline, "no dialog opened");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.call("POST", "/alert/accept", json!({})).await;
+    }
+
     async fn screenshot(&self) -> Vec<u8> {
         let b64 = self.call("GET", "/screenshot", Value::Null).await;
         base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap_or("")).expect("PNG")
@@ -157,7 +168,7 @@ fn started_on_port(stdout: std::process::ChildStdout) -> u16 {
 
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver"]
-async fn the_dashboard_shows_an_event_and_replays_its_dead_delivery() {
+async fn the_dashboard_shows_an_event_and_replays_its_dead_delivery_then_with_force() {
     let slack = Receiver::with_script(vec![Reply(400, None, "invalid_payload")]).await;
     let other = Receiver::start().await;
     let app = App::start(&rules(&slack.url, &other.url, &other.url)).await;
@@ -206,6 +217,13 @@ async fn the_dashboard_shows_an_event_and_replays_its_dead_delivery() {
     browser.click(&replay).await;
     browser.wait_text(&status_css, "delivered").await;
     assert_eq!(slack.got().len(), 2, "the replay sent it again");
+
+    // Replaying it now that it was delivered asks first, then sends `force` (the page's POSTs are
+    // same-origin JSON, so the admin listener's cross-site guard lets them through).
+    let again = browser.find(&format!("#event-detail button.replay[data-delivery-id=\"{}\"]", dead.id)).await;
+    browser.click(&again).await;
+    browser.accept_alert().await;
+    assert_eq!(slack.wait_for(3, WAIT).await.len(), 3, "the forced replay sent it a third time");
 
     // The dead-letter view, once its data has loaded (the empty-list row is only drawn from an
     // answer), no longer lists it.

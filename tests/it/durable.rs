@@ -155,7 +155,11 @@ async fn a_failed_template_is_stored_dead_and_replay_renders_the_fixed_rules() {
     }
     let slack_delivery = dead.iter().find(|d| d.destination == "ops-slack").expect("slack");
     app.store
-        .replay(hookroute::store::ReplaySelector::Ids(vec![slack_delivery.id]), hookroute::clock::now_ms())
+        .replay(
+            hookroute::store::ReplaySelector::Ids(vec![slack_delivery.id]),
+            false,
+            hookroute::clock::now_ms(),
+        )
         .await
         .expect("replay");
     assert_eq!(slack.wait_for(1, WAIT).await[0].json(), json!({"text": "An order is ready to schedule"}));

@@ -1,6 +1,7 @@
 //! The one integration test binary: real server, real receivers, real files, real processes.
 
 mod admin;
+mod admin_guard;
 mod browser;
 mod cli;
 mod cli_mistakes;
@@ -11,6 +12,7 @@ mod fleet;
 mod http_contract;
 mod jsonpath_cts;
 mod reload;
+mod secrets;
 mod senders;
 mod shipped_files;
 mod signature_vectors;

@@ -182,6 +182,7 @@ impl App {
             store: Arc::clone(&store),
             metrics,
             token: None,
+            token_required: false,
             started_at: 0.0,
         };
         let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");

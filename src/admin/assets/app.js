@@ -144,6 +144,8 @@ async function api(path, { method = 'GET', body } = {}) {
   const headers = {};
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) headers.Authorization = `Bearer ${token}`;
+  // The admin listener refuses a POST that is not JSON (cross-site defence): always send a body.
+  if (method === 'POST' && body === undefined) body = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
   try {
@@ -219,7 +221,7 @@ async function refreshHeader() {
 // ---- renderers -------------------------------------------------------------------------------
 
 const statusBadge = (s) => h('span', { class: `status badge s-${s}` }, s);
-const replayable = (d) => d.status === 'dead' || d.status === 'failed';
+const replayable = (d) => d.status === 'dead' || d.status === 'failed' || d.status === 'delivered';
 const inFlight = (d) => d.status === 'pending' || d.status === 'failed';
 const chips = (names) => (names.length ? names.map((n) => h('span', { class: 'chip' }, n)) : muted('none'));
 
@@ -227,12 +229,15 @@ function gridTable(headings) {
   return h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, headings.map((t) => h('th', {}, t)))), h('tbody'));
 }
 
-/** The Replay button of a dead or failed delivery; `done(button)` runs once the API accepted it. */
-function replayButton(id, done) {
+/** The Replay button of a delivery; `done(button)` runs once the API accepted it. A delivered one
+ *  was received already: replaying it sends it again, so it asks first and then sends `force`. */
+function replayButton(id, done, status) {
+  const force = status === 'delivered';
   const replay = async (btn) => {
+    if (force && !confirm(`Delivery #${id} was delivered already. Send it again?`)) return;
     btn.disabled = true;
     try {
-      await api(`/api/deliveries/${id}/replay`, { method: 'POST' });
+      await api(`/api/deliveries/${id}/replay`, { method: 'POST', body: force ? { force: true } : {} });
     } catch (err) {
       btn.disabled = false;
       throw err;
@@ -254,7 +259,7 @@ function renderDelivery(d, onReplay) {
       muted(`rule ${d.rule} · action ${d.action_index} · ${plural(d.attempts, 'attempt', 'attempts')} · series ${d.series}`),
       inFlight(d) ? muted(['next attempt ', h('span', { 'data-ts': d.next_attempt_at }, relative(d.next_attempt_at))]) : null,
       h('span', { class: 'spacer' }),
-      replayable(d) ? replayButton(d.id, onReplay) : null),
+      replayable(d) ? replayButton(d.id, onReplay, d.status) : null),
     d.last_error ? h('div', { class: 'error-text mono' }, d.last_error) : null,
     d.history.length ? attemptsTable(d.history) : h('p', { class: 'muted' }, 'No attempt yet.'));
 }
@@ -502,7 +507,7 @@ function deadRow(d) {
     h('td', { class: 'num' }, d.attempts),
     h('td', { class: 'error-text clip', title: d.last_error || '' }, d.last_error || '—'),
     h('td', { class: 'nowrap' }, timeEl(d.updated_at)),
-    h('td', {}, replayable(d) ? replayButton(d.id, markQueued) : null));
+    h('td', {}, replayable(d) ? replayButton(d.id, markQueued, d.status) : null));
 }
 
 /** After a replay from the dead list: the row shows `pending` until the next refresh drops it. */

@@ -14,8 +14,9 @@ use sqlx::{AssertSqlSafe, PgPool, Row};
 use super::inspect::{self, inspect_methods};
 use super::nodelay::Relay;
 use super::rows::{
-    REPLAY_SET, attempt_from_row, check_replayed, claimed_from_row, counts_from_rows, delivery_from_row,
-    event_from_row, forward_store_methods, in_batch_duplicates, lease_until, next_columns,
+    REPLAY_SET, attempt_from_row, check_not_delivered, check_replayed, claimed_from_row, counts_from_rows,
+    delivery_from_row, event_from_row, forward_store_methods, in_batch_duplicates, lease_until, next_columns,
+    replay_guard,
 };
 use super::{
     AttemptRow, Claimed, Counts, DeliveryRow, DestinationStats, EventFilter, EventSummary, Filter, Inserted,
@@ -44,7 +45,7 @@ impl PostgresStore {
     /// Connects to `postgres://USER@HOST:PORT/DB` and migrates. The pool reconnects by itself after
     /// an outage; until then every operation fails fast and the HTTP layer answers 503.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let mut options: PgConnectOptions = url.parse().map_err(|_| StoreError::BadUrl(url.to_owned()))?;
+        let mut options: PgConnectOptions = url.parse().map_err(|_| StoreError::bad_url(url))?;
         let relay = if options.get_socket().is_none() && Relay::applies_to(options.get_host()) {
             let relay = Relay::start(options.get_host(), options.get_port()).map_err(|e| {
                 StoreError::Migration(format!("cannot start the local PostgreSQL relay: {e}"))
@@ -292,11 +293,21 @@ impl PostgresStore {
         Ok(())
     }
 
-    async fn replay_selected(&self, selector: ReplaySelector, now: i64) -> StoreResult<u64> {
+    async fn replay_selected(&self, selector: ReplaySelector, force: bool, now: i64) -> StoreResult<u64> {
         const SET: &str = REPLAY_SET;
+        let guard = replay_guard(force);
         let result = match selector {
             ReplaySelector::Ids(ids) => {
-                let r = sqlx::query(AssertSqlSafe(format!("{SET} WHERE id = ANY($2)")))
+                if !force {
+                    let delivered = sqlx::query_scalar::<_, i64>(
+                        "SELECT id FROM deliveries WHERE status = 'delivered' AND id = ANY($1)",
+                    )
+                    .bind(&ids)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    check_not_delivered(&delivered)?;
+                }
+                let r = sqlx::query(AssertSqlSafe(format!("{SET} WHERE id = ANY($2){guard}")))
                     .bind(now)
                     .bind(&ids)
                     .execute(&self.pool)
@@ -305,14 +316,14 @@ impl PostgresStore {
                 r
             }
             ReplaySelector::Event(event) => {
-                sqlx::query(AssertSqlSafe(format!("{SET} WHERE event_id = $2")))
+                sqlx::query(AssertSqlSafe(format!("{SET} WHERE event_id = $2{guard}")))
                     .bind(now)
                     .bind(event)
                     .execute(&self.pool)
                     .await?
             }
             ReplaySelector::Status { status, since } => {
-                sqlx::query(AssertSqlSafe(format!("{SET} WHERE status = $2 AND updated_at >= $3")))
+                sqlx::query(AssertSqlSafe(format!("{SET} WHERE status = $2 AND updated_at >= $3{guard}")))
                     .bind(now)
                     .bind(status.as_str())
                     .bind(since.unwrap_or(i64::MIN))
