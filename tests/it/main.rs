@@ -9,6 +9,7 @@ mod durable;
 mod fleet;
 mod http_contract;
 mod jsonpath_cts;
+mod layers;
 mod reload;
 mod senders;
 mod shipped_files;
