@@ -1,5 +1,7 @@
 //! `POST /hooks/{source}`: read the raw bytes (size-limited), verify, parse, route, render, store
-//! (deduplicated, group-committed), answer.
+//! (deduplicated, group-committed), answer. `receive` and `accept` are the flow, one line per step;
+//! each step is a small function below that refuses with its own status and metric reason, so
+//! reordering the steps (say, the content-type check after verification) moves one line.
 
 use std::borrow::Cow;
 
