@@ -11,6 +11,9 @@
 //! - [`admin`] and [`metrics`]: the operators' listener (dashboard, JSON API, `/metrics`).
 //! - [`dry_run`]: why an event matches what it matches (`hookroute test`, the admin API).
 //! - [`cli`]: the subcommands (`serve`, `check`, `test`, `sign`, `send`).
+//!
+//! Leaves that the layers above share: [`policy`] (retry policy, outcomes, limits), [`clock`] (now
+//! and RFC 3339), [`secret`], [`json`]. Modules import downward only (ARCHITECTURE.md, "Layers").
 
 pub mod actions;
 pub mod admin;

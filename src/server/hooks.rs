@@ -1,5 +1,7 @@
 //! `POST /hooks/{source}`: read the raw bytes (size-limited), verify, parse, route, render, store
-//! (deduplicated, group-committed), answer.
+//! (deduplicated, group-committed), answer. `receive` and `accept` are the flow, one line per step;
+//! each step is a small function below that refuses with its own status and metric reason, so
+//! reordering the steps (say, the content-type check after verification) moves one line.
 
 use std::borrow::Cow;
 
@@ -62,42 +64,66 @@ async fn accept(
     let body = parse_json(raw)?;
     let event_type = event_type(source, headers, &body)?;
 
+    let request =
+        Request { source_name, source, headers, verified: &verified, body: &body, event_type: &event_type };
+
     let id = uuid::Uuid::now_v7().to_string();
     let received_ms = crate::clock::now_ms();
+    let (event, matched) = route_event(config, &request, &id, received_ms);
+    Ok(store(state, event, &id, source_name, &event_type, &matched).await)
+}
+
+/// A verified, parsed request of a known source: what routing and storing read.
+struct Request<'r> {
+    source_name: &'r str,
+    source: &'r Source,
+    headers: &'r HeaderMap,
+    verified: &'r Verified,
+    body: &'r serde_json::Value,
+    event_type: &'r str,
+}
+
+/// The event to store with its rendered deliveries, and the rules it matched (borrowed from the
+/// config this request holds: counting matches allocates nothing).
+fn route_event<'c>(
+    config: &'c Config,
+    r: &Request<'_>,
+    id: &str,
+    received_ms: i64,
+) -> (NewEvent, Vec<&'c str>) {
+    let raw = r.verified.body.bytes();
     let received_at = crate::clock::rfc3339_ms(received_ms);
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = r.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let event = ParsedEvent {
-        source: source_name,
-        event_type: &event_type,
-        body: &body,
+        source: r.source_name,
+        event_type: r.event_type,
+        body: r.body,
         raw_body: raw,
         content_type,
         received_at: &received_at,
-        headers: Some(headers),
+        headers: Some(r.headers),
     };
     let planned = route::plan(config, &event);
-    // Borrowed from the config this request holds: counting matches allocates nothing.
     let mut matched_for_metrics: Vec<&str> = planned.iter().map(|p| p.rule).collect();
     matched_for_metrics.dedup();
     let mut matched_rules: Vec<String> = planned.iter().map(|p| p.rule.to_owned()).collect();
     matched_rules.dedup();
-    let deliveries = deliveries(planned, &id);
     let new_event = NewEvent {
-        id: id.clone(),
-        source: source_name.to_owned(),
-        event_type: event_type.clone(),
+        id: id.to_owned(),
+        source: r.source_name.to_owned(),
+        event_type: r.event_type.to_owned(),
         received_at: received_ms,
         body: raw.clone(),
         content_type: content_type.map(str::to_owned),
         matched_rules,
         rules_version: config.version.clone(),
-        dedup: source.dedup.as_ref().map(|d| DedupKey {
-            key: dedup_key(&d.key, verified.delivery_id.as_deref(), headers, &body, raw),
+        dedup: r.source.dedup.as_ref().map(|d| DedupKey {
+            key: dedup_key(&d.key, r.verified.delivery_id.as_deref(), r.headers, r.body, raw),
             expires_at: received_ms + i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX / 4),
         }),
-        deliveries,
+        deliveries: deliveries(planned, id),
     };
-    Ok(store(state, new_event, &id, source_name, &event_type, &matched_for_metrics).await)
+    (new_event, matched_for_metrics)
 }
 
 /// Why a request of a known source is refused before it is stored: counted as `reason`, answered

@@ -11,6 +11,7 @@ mod durable;
 mod fleet;
 mod http_contract;
 mod jsonpath_cts;
+mod layers;
 mod reload;
 mod secrets;
 mod senders;
