@@ -1,7 +1,7 @@
 //! The admin listener: metrics, the JSON API (lists, detail with explanation, replay, reload,
 //! dry run), the token, and the JSON log format of the real binary.
 
-use std::time::{Duration, Instant};
+use crate::support::eventually;
 
 use serde_json::{Value, json};
 
@@ -33,22 +33,6 @@ async fn metrics(app: &App) -> String {
 /// The value of the sample whose line starts with `prefix` (labels included).
 fn sample(text: &str, prefix: &str) -> Option<f64> {
     text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
-/// Polls `f` until it returns `Some` (at most `WAIT`).
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 //! listener, replays of delivered deliveries (API and CLI), posted rules reading the server's
 //! secrets, and the token a reachable listener needs. The secrets rows are in `secrets.rs`.
 
+use crate::support::eventually;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -11,22 +11,6 @@ use crate::support::{App, Receiver, WAIT, rules};
 
 pub(crate) fn ready(id: u32) -> Value {
     json!({"type": "order.updated", "payload": {"id": id, "status": "to schedule"}})
-}
-
-/// Polls `f` until it returns `Some` (at most `WAIT`).
-pub(crate) async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 pub(crate) async fn answer(r: reqwest::RequestBuilder) -> (u16, Value) {

@@ -4,7 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::admin_guard::{answer, eventually, ready, run_bounded};
+use crate::admin_guard::{answer, ready, run_bounded};
+use crate::support::eventually;
 use crate::support::{App, Receiver, SECRET, WAIT, rules};
 
 #[test]
