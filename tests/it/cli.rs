@@ -254,10 +254,12 @@ pub fn serve_with_env(rules_path: &str, extra: &[&str], env: &[(&str, &str)]) ->
                     rest.chars().take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c)).collect();
                 admin = format!("http://{addr}");
             }
-            if line.contains("hookroute is serving") {
-                let _ = tx.send((log_field(&line, "listen").unwrap_or_default(), admin.clone()));
-            }
+            // Kept before it is announced, so a test that read the address also sees the line.
+            let serving = line.contains("hookroute is serving").then(|| log_field(&line, "listen"));
             kept.lock().expect("logs").push(line);
+            if let Some(listen) = serving {
+                let _ = tx.send((listen.unwrap_or_default(), admin.clone()));
+            }
         }
     });
     let (listen, admin) = rx.recv_timeout(Duration::from_secs(20)).expect("server started");
