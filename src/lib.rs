@@ -23,6 +23,7 @@ pub mod config;
 pub mod deliver;
 pub mod dry_run;
 pub mod json;
+pub mod logfmt;
 pub mod metrics;
 pub mod policy;
 pub mod route;

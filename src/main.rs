@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match cli.log_format {
-        hookroute::cli::LogFormat::Text => logs.init(),
+        hookroute::cli::LogFormat::Text => logs.fmt_fields(hookroute::logfmt::text_fields()).init(),
         hookroute::cli::LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
     }
     match hookroute::cli::run(cli) {

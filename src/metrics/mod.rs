@@ -105,7 +105,16 @@ struct Counters {
     rule_matches: BTreeMap<String, u64>,
     deliveries: BTreeMap<(String, DeliveryOutcome), u64>,
     attempt_seconds: BTreeMap<String, Histogram>,
+    /// Distinct (source, type) series in `received`, bounded by [`MAX_TYPE_LABELS`].
+    type_labels: usize,
 }
+
+/// At most this many distinct event types are counted by name (all sources together); later new
+/// types are counted as [`OTHER_TYPE`]. A signed sender, or a `scheme: none` source, could otherwise
+/// create one series per type it invents and grow every scrape without bound.
+pub const MAX_TYPE_LABELS: usize = 1000;
+/// The `type` label of requests whose type arrived after [`MAX_TYPE_LABELS`] were in use.
+pub const OTHER_TYPE: &str = "other";
 
 /// The service's counters.
 #[derive(Default)]
@@ -147,12 +156,19 @@ impl Metrics {
         if !c.received.contains_key(source) {
             c.received.insert(source.to_owned(), BTreeMap::new());
         }
+        let full = c.type_labels >= MAX_TYPE_LABELS;
         let Some(types) = c.received.get_mut(source) else { return };
-        if !types.contains_key(event_type) {
-            types.insert(event_type.to_owned(), BTreeMap::new());
+        let label = if types.contains_key(event_type) || !full { event_type } else { OTHER_TYPE };
+        let mut added = false;
+        if !types.contains_key(label) {
+            types.insert(label.to_owned(), BTreeMap::new());
+            added = true;
         }
-        if let Some(outcomes) = types.get_mut(event_type) {
+        if let Some(outcomes) = types.get_mut(label) {
             *outcomes.entry(outcome).or_default() += 1;
+        }
+        if added {
+            c.type_labels += 1;
         }
     }
 

@@ -72,3 +72,19 @@ fn gauges_render() {
     assert!(text.contains("hookroute_config_reloads_total{outcome=\"rejected\"} 1"));
     assert!(text.contains("\nhookroute_config_last_reload_successful 0\n"));
 }
+
+#[test]
+fn distinct_event_types_are_capped_then_counted_as_other() {
+    let m = Metrics::new();
+    for n in 0..MAX_TYPE_LABELS + 500 {
+        m.received("house-check", &format!("invented.{n}"), Received::Accepted);
+    }
+    // A type already counted keeps its own series after the cap.
+    m.received("house-check", "invented.0", Received::Accepted);
+    let text = m.render(&Gauges::default());
+    let series = text.lines().filter(|l| l.starts_with("hookroute_events_received_total{")).count();
+    assert_eq!(series, MAX_TYPE_LABELS + 1, "the named types and one `other`");
+    assert!(text.contains("type=\"other\",outcome=\"accepted\",reason=\"\"} 500"), "{text}");
+    assert!(text.contains("type=\"invented.0\",outcome=\"accepted\",reason=\"\"} 2"));
+    assert!(!text.contains("invented.1000\""));
+}

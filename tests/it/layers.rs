@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["rules"],
     &["actions"],
     &["verify", "template"],
-    &["policy", "clock", "secret", "json", "metrics"],
+    &["policy", "clock", "secret", "json", "metrics", "logfmt"],
 ];
 
 fn layer(module: &str) -> Option<usize> {

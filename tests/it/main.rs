@@ -20,3 +20,4 @@ mod signature_vectors;
 mod support;
 #[path = "../../src/store/test_database.rs"]
 mod test_database;
+mod text_logs;
