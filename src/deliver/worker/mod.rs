@@ -18,12 +18,15 @@ use crate::actions::{Incoming, RenderedRequest};
 use crate::clock::{now_ms, rfc3339_ms};
 use crate::config::Config;
 use crate::metrics::{DeliveryOutcome, Metrics};
-use crate::policy::{Decision, Outcome};
-use crate::store::{AttemptRecord, Claimed, NextState, Recorded, Store};
+use crate::policy::{Decision, Limits, Outcome};
+use crate::store::{AttemptRecord, Claimed, Lease, NextState, Recorded, Store, Want};
 use crate::template::RenderContext;
 
+mod claims;
+mod leases;
 mod queue;
 
+use claims::Claims;
 use queue::{Waiting, queue_cap};
 
 /// Deliveries claimed per store round trip at most.
@@ -80,57 +83,56 @@ impl Worker {
     /// Runs until `stop` turns true, then lets sends in flight finish within the grace period.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let gates = Gates::default();
+        let claims = Claims::default();
         let mut tasks = JoinSet::new();
         let mut waiting = Waiting::default();
         let (record_tx, record_rx) = mpsc::unbounded_channel();
-        let recorder = tokio::spawn(record_loop(record_rx, Arc::clone(&self.store), Arc::clone(&self.wake)));
+        let recorder = tokio::spawn(record_loop(
+            record_rx,
+            Arc::clone(&self.store),
+            Arc::clone(&self.wake),
+            claims.clone(),
+            Arc::clone(&self.metrics),
+        ));
+        let fixed_lease = self.options.lease;
+        let renewer = tokio::spawn(leases::renew_loop(
+            Arc::clone(&self.store),
+            claims.clone(),
+            Arc::clone(&self.config),
+            move |c: &Config| fixed_lease.unwrap_or_else(|| lease_for(c)),
+            stop.clone(),
+        ));
         // A claim is a write transaction: after a send finishes, wait until a worthwhile number of
         // slots is free rather than claiming one delivery at a time.
         let claim_min = (self.options.max_in_flight / 4).max(1);
         let mut woken = true;
+        let mut held_version = String::new();
         loop {
             if *stop.borrow() {
                 break;
             }
             let config = self.config.load_full();
+            if config.version != held_version {
+                self.hold_missing(&config).await;
+                held_version.clone_from(&config.version);
+            }
             let lease = self.options.lease.unwrap_or_else(|| lease_for(&config));
-            let mut next_token = self.start_waiting(&config, &gates, &mut waiting, &mut tasks, &record_tx);
-            let room =
-                self.options.max_in_flight.saturating_sub(tasks.len() + waiting.total).min(CLAIM_BATCH);
+            let mut next_token =
+                self.start_waiting(&config, &gates, &claims, &mut waiting, &mut tasks, &record_tx).await;
+            let room = self.options.max_in_flight.saturating_sub(claims.len()).min(CLAIM_BATCH);
+            let wants = wants(&config, &claims, room, lease);
             let mut full_batch = false;
-            // Destinations whose queue is full are left out of the claim: then it names the others
-            // (none left: no claim). With none full it takes any destination's work, including
-            // deliveries for destinations a reload removed (they are then marked dead).
-            let full = |name: &String| {
-                waiting.queues.get(name).is_some_and(|q| {
-                    config.destinations.get(name).is_some_and(|d| q.len() >= queue_cap(d.limits, lease))
-                })
-            };
-            let any_full = config.destinations.keys().any(full);
-            let only: Vec<String> = if any_full {
-                config.destinations.keys().filter(|n| !full(n)).cloned().collect()
-            } else {
-                Vec::new()
-            };
-            if room > 0 && (woken || room >= claim_min || tasks.is_empty()) && (!any_full || !only.is_empty())
-            {
-                match self.store.claim(now_ms(), room, lease, &self.options.owner, &only).await {
+            if !wants.is_empty() && (woken || room >= claim_min || tasks.is_empty()) {
+                match self.store.claim(now_ms(), lease, &self.options.owner, &wants).await {
                     Ok(batch) => {
-                        full_batch = batch.len() == room;
+                        full_batch = !batch.is_empty() && batch.len() == room;
                         for d in batch {
-                            if config.destinations.contains_key(&d.destination) {
-                                waiting.push(d);
-                            } else {
-                                let reason =
-                                    format!("destination `{}` is no longer in the rules", d.destination);
-                                tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination,
-                                    "delivery dead: {reason}");
-                                self.metrics.attempt(&d.destination, DeliveryOutcome::Dead, None);
-                                unsent(&record_tx, &d, reason);
-                            }
+                            claims.add(&d);
+                            waiting.push(d);
                         }
-                        next_token =
-                            self.start_waiting(&config, &gates, &mut waiting, &mut tasks, &record_tx);
+                        next_token = self
+                            .start_waiting(&config, &gates, &claims, &mut waiting, &mut tasks, &record_tx)
+                            .await;
                     }
                     Err(e) => {
                         tracing::error!("cannot claim deliveries: {e}");
@@ -138,7 +140,7 @@ impl Worker {
                     }
                 }
             }
-            if full_batch && tasks.len() + waiting.total < self.options.max_in_flight {
+            if full_batch && claims.len() < self.options.max_in_flight {
                 continue;
             }
             let nap = next_token.map_or(self.options.poll, |t| t.min(self.options.poll));
@@ -150,12 +152,7 @@ impl Worker {
             };
         }
         // Claimed but never started: hand them back now rather than when their lease runs out.
-        let unstarted = waiting.drain_ids();
-        if !unstarted.is_empty()
-            && let Err(e) = self.store.release(&unstarted).await
-        {
-            tracing::warn!(deliveries = unstarted.len(), "cannot release unstarted deliveries: {e}");
-        }
+        self.release(&claims, waiting.drain()).await;
         let in_flight = tasks.len();
         if in_flight > 0 {
             tracing::info!(in_flight, "waiting up to {}s for sends in flight", self.options.grace.as_secs());
@@ -173,30 +170,67 @@ impl Worker {
         // Every attempt that finished is written before the worker returns.
         drop(record_tx);
         let _ = recorder.await;
+        let _ = renewer.await;
+    }
+
+    /// Holds queued deliveries of destinations the running rules do not have, and resumes held
+    /// ones whose destination is back (at start and after each reload).
+    async fn hold_missing(&self, config: &Config) {
+        let known: Vec<String> = config.destinations.keys().cloned().collect();
+        match self.store.hold(&known, &config.version, now_ms()).await {
+            Ok(h) if h.held > 0 || h.resumed > 0 => tracing::warn!(
+                version = %config.version,
+                held = h.held,
+                resumed = h.resumed,
+                "deliveries of destinations missing from the rules are held; those whose destination is back resume"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!("cannot hold deliveries of removed destinations: {e}"),
+        }
+    }
+
+    /// Gives leases back unattempted and forgets them.
+    async fn release(&self, claims: &Claims, unstarted: Vec<Claimed>) {
+        if unstarted.is_empty() {
+            return;
+        }
+        let leases: Vec<Lease> = unstarted.iter().map(Claimed::lease).collect();
+        if let Err(e) = self.store.release(&leases).await {
+            tracing::warn!(deliveries = leases.len(), "cannot release unstarted deliveries: {e}");
+        }
+        claims.remove(leases.iter().map(|l| l.id));
     }
 
     /// Starts every waiting delivery its destination's limits allow now; returns the shortest wait
-    /// for a rate token, if any destination is waiting for one.
-    fn start_waiting(
+    /// for a rate token, if any destination is waiting for one. Deliveries of a destination a
+    /// reload removed are released (the store then holds them); those whose lease was lost are
+    /// dropped unsent.
+    async fn start_waiting(
         &self,
         config: &Arc<Config>,
         gates: &Gates,
+        claims: &Claims,
         waiting: &mut Waiting,
         tasks: &mut JoinSet<()>,
         record_tx: &RecordTx,
     ) -> Option<Duration> {
         let mut next_token: Option<Duration> = None;
+        let mut orphaned = Vec::new();
         for (name, queue) in &mut waiting.queues {
             let Some(dest) = config.destinations.get(name) else {
-                for d in queue.drain(..) {
-                    self.metrics.attempt(name, DeliveryOutcome::Dead, None);
-                    unsent(record_tx, &d, format!("destination `{name}` is no longer in the rules"));
-                    waiting.total -= 1;
-                }
+                waiting.total -= queue.len();
+                orphaned.extend(queue.drain(..));
                 continue;
             };
-            while !queue.is_empty() {
-                match gates.try_enter(name, dest.limits) {
+            let limits = self.local_limits(dest.limits);
+            while let Some(front) = queue.front() {
+                if claims.take_lost(front.id) {
+                    tracing::warn!(delivery_id = front.id, destination = %name, "lease lost before sending; not sent");
+                    queue.pop_front();
+                    waiting.total -= 1;
+                    continue;
+                }
+                match gates.try_enter(name, limits) {
                     Ok(permit) => {
                         let Some(d) = queue.pop_front() else { break };
                         waiting.total -= 1;
@@ -220,8 +254,32 @@ impl Worker {
             }
         }
         waiting.queues.retain(|_, q| !q.is_empty());
+        self.release(claims, orphaned).await;
         next_token
     }
+
+    /// The limits this process applies itself: all of them on SQLite; on a store that holds rates
+    /// for the fleet (PostgreSQL) the claim already spent a rate token, so only concurrency.
+    fn local_limits(&self, limits: Limits) -> Limits {
+        if self.store.fleet_limits() { Limits { rate: None, ..limits } } else { limits }
+    }
+}
+
+/// What to ask the next claim for: per destination, what fits its short queue (enough for its
+/// concurrency, no more than its rate sends within half a lease) minus what this worker already
+/// holds of it, and never more than `room` in all.
+fn wants(config: &Config, claims: &Claims, room: usize, lease: Duration) -> Vec<Want> {
+    if room == 0 {
+        return Vec::new();
+    }
+    config
+        .destinations
+        .iter()
+        .filter_map(|(name, d)| {
+            let free = queue_cap(d.limits, lease).saturating_sub(claims.held_for(name)).min(room);
+            (free > 0).then(|| Want { destination: name.clone(), room: free, limits: d.limits })
+        })
+        .collect()
 }
 
 async fn attempt(
@@ -247,7 +305,7 @@ async fn attempt(
         },
     };
     let started = now_ms();
-    let ctx = LogContext { event_id: &d.event_id, rule: &d.rule, delivery_id: d.id };
+    let ctx = LogContext { event_id: &d.event_id, rule: &d.rule, delivery_id: d.id, series: d.series };
     let result = sender.send(dest, &request, &ctx).await;
     let attempts = d.attempts + 1;
     let age = Duration::from_millis(u64::try_from(now_ms() - d.series_started_at).unwrap_or(0));
@@ -287,7 +345,14 @@ async fn attempt(
         error: error.clone(),
         response_excerpt: result.excerpt,
     };
-    let _ = record_tx.send(Recorded { id: d.id, series: d.series, attempt: record_row, next, error });
+    let _ = record_tx.send(Recorded {
+        id: d.id,
+        series: d.series,
+        token: d.token,
+        attempt: record_row,
+        next,
+        error,
+    });
 }
 
 fn outcome_reason(o: &Outcome) -> String {
@@ -309,6 +374,7 @@ fn unsent(record_tx: &RecordTx, d: &Claimed, reason: String) {
     let _ = record_tx.send(Recorded {
         id: d.id,
         series: d.series,
+        token: d.token,
         attempt,
         next: NextState::Dead,
         error: Some(reason),
@@ -317,14 +383,24 @@ fn unsent(record_tx: &RecordTx, d: &Claimed, reason: String) {
 
 /// Writes finished attempts in batches: one transaction (one fsync) for everything that finished
 /// while the previous batch was being written. Retries a failed write, since until it is written
-/// the deliveries stay leased and would be sent again after the lease.
-async fn record_loop(mut rx: mpsc::UnboundedReceiver<Recorded>, store: Arc<dyn Store>, wake: Arc<Notify>) {
+/// the deliveries stay leased and would be sent again after the lease. A record the store refused
+/// as stale (another worker holds the delivery now) is logged and counted.
+async fn record_loop(
+    mut rx: mpsc::UnboundedReceiver<Recorded>,
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+    claims: Claims,
+    metrics: Arc<Metrics>,
+) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let mut wait = Duration::from_millis(100);
         loop {
             match store.record(&batch).await {
-                Ok(()) => break,
+                Ok(stale) => {
+                    report_stale(&batch, &stale, &metrics);
+                    break;
+                }
                 Err(e) if wait < Duration::from_secs(5) => {
                     tracing::error!(attempts = batch.len(), "cannot record attempts, retrying: {e}");
                     tokio::time::sleep(wait).await;
@@ -339,12 +415,25 @@ async fn record_loop(mut rx: mpsc::UnboundedReceiver<Recorded>, store: Arc<dyn S
                 }
             }
         }
+        claims.remove(batch.iter().map(|r| r.id));
         // A retry may be due sooner than the next poll.
         if batch.iter().any(|r| matches!(r.next, NextState::Retry { .. })) {
             wake.notify_one();
         }
         batch.clear();
     }
+}
+
+fn report_stale(batch: &[Recorded], stale: &[i64], metrics: &Metrics) {
+    for r in batch.iter().filter(|r| stale.contains(&r.id)) {
+        tracing::warn!(
+            delivery_id = r.id,
+            series = r.series,
+            token = r.token,
+            "stale write ignored: this worker's claim on the delivery was superseded (lease expired or replayed)"
+        );
+    }
+    metrics.stale_writes(stale.len() as u64);
 }
 
 /// A delivery whose template failed when the event arrived is rendered again from the stored
