@@ -9,6 +9,7 @@ mod nodelay;
 mod postgres;
 mod redact;
 mod rows;
+mod serve_lock;
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod test_database;
@@ -25,6 +26,7 @@ use serde::Serialize;
 pub use postgres::PostgresStore;
 pub use redact::redact_url;
 pub use rows::lease_until;
+pub use serve_lock::{ServeLock, lock_for_serving};
 pub use sqlite::SqliteStore;
 
 /// Why the store failed. The HTTP layer answers 503: the sender keeps the event and retries.
@@ -47,6 +49,9 @@ pub enum StoreError {
     /// `force`).
     #[error("{0}")]
     Conflict(String),
+    /// Another process serves this SQLite file (or its lock file cannot be taken).
+    #[error("{0}")]
+    Locked(String),
 }
 
 impl StoreError {
