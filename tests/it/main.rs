@@ -9,6 +9,7 @@ mod delivery;
 mod diff;
 mod durable;
 mod fleet;
+mod held;
 mod http_contract;
 mod jsonpath_cts;
 mod layers;
