@@ -13,6 +13,7 @@ mod held;
 mod http_contract;
 mod jsonpath_cts;
 mod layers;
+mod limits;
 mod reload;
 mod secrets;
 mod senders;
