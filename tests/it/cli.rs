@@ -379,7 +379,7 @@ async fn a_second_serve_on_the_same_sqlite_file_is_refused() {
             let _ = second.kill();
             panic!("the second serve did not refuse to start");
         }
-        std::thread::sleep(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut stderr).expect("read");
