@@ -376,6 +376,7 @@ pub(super) async fn metrics(State(state): State<AdminState>) -> Response {
                 ("failed", counts.failed),
                 ("delivered", counts.delivered),
                 ("dead", counts.dead),
+                ("held", counts.held),
             ];
         }
         Err(e) => tracing::warn!("metrics: the store did not answer: {e}"),
