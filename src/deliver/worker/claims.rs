@@ -12,6 +12,8 @@ use crate::store::{Claimed, Lease};
 struct Inner {
     /// id → (destination, token).
     held: HashMap<i64, (String, i64)>,
+    /// id → when its lease ends as far as this worker knows (unix ms).
+    until: HashMap<i64, i64>,
     per_destination: HashMap<String, usize>,
     lost: HashSet<i64>,
 }
@@ -27,8 +29,10 @@ impl Claims {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(super) fn add(&self, c: &Claimed) {
+    /// Takes note of a claim whose lease ends at `until` (unix ms).
+    pub(super) fn add(&self, c: &Claimed, until: i64) {
         let mut s = self.lock();
+        s.until.insert(c.id, until);
         if s.held.insert(c.id, (c.destination.clone(), c.token)).is_none() {
             *s.per_destination.entry(c.destination.clone()).or_default() += 1;
         }
@@ -40,6 +44,7 @@ impl Claims {
         let mut s = self.lock();
         for id in ids {
             s.lost.remove(&id);
+            s.until.remove(&id);
             if let Some((destination, _)) = s.held.remove(&id)
                 && let Some(n) = s.per_destination.get_mut(&destination)
             {
@@ -75,9 +80,23 @@ impl Claims {
         }
     }
 
-    /// Whether a held delivery's lease was lost (and forgets it if so).
-    pub(super) fn take_lost(&self, id: i64) -> bool {
-        let lost = self.lock().lost.contains(&id);
+    /// Leases the store renewed until `until`.
+    pub(super) fn renewed(&self, ids: &[i64], until: i64) {
+        let mut s = self.lock();
+        for id in ids {
+            if let Some(u) = s.until.get_mut(id) {
+                *u = until;
+            }
+        }
+    }
+
+    /// Whether a held delivery must not be sent: its lease was lost, or ran out at `now` without
+    /// a renewal (then another worker may hold it). Forgets it if so.
+    pub(super) fn take_lost(&self, id: i64, now: i64) -> bool {
+        let lost = {
+            let s = self.lock();
+            s.lost.contains(&id) || s.until.get(&id).is_some_and(|u| *u <= now)
+        };
         if lost {
             self.remove([id]);
         }
@@ -110,13 +129,17 @@ mod tests {
     #[test]
     fn counts_per_destination_and_forgets_lost_leases() {
         let c = Claims::default();
-        c.add(&claimed(1, "slack"));
-        c.add(&claimed(2, "slack"));
-        c.add(&claimed(3, "crm"));
+        c.add(&claimed(1, "slack"), 1_000);
+        c.add(&claimed(2, "slack"), 1_000);
+        c.add(&claimed(3, "crm"), 1_000);
         assert_eq!((c.len(), c.held_for("slack"), c.held_for("crm")), (3, 2, 1));
         c.mark_lost([2, 99]);
-        assert!(!c.take_lost(1));
-        assert!(c.take_lost(2));
+        assert!(!c.take_lost(1, 500));
+        assert!(c.take_lost(2, 500));
+        c.renewed(&[1], 2_000);
+        assert!(!c.take_lost(1, 1_500), "renewed");
+        assert!(c.take_lost(3, 1_500), "its lease ran out unrenewed");
+        c.add(&claimed(3, "crm"), 9_000);
         assert_eq!((c.len(), c.held_for("slack")), (2, 1));
         c.remove([1, 3]);
         assert_eq!((c.len(), c.held_for("slack"), c.held_for("crm")), (0, 0, 0));

@@ -38,8 +38,10 @@ pub(super) async fn renew_once(store: &dyn Store, claims: &Claims, lease: Durati
     if leases.is_empty() {
         return;
     }
-    match store.renew(&leases, lease_until(now_ms(), lease)).await {
+    let until = lease_until(now_ms(), lease);
+    match store.renew(&leases, until).await {
         Ok(renewed) => {
+            claims.renewed(&renewed, until);
             let renewed: std::collections::HashSet<i64> = renewed.into_iter().collect();
             let lost: Vec<i64> = leases.iter().map(|l| l.id).filter(|id| !renewed.contains(id)).collect();
             if !lost.is_empty() {

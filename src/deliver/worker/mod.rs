@@ -8,26 +8,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::gate::{Gates, Permit};
-use super::{LogContext, Sender};
-use crate::actions::{Incoming, RenderedRequest};
-use crate::clock::{now_ms, rfc3339_ms};
+use super::Sender;
+use super::gate::Gates;
+use crate::clock::now_ms;
 use crate::config::Config;
-use crate::metrics::{DeliveryOutcome, Metrics};
-use crate::policy::{Decision, Limits, Outcome};
-use crate::store::{AttemptRecord, Claimed, Lease, NextState, Recorded, Store, Want};
-use crate::template::RenderContext;
+use crate::metrics::Metrics;
+use crate::policy::Limits;
+use crate::store::{Claimed, Lease, Recorded, Store, Want, lease_until};
 
+mod attempt;
 mod claims;
 mod leases;
 mod queue;
+mod record;
 
+use attempt::attempt;
 use claims::Claims;
 use queue::{Waiting, queue_cap};
+use record::record_loop;
 
 /// Deliveries claimed per store round trip at most.
 const CLAIM_BATCH: usize = 256;
@@ -123,16 +124,19 @@ impl Worker {
             let wants = wants(&config, &claims, room, lease);
             let mut full_batch = false;
             if !wants.is_empty() && (woken || room >= claim_min || tasks.is_empty()) {
-                match self.store.claim(now_ms(), lease, &self.options.owner, &wants).await {
+                let now = now_ms();
+                match self.store.claim(now, lease, &self.options.owner, &wants).await {
                     Ok(batch) => {
                         full_batch = !batch.is_empty() && batch.len() == room;
+                        let fleet_wait = self.fleet_token_wait(&config, &batch);
                         for d in batch {
-                            claims.add(&d);
+                            claims.add(&d, lease_until(now, lease));
                             waiting.push(d);
                         }
                         next_token = self
                             .start_waiting(&config, &gates, &claims, &mut waiting, &mut tasks, &record_tx)
                             .await;
+                        next_token = min_wait(next_token, fleet_wait);
                     }
                     Err(e) => {
                         tracing::error!("cannot claim deliveries: {e}");
@@ -224,7 +228,7 @@ impl Worker {
             };
             let limits = self.local_limits(dest.limits);
             while let Some(front) = queue.front() {
-                if claims.take_lost(front.id) {
+                if claims.take_lost(front.id, now_ms()) {
                     tracing::warn!(delivery_id = front.id, destination = %name, "lease lost before sending; not sent");
                     queue.pop_front();
                     waiting.total -= 1;
@@ -258,10 +262,31 @@ impl Worker {
         next_token
     }
 
+    /// On a store that spends rate tokens at claim time (PostgreSQL), a destination that just got
+    /// deliveries likely has more due: claim again when its next token is earned, not at the next
+    /// poll, or a rate above one claim per poll could not be reached.
+    fn fleet_token_wait(&self, config: &Config, batch: &[Claimed]) -> Option<Duration> {
+        if !self.store.fleet_limits() {
+            return None;
+        }
+        batch
+            .iter()
+            .filter_map(|d| config.destinations.get(&d.destination).and_then(|dest| dest.limits.rate))
+            .map(|r| r.per_token().mul_f64(r.burst()))
+            .min()
+    }
+
     /// The limits this process applies itself: all of them on SQLite; on a store that holds rates
     /// for the fleet (PostgreSQL) the claim already spent a rate token, so only concurrency.
     fn local_limits(&self, limits: Limits) -> Limits {
         if self.store.fleet_limits() { Limits { rate: None, ..limits } } else { limits }
+    }
+}
+
+fn min_wait(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -280,186 +305,4 @@ fn wants(config: &Config, claims: &Claims, room: usize, lease: Duration) -> Vec<
             (free > 0).then(|| Want { destination: name.clone(), room: free, limits: d.limits })
         })
         .collect()
-}
-
-async fn attempt(
-    store: Arc<dyn Store>,
-    sender: Sender,
-    config: Arc<Config>,
-    d: Claimed,
-    _permit: Permit,
-    record_tx: RecordTx,
-    metrics: Arc<Metrics>,
-) {
-    let Some(dest) = config.destinations.get(&d.destination) else { return };
-    let request = match d.body.clone() {
-        Some(body) => RenderedRequest { body, content_type: d.content_type.clone() },
-        None => match rerender(&*store, &config, &d).await {
-            Ok(r) => r,
-            Err(reason) => {
-                tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, "delivery dead: {reason}");
-                metrics.attempt(&d.destination, DeliveryOutcome::Dead, None);
-                unsent(&record_tx, &d, reason);
-                return;
-            }
-        },
-    };
-    let started = now_ms();
-    let ctx = LogContext { event_id: &d.event_id, rule: &d.rule, delivery_id: d.id, series: d.series };
-    let result = sender.send(dest, &request, &ctx).await;
-    let attempts = d.attempts + 1;
-    let age = Duration::from_millis(u64::try_from(now_ms() - d.series_started_at).unwrap_or(0));
-    let decision = dest.retry.decide(attempts, age, &result.outcome, rand::random_range(-1.0..=1.0));
-    let latency_ms = i64::try_from(result.latency.as_millis()).unwrap_or(i64::MAX);
-    let counted = match decision {
-        Decision::Delivered => DeliveryOutcome::Delivered,
-        Decision::RetryIn(_) => DeliveryOutcome::Retried,
-        Decision::Dead(_) => DeliveryOutcome::Dead,
-    };
-    metrics.attempt(&d.destination, counted, Some(result.latency));
-    let (next, error) = match decision {
-        Decision::Delivered => {
-            tracing::info!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,
-                attempt = attempts, latency_ms, "delivered");
-            (NextState::Delivered, None)
-        }
-        Decision::RetryIn(wait) => {
-            let reason = outcome_reason(&result.outcome);
-            tracing::warn!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,
-                attempt = attempts, retry_in_s = wait.as_secs_f64(), "attempt failed, will retry: {reason}");
-            (
-                NextState::Retry { at: now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4) },
-                Some(reason),
-            )
-        }
-        Decision::Dead(reason) => {
-            tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,
-                attempt = attempts, "delivery dead: {reason}");
-            (NextState::Dead, Some(reason))
-        }
-    };
-    let record_row = AttemptRecord {
-        attempted_at: started,
-        status_code: result.status,
-        latency_ms,
-        error: error.clone(),
-        response_excerpt: result.excerpt,
-    };
-    let _ = record_tx.send(Recorded {
-        id: d.id,
-        series: d.series,
-        token: d.token,
-        attempt: record_row,
-        next,
-        error,
-    });
-}
-
-fn outcome_reason(o: &Outcome) -> String {
-    match o {
-        Outcome::Retry { reason, .. } | Outcome::Dead { reason } => reason.clone(),
-        Outcome::Delivered { status } => format!("HTTP {status}"),
-    }
-}
-
-/// Records an attempt that never reached the network (unknown destination, failed template).
-fn unsent(record_tx: &RecordTx, d: &Claimed, reason: String) {
-    let attempt = AttemptRecord {
-        attempted_at: now_ms(),
-        status_code: None,
-        latency_ms: 0,
-        error: Some(reason.clone()),
-        response_excerpt: None,
-    };
-    let _ = record_tx.send(Recorded {
-        id: d.id,
-        series: d.series,
-        token: d.token,
-        attempt,
-        next: NextState::Dead,
-        error: Some(reason),
-    });
-}
-
-/// Writes finished attempts in batches: one transaction (one fsync) for everything that finished
-/// while the previous batch was being written. Retries a failed write, since until it is written
-/// the deliveries stay leased and would be sent again after the lease. A record the store refused
-/// as stale (another worker holds the delivery now) is logged and counted.
-async fn record_loop(
-    mut rx: mpsc::UnboundedReceiver<Recorded>,
-    store: Arc<dyn Store>,
-    wake: Arc<Notify>,
-    claims: Claims,
-    metrics: Arc<Metrics>,
-) {
-    let mut batch = Vec::with_capacity(RECORD_BATCH);
-    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match store.record(&batch).await {
-                Ok(stale) => {
-                    report_stale(&batch, &stale, &metrics);
-                    break;
-                }
-                Err(e) if wait < Duration::from_secs(5) => {
-                    tracing::error!(attempts = batch.len(), "cannot record attempts, retrying: {e}");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(e) => {
-                    tracing::error!(
-                        attempts = batch.len(),
-                        "cannot record attempts; their deliveries will be sent again after their lease: {e}"
-                    );
-                    break;
-                }
-            }
-        }
-        claims.remove(batch.iter().map(|r| r.id));
-        // A retry may be due sooner than the next poll.
-        if batch.iter().any(|r| matches!(r.next, NextState::Retry { .. })) {
-            wake.notify_one();
-        }
-        batch.clear();
-    }
-}
-
-fn report_stale(batch: &[Recorded], stale: &[i64], metrics: &Metrics) {
-    for r in batch.iter().filter(|r| stale.contains(&r.id)) {
-        tracing::warn!(
-            delivery_id = r.id,
-            series = r.series,
-            token = r.token,
-            "stale write ignored: this worker's claim on the delivery was superseded (lease expired or replayed)"
-        );
-    }
-    metrics.stale_writes(stale.len() as u64);
-}
-
-/// A delivery whose template failed when the event arrived is rendered again from the stored
-/// event with the running rules: replaying it after fixing the template sends the fixed message.
-async fn rerender(store: &dyn Store, config: &Config, d: &Claimed) -> Result<RenderedRequest, String> {
-    let event = store
-        .event(&d.event_id)
-        .await
-        .map_err(|e| format!("cannot load event: {e}"))?
-        .ok_or_else(|| format!("event {} is no longer stored", d.event_id))?;
-    let rule = config
-        .rules
-        .rules()
-        .iter()
-        .find(|r| r.name == d.rule)
-        .ok_or_else(|| format!("rule `{}` is no longer in the rules", d.rule))?;
-    let action = rule
-        .actions
-        .get(d.action_index)
-        .filter(|a| a.destination == d.destination)
-        .ok_or_else(|| format!("rule `{}` no longer has this action", d.rule))?;
-    let body: serde_json::Value =
-        serde_json::from_slice(&event.body).map_err(|e| format!("stored body: {e}"))?;
-    let received_at = rfc3339_ms(event.received_at);
-    let ctx = RenderContext::new(&event.event_type, &body, &event.source, &received_at);
-    let raw: Bytes = event.body.clone();
-    let incoming = Incoming { raw_body: &raw, content_type: event.content_type.as_deref(), ctx: &ctx };
-    action.render(&config.templates, &incoming).map_err(|e| format!("template failed: {e}"))
 }
