@@ -96,12 +96,14 @@ impl Worker {
             Arc::clone(&self.metrics),
         ));
         let fixed_lease = self.options.lease;
+        // Renewals go on through the grace period: sends finishing then still hold their leases.
+        let (renew_stop, renew_stop_rx) = watch::channel(false);
         let renewer = tokio::spawn(leases::renew_loop(
             Arc::clone(&self.store),
             claims.clone(),
             Arc::clone(&self.config),
             move |c: &Config| fixed_lease.unwrap_or_else(|| lease_for(c)),
-            stop.clone(),
+            renew_stop_rx,
         ));
         // A claim is a write transaction: after a send finishes, wait until a worthwhile number of
         // slots is free rather than claiming one delivery at a time.
@@ -174,6 +176,7 @@ impl Worker {
         // Every attempt that finished is written before the worker returns.
         drop(record_tx);
         let _ = recorder.await;
+        let _ = renew_stop.send(true);
         let _ = renewer.await;
     }
 
