@@ -283,7 +283,7 @@ fn destination_json(name: &str, kind: Option<&str>, s: Option<&crate::store::Des
         "attempts": s.attempts, "delivered": s.delivered, "success_rate": rate,
         "avg_latency_ms": s.avg_latency_ms, "max_latency_ms": s.max_latency_ms,
         "last_error": s.last_error, "last_error_at": s.last_error_at,
-        "pending": s.pending, "dead": s.dead,
+        "pending": s.pending, "held": s.held, "dead": s.dead,
     })
 }
 
@@ -376,6 +376,7 @@ pub(super) async fn metrics(State(state): State<AdminState>) -> Response {
                 ("failed", counts.failed),
                 ("delivered", counts.delivered),
                 ("dead", counts.dead),
+                ("held", counts.held),
             ];
         }
         Err(e) => tracing::warn!("metrics: the store did not answer: {e}"),

@@ -36,12 +36,21 @@ pub struct EventChange {
     pub template_errors: Vec<String>,
 }
 
+/// A destination the new rules lack while deliveries to it wait: a reload would hold them.
+#[derive(Debug, Serialize)]
+pub struct WouldHold {
+    pub destination: String,
+    /// Pending or failed now.
+    pub queued: i64,
+}
+
 #[derive(Debug, Default, Serialize)]
 struct Summary {
     rules_version: String,
     since: i64,
     events: usize,
     changed: Vec<EventChange>,
+    would_hold: Vec<WouldHold>,
 }
 
 /// Added and removed deliveries between what happened and what would happen.
@@ -82,7 +91,21 @@ pub fn run(rules: &Path, store_url: &str, since: &str, json: bool) -> anyhow::Re
     } else {
         print_text(&summary, rules)?;
     }
-    Ok(u8::from(!summary.changed.is_empty()))
+    Ok(u8::from(!summary.changed.is_empty() || !summary.would_hold.is_empty()))
+}
+
+/// Destinations with queued deliveries that `config` does not have.
+async fn would_hold(config: &Config, store: &dyn Store) -> anyhow::Result<Vec<WouldHold>> {
+    let now = now_ms();
+    let mut out: Vec<WouldHold> = store
+        .destination_stats(now, now)
+        .await?
+        .into_iter()
+        .filter(|d| d.pending > 0 && !config.destinations.contains_key(&d.name))
+        .map(|d| WouldHold { destination: d.name, queued: d.pending })
+        .collect();
+    out.sort_by(|a, b| a.destination.cmp(&b.destination));
+    Ok(out)
 }
 
 async fn collect(config: &Config, url: &str, since: i64) -> anyhow::Result<Summary> {
@@ -107,6 +130,7 @@ async fn collect(config: &Config, url: &str, since: i64) -> anyhow::Result<Summa
         }
     }
     summary.changed.reverse(); // oldest first, as they happened
+    summary.would_hold = would_hold(config, &*store).await?;
     Ok(summary)
 }
 
@@ -177,6 +201,14 @@ fn print_text(s: &Summary, rules: &Path) -> std::io::Result<()> {
         for t in &c.template_errors {
             say!("  ! template fails: {t}");
         }
+    }
+    for w in &s.would_hold {
+        say!(
+            "! destination `{}` is not in {}: its {} queued delivery(ies) would be held until it is back",
+            w.destination,
+            rules.display(),
+            w.queued
+        );
     }
     let added: usize = s.changed.iter().map(|c| c.added.len()).sum();
     let removed: usize = s.changed.iter().map(|c| c.removed.len()).sum();

@@ -64,6 +64,8 @@ pub fn run(args: &ServeArgs<'_>) -> anyhow::Result<u8> {
 }
 
 async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<()> {
+    // Before the store is opened: a second serve must not even take back the first one's leases.
+    let _lock = store::lock_for_serving(args.store).context("refusing to start")?;
     let store = super::open_store(args.store).await?;
     // One process owns a SQLite file: leases left by a process that died are stale.
     let released = store.release_stale_leases().await?;

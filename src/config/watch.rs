@@ -74,6 +74,9 @@ pub struct Reloader {
     loaded_at: AtomicI64,
     /// What the running config's `${file:…}` secrets held when last looked at.
     secrets_seen: Mutex<[u8; 32]>,
+    /// One reload at a time, whatever triggered it (file watch, poll, SIGHUP, the admin API): each
+    /// reads the file only once the previous one is applied, so the newest file always wins.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl Reloader {
@@ -92,6 +95,7 @@ impl Reloader {
             counts: OutcomeCounts::default(),
             last_report: Mutex::new(None),
             loaded_at: AtomicI64::new(crate::clock::now_ms()),
+            turn: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -138,8 +142,10 @@ impl Reloader {
 
     /// Reads the file and, when it changed and compiles, swaps it in. Logs every problem once:
     /// a file that has not changed since the last attempt is only looked at again on `force`
-    /// (SIGHUP, an explicit request).
+    /// (SIGHUP, an explicit request). Reloads take turns: one that starts while another runs waits
+    /// and then reads the file as it is then.
     pub async fn reload(self: &Arc<Self>, trigger: &str, force: bool) -> ReloadOutcome {
+        let _turn = self.turn.lock().await;
         let read = tokio::fs::read_to_string(&self.path).await;
         let seen = match &read {
             Ok(text) => digest(text),

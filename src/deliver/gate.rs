@@ -49,7 +49,7 @@ impl Gates {
         let mut states = self.lock();
         let s = states.entry(destination.to_owned()).or_insert_with(|| State {
             in_flight: 0,
-            tokens: limits.rate.map_or(0.0, |r| f64::from(r.count)),
+            tokens: limits.rate.map_or(0.0, crate::policy::Rate::burst),
             refilled: now,
         });
         if s.in_flight >= limits.concurrency.max(1) {
@@ -58,7 +58,8 @@ impl Gates {
         if let Some(rate) = limits.rate {
             let per_token = rate.per_token().as_secs_f64();
             let gained = now.duration_since(s.refilled).as_secs_f64() / per_token;
-            s.tokens = (s.tokens + gained).min(f64::from(rate.count));
+            // Capped at the burst, not the count: evenly spaced, no volley at each second.
+            s.tokens = (s.tokens + gained).min(rate.burst());
             s.refilled = now;
             if s.tokens < 1.0 {
                 return Err(Duration::from_secs_f64((1.0 - s.tokens) * per_token));
@@ -88,6 +89,21 @@ mod tests {
         tokio::time::advance(Duration::from_millis(400)).await;
         assert!(g.try_enter("slack", limits).is_ok());
         assert!(g.try_enter("other", limits).is_ok(), "destinations are independent");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_destination_gets_no_volley() {
+        let g = Gates::default();
+        let limits = Limits { concurrency: 10, rate: Some(Rate { count: 2, per: Duration::from_secs(1) }) };
+        assert!(g.try_enter("slack", limits).is_ok());
+        assert_eq!(
+            g.try_enter("slack", limits).err(),
+            Some(Duration::from_millis(500)),
+            "spaced, not 2 at once"
+        );
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(g.try_enter("slack", limits).is_ok());
+        assert!(g.try_enter("slack", limits).is_err(), "ten quiet seconds earn one token, not twenty");
     }
 
     #[tokio::test(start_paused = true)]

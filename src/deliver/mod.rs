@@ -16,5 +16,5 @@ mod worker;
 
 pub use gate::Gates;
 pub use ingest::{Ingest, IngestError};
-pub use send::{Attempt, LogContext, Sender};
+pub use send::{Attempt, DELIVERY_HEADER, LogContext, Sender};
 pub use worker::{Worker, WorkerOptions};

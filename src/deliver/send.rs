@@ -6,6 +6,9 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::actions::{Destination, DestinationKind, RenderedRequest};
 use crate::policy::{Outcome, classify};
 
+/// Names the delivery and its attempt series on every HTTP-based request (`<delivery id>.<series>`).
+pub const DELIVERY_HEADER: &str = "x-hookroute-delivery";
+
 /// How much of a response body is kept for errors.
 const EXCERPT_BYTES: usize = 1024;
 
@@ -73,6 +76,8 @@ impl Sender {
         for (name, value) in &dest.headers {
             builder = builder.header(name, value.expose());
         }
+        // The same on every retry and replay of one series: receivers deduplicate on it.
+        builder = builder.header(DELIVERY_HEADER, format!("{}.{}", context.delivery_id, context.series));
         if let Some(sign) = &dest.sign {
             let id = format!("msg_{}_{}", context.delivery_id, context.event_id);
             for (name, value) in sign.headers(&req.body, &id, crate::clock::now_ms() / 1000) {
@@ -101,6 +106,8 @@ pub struct LogContext<'a> {
     pub rule: &'a str,
     /// Stable across retries: names the delivery to a receiver that verifies signatures.
     pub delivery_id: i64,
+    /// The attempt series (bumped by each replay).
+    pub series: i64,
 }
 
 async fn read_excerpt(mut response: reqwest::Response) -> String {

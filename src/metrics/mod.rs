@@ -107,6 +107,7 @@ struct Counters {
     attempt_seconds: BTreeMap<String, Histogram>,
     /// Distinct (source, type) series in `received`, bounded by [`MAX_TYPE_LABELS`].
     type_labels: usize,
+    stale_writes: u64,
 }
 
 /// At most this many distinct event types are counted by name (all sources together); later new
@@ -193,6 +194,11 @@ impl Metrics {
         }
     }
 
+    /// Counts writes a store refused because their claim was superseded (fencing).
+    pub fn stale_writes(&self, n: u64) {
+        self.counters().stale_writes += n;
+    }
+
     /// The text exposition (format 0.0.4).
     pub fn render(&self, g: &Gauges) -> String {
         let mut out = String::with_capacity(4096);
@@ -222,6 +228,13 @@ impl Metrics {
             for (rule, n) in &c.rule_matches {
                 sample(&mut out, "hookroute_rule_matches_total", &[("rule", rule)], *n as f64);
             }
+            family(
+                &mut out,
+                "hookroute_stale_writes_total",
+                "counter",
+                "Attempt records refused because another claim holds the delivery now (fencing).",
+            );
+            sample(&mut out, "hookroute_stale_writes_total", &[], c.stale_writes as f64);
             family(
                 &mut out,
                 "hookroute_deliveries_total",

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-/// `count` requests per `per`, with bursts of up to `count`.
+/// `count` requests per `per`, spaced evenly: bursts of at most [`Rate::burst`] requests (one for
+/// any rate up to 10/s), so no second starts with a volley.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
     pub count: u32,
@@ -31,6 +32,17 @@ impl Rate {
     pub(crate) fn per_token(self) -> Duration {
         self.per / self.count
     }
+
+    /// How many requests may start back to back after a quiet spell: 100 ms worth, at least one.
+    /// Any window of length T then sees at most `burst + count × T / per` requests.
+    pub fn burst(self) -> f64 {
+        (f64::from(self.count) * 0.1 / self.per.as_secs_f64()).floor().max(1.0)
+    }
+
+    /// Milliseconds between two tokens.
+    pub fn per_token_ms(self) -> f64 {
+        self.per.as_secs_f64() * 1000.0 / f64::from(self.count)
+    }
 }
 
 /// A destination's limits.
@@ -51,5 +63,14 @@ mod tests {
         assert!(Rate::parse("0/s").is_err());
         assert!(Rate::parse("fast").is_err());
         assert!(Rate::parse("1/d").is_err());
+    }
+
+    #[test]
+    fn bursts_are_100_ms_worth_and_never_zero() {
+        let burst = |t: &str| Rate::parse(t).map(Rate::burst);
+        assert_eq!(burst("2/s"), Ok(1.0));
+        assert_eq!(burst("3/s"), Ok(1.0));
+        assert_eq!(burst("30/s"), Ok(3.0));
+        assert_eq!(burst("1/h"), Ok(1.0));
     }
 }

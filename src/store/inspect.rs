@@ -8,7 +8,8 @@ SELECT e.id, e.source, e.event_type, e.received_at, e.matched_rules, e.rules_ver
        (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending') AS n_pending,
        (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id AND d.status = 'failed') AS n_failed,
        (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id AND d.status = 'delivered') AS n_delivered,
-       (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id AND d.status = 'dead') AS n_dead
+       (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id AND d.status = 'dead') AS n_dead,
+       (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id AND d.status = 'held') AS n_held
 FROM events e
 WHERE (CAST($1 AS TEXT) IS NULL OR e.source = $1)
   AND (CAST($2 AS TEXT) IS NULL OR e.event_type = $2)
@@ -62,7 +63,7 @@ WHERE a.id IN (SELECT MAX(a2.id) FROM attempts a2 JOIN deliveries d2 ON d2.id = 
 
 pub(super) const WAITING_BY_DESTINATION: &str = r"
 SELECT destination, status, COUNT(*) AS n
-FROM deliveries WHERE status IN ('pending', 'failed', 'dead')
+FROM deliveries WHERE status IN ('pending', 'failed', 'dead', 'held')
 GROUP BY destination, status";
 
 /// The `LIKE` pattern finding `rule` in a JSON array of rule names. Case-insensitive in SQLite, so
@@ -142,6 +143,7 @@ macro_rules! inspect_methods {
                             failed: r.try_get("n_failed")?,
                             delivered: r.try_get("n_delivered")?,
                             dead: r.try_get("n_dead")?,
+                            held: r.try_get("n_held")?,
                         },
                     });
                 }
@@ -179,6 +181,7 @@ macro_rules! inspect_methods {
                     let n: i64 = r.try_get("n")?;
                     match r.try_get::<String, _>("status")?.as_str() {
                         "dead" => s.dead += n,
+                        "held" => s.held += n,
                         _ => s.pending += n,
                     }
                 }

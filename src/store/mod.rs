@@ -9,6 +9,7 @@ mod nodelay;
 mod postgres;
 mod redact;
 mod rows;
+mod serve_lock;
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod test_database;
@@ -24,6 +25,8 @@ use serde::Serialize;
 
 pub use postgres::PostgresStore;
 pub use redact::redact_url;
+pub use rows::lease_until;
+pub use serve_lock::{ServeLock, lock_for_serving};
 pub use sqlite::SqliteStore;
 
 /// Why the store failed. The HTTP layer answers 503: the sender keeps the event and retries.
@@ -46,6 +49,9 @@ pub enum StoreError {
     /// `force`).
     #[error("{0}")]
     Conflict(String),
+    /// Another process serves this SQLite file (or its lock file cannot be taken).
+    #[error("{0}")]
+    Locked(String),
 }
 
 impl StoreError {
@@ -117,6 +123,40 @@ pub struct Claimed {
     /// Attempts already made in this series.
     pub attempts: u32,
     pub series_started_at: i64,
+    /// This claim's fencing token: every later write about the delivery must carry it.
+    pub token: i64,
+}
+
+impl Claimed {
+    /// The lease this claim holds (for renewals and releases).
+    pub fn lease(&self) -> Lease {
+        Lease { id: self.id, token: self.token }
+    }
+}
+
+/// A lease as a worker holds it: the delivery and the token of its claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub id: i64,
+    pub token: i64,
+}
+
+/// What a worker asks one claim for, per destination: at most `room` deliveries of `destination`.
+/// A store that enforces limits for a whole fleet (PostgreSQL) also applies `limits` there.
+#[derive(Debug, Clone)]
+pub struct Want {
+    pub destination: String,
+    pub room: usize,
+    pub limits: crate::policy::Limits,
+}
+
+/// What a reload did to deliveries of destinations the rules lost or regained.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Queued deliveries now `held` (their destination is not in the rules).
+    pub held: u64,
+    /// `held` deliveries queued again (their destination is back).
+    pub resumed: u64,
 }
 
 /// One attempt's record.
@@ -134,6 +174,8 @@ pub struct AttemptRecord {
 pub struct Recorded {
     pub id: i64,
     pub series: i64,
+    /// The claim's token: a record with a token that is no longer current changes nothing.
+    pub token: i64,
     pub attempt: AttemptRecord,
     pub next: NextState,
     /// The delivery's `last_error` from now on.
@@ -155,6 +197,8 @@ pub enum Status {
     Failed,
     Delivered,
     Dead,
+    /// Waiting for its destination to be in the rules again (a reload removed or renamed it).
+    Held,
 }
 
 impl Status {
@@ -164,6 +208,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Delivered => "delivered",
             Status::Dead => "dead",
+            Status::Held => "held",
         }
     }
 }
@@ -258,6 +303,8 @@ pub struct DestinationStats {
     /// Pending or failed now.
     pub pending: i64,
     pub dead: i64,
+    /// Waiting for the destination to be in the rules again.
+    pub held: i64,
 }
 
 impl DestinationStats {
@@ -294,26 +341,35 @@ pub struct Counts {
     pub failed: i64,
     pub delivered: i64,
     pub dead: i64,
+    pub held: i64,
 }
 
 pub trait Store: Send + Sync + 'static {
     /// Stores a batch of events with their deliveries in one transaction (group commit).
     fn insert(&self, batch: &[NewEvent], now: i64) -> StoreFuture<'_, Vec<Inserted>>;
-    /// Leases up to `limit` due deliveries for `lease`, oldest due first: of any destination when
-    /// `only` is empty, else only of those destinations (each found through an index, however many
-    /// deliveries other destinations have waiting).
-    fn claim(
-        &self,
-        now: i64,
-        limit: usize,
-        lease: Duration,
-        owner: &str,
-        only: &[String],
-    ) -> StoreFuture<'_, Vec<Claimed>>;
-    /// Records attempts and moves each delivery on, releasing its lease, in one transaction.
-    fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, ()>;
-    /// Gives leased deliveries back unattempted (a worker stopping with work it had not started).
-    fn release(&self, ids: &[i64]) -> StoreFuture<'_, ()>;
+    /// Leases due deliveries for `lease`, oldest due first, at most `room` of each destination
+    /// wanted (each found through an index, however many deliveries others have waiting). Each
+    /// claim bumps the delivery's token. A store shared by a fleet (PostgreSQL) also holds each
+    /// destination's rate and concurrency for the whole fleet here.
+    fn claim(&self, now: i64, lease: Duration, owner: &str, wants: &[Want]) -> StoreFuture<'_, Vec<Claimed>>;
+    /// Records attempts and moves each delivery on, releasing its lease, in one transaction. Only
+    /// records whose delivery still has the same series and token apply; the others (stale: the
+    /// lease expired and someone claimed it again, or a replay started a new series) change
+    /// nothing and their ids are returned.
+    fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, Vec<i64>>;
+    /// Gives leased deliveries back unattempted (a worker stopping with work it had not started);
+    /// a lease whose token is no longer current is left alone.
+    fn release(&self, leases: &[Lease]) -> StoreFuture<'_, ()>;
+    /// Extends the leases still held (same token) until `until`, in one statement; returns the ids
+    /// renewed (a missing id: the lease was lost and the delivery must not be sent).
+    fn renew(&self, leases: &[Lease], until: i64) -> StoreFuture<'_, Vec<i64>>;
+    /// Holds queued deliveries whose destination is not in `known` (status `held`, with the reason
+    /// naming `version`) and queues again held ones whose destination is back.
+    fn hold(&self, known: &[String], version: &str, now: i64) -> StoreFuture<'_, Held>;
+    /// Whether `claim` holds rate and concurrency limits for every process sharing the store.
+    fn fleet_limits(&self) -> bool {
+        false
+    }
     /// At startup: takes back leases a previous process can no longer hold. SQLite (one process
     /// owns the file) drops them all; PostgreSQL leaves them to expire, since other instances live.
     fn release_stale_leases(&self) -> StoreFuture<'_, u64>;

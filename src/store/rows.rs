@@ -15,6 +15,7 @@ macro_rules! claimed_from_row {
             series: $r.try_get("series")?,
             attempts: u32::try_from($r.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
             series_started_at: $r.try_get("series_started_at")?,
+            token: $r.try_get("claim_token")?,
         }
     };
 }
@@ -83,6 +84,7 @@ macro_rules! counts_from_rows {
                 "pending" => c.pending = n,
                 "failed" => c.failed = n,
                 "delivered" => c.delivered = n,
+                "held" => c.held = n,
                 _ => c.dead = n,
             }
         }
@@ -102,16 +104,15 @@ macro_rules! forward_store_methods {
         fn claim(
             &self,
             now: i64,
-            limit: usize,
             lease: Duration,
             owner: &str,
-            only: &[String],
+            wants: &[Want],
         ) -> StoreFuture<'_, Vec<Claimed>> {
-            let (owner, only) = (owner.to_owned(), only.to_vec());
-            Box::pin(async move { self.claim_due(now, limit, lease, &owner, &only).await })
+            let (owner, wants) = (owner.to_owned(), wants.to_vec());
+            Box::pin(async move { self.claim_due(now, lease, &owner, &wants).await })
         }
 
-        fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, ()> {
+        fn record(&self, batch: &[Recorded]) -> StoreFuture<'_, Vec<i64>> {
             let batch = batch.to_vec();
             Box::pin(async move { self.record_batch(&batch).await })
         }
@@ -120,6 +121,24 @@ macro_rules! forward_store_methods {
             Box::pin(self.replay_selected(selector, force, now))
         }
     };
+}
+
+/// The columns a claim returns.
+pub(super) const CLAIMED_COLUMNS: &str =
+    "id, event_id, rule, action_index, destination, body, content_type, series,
+    attempts, series_started_at, claim_token";
+
+/// The status a held delivery goes back to: `failed` when it was attempted in this series.
+pub(super) const RESUMED_STATUS: &str = "CASE WHEN attempts > 0 THEN 'failed' ELSE 'pending' END";
+
+/// The `last_error` of a held delivery (`$2`: the rules version that lost its destination).
+pub(super) const HELD_REASON: &str =
+    "'destination `' || destination || '` is not in rules version ' || $2 || '; held until it is back'";
+
+/// Ids of `batch` that `applied` does not list: the stale records.
+pub(super) fn stale_ids(batch: &[super::Recorded], applied: &[i64]) -> Vec<i64> {
+    let applied: std::collections::HashSet<i64> = applied.iter().copied().collect();
+    batch.iter().map(|r| r.id).filter(|id| !applied.contains(id)).collect()
 }
 
 /// What a replay sets: a new attempt series, due now, unleased.
@@ -133,7 +152,7 @@ pub(super) use {
 };
 
 /// When a claim made at `now` for `lease` ends.
-pub(super) fn lease_until(now: i64, lease: std::time::Duration) -> i64 {
+pub fn lease_until(now: i64, lease: std::time::Duration) -> i64 {
     now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
 }
 

@@ -11,13 +11,14 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::inspect::{self, inspect_methods};
 use super::rows::{
-    REPLAY_SET, attempt_from_row, check_not_delivered, check_replayed, claimed_from_row, counts_from_rows,
-    delivery_from_row, event_from_row, forward_store_methods, in_batch_duplicates, lease_until, next_columns,
-    replay_guard,
+    CLAIMED_COLUMNS, HELD_REASON, REPLAY_SET, RESUMED_STATUS, attempt_from_row, check_not_delivered,
+    check_replayed, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
+    forward_store_methods, in_batch_duplicates, lease_until, next_columns, replay_guard,
 };
 use super::{
-    AttemptRow, Claimed, Counts, DeliveryRow, DestinationStats, EventFilter, EventSummary, Filter, Inserted,
-    NewEvent, QueueStats, Recorded, ReplaySelector, Store, StoreError, StoreFuture, StoreResult, StoredEvent,
+    AttemptRow, Claimed, Counts, DeliveryRow, DestinationStats, EventFilter, EventSummary, Filter, Held,
+    Inserted, Lease, NewEvent, QueueStats, Recorded, ReplaySelector, Store, StoreError, StoreFuture,
+    StoreResult, StoredEvent, Want,
 };
 
 /// The writer's page cache (negative: KiB). Its pages stay valid between transactions (it is the only
@@ -31,6 +32,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_inspection_indexes.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_claim_token.sql")),
 ];
 
 /// Writes go through a pool of one connection, so writers queue in order inside the process instead
@@ -112,6 +114,12 @@ async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
         tx.commit().await?;
     }
     Ok(())
+}
+
+/// Leases as a JSON array of `[id, token]` pairs, for `json_each`.
+fn lease_json(leases: &[Lease]) -> String {
+    let pairs: Vec<[i64; 2]> = leases.iter().map(|l| [l.id, l.token]).collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
 }
 
 fn to_i64(n: usize) -> i64 {
@@ -209,56 +217,82 @@ impl SqliteStore {
     async fn claim_due(
         &self,
         now: i64,
-        limit: usize,
         lease: Duration,
         owner: &str,
-        only: &[String],
+        wants: &[Want],
     ) -> StoreResult<Vec<Claimed>> {
-        let lease_until = lease_until(now, lease);
+        let wants: Vec<&Want> = wants.iter().filter(|w| w.room > 0).collect();
+        let mut claimed = Vec::new();
+        // SQLite allows 500 terms per compound select: one statement per 400 destinations.
+        for chunk in wants.chunks(400) {
+            claimed.extend(self.claim_chunk(now, lease, owner, chunk).await?);
+        }
+        Ok(claimed)
+    }
+
+    /// One statement: for each destination, an index seek through its due deliveries, at most
+    /// its room; every row claimed gets the next token.
+    async fn claim_chunk(
+        &self,
+        now: i64,
+        lease: Duration,
+        owner: &str,
+        wants: &[&Want],
+    ) -> StoreResult<Vec<Claimed>> {
         const DUE: &str = "status IN ('pending', 'failed') AND next_attempt_at <= $3
                   AND (lease_until IS NULL OR lease_until <= $3)";
         // INDEXED BY: walk a partial index of due work in order and stop at LIMIT. Left to itself
         // the planner picks the status index and sorts every pending row on each claim.
-        let due = if only.is_empty() {
-            format!(
-                "SELECT id FROM deliveries INDEXED BY deliveries_due WHERE {DUE} ORDER BY next_attempt_at LIMIT $4"
-            )
-        } else {
-            // One index seek per destination, merged (SQLite allows 500 terms per compound select).
-            let per_destination: Vec<String> = (0..only.len().min(400))
-                .map(|i| {
-                    format!(
-                        "SELECT * FROM (SELECT id, next_attempt_at FROM deliveries INDEXED BY deliveries_due_destination
-                         WHERE destination = ${} AND {DUE} ORDER BY next_attempt_at LIMIT $4)",
-                        i + 5
-                    )
-                })
-                .collect();
-            format!(
-                "SELECT id FROM ({}) ORDER BY next_attempt_at LIMIT $4",
-                per_destination.join(" UNION ALL ")
-            )
-        };
+        let per_destination: Vec<String> = (0..wants.len())
+            .map(|i| {
+                format!(
+                    "SELECT * FROM (SELECT id FROM deliveries INDEXED BY deliveries_due_destination
+                     WHERE destination = ${} AND {DUE} ORDER BY next_attempt_at LIMIT ${})",
+                    2 * i + 4,
+                    2 * i + 5
+                )
+            })
+            .collect();
         let sql = format!(
-            "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN ({due})
-             RETURNING id, event_id, rule, action_index, destination, body, content_type, series, attempts,
-                       series_started_at"
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2, claim_token = claim_token + 1
+             WHERE id IN ({}) RETURNING {CLAIMED_COLUMNS}",
+            per_destination.join(" UNION ALL ")
         );
         // Only placeholders are formatted in; values are bound.
-        let mut q =
-            sqlx::query(AssertSqlSafe(sql)).bind(owner).bind(lease_until).bind(now).bind(to_i64(limit));
-        for d in only.iter().take(400) {
-            q = q.bind(d);
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(owner).bind(lease_until(now, lease)).bind(now);
+        for w in wants {
+            q = q.bind(&w.destination).bind(to_i64(w.room));
         }
         let rows = q.fetch_all(&self.writer).await?;
         rows.iter().map(|r| Ok(claimed_from_row!(r))).collect()
     }
 
-    async fn record_batch(&self, batch: &[Recorded]) -> StoreResult<()> {
+    async fn record_batch(&self, batch: &[Recorded]) -> StoreResult<Vec<i64>> {
         let mut tx = self.writer.begin().await?;
+        let mut stale = Vec::new();
         for r in batch {
             let a = &r.attempt;
             let (status, next_at, outcome) = next_columns(r);
+            // Fenced: a replay started a new series, or the lease expired and another claim
+            // took the delivery: then this record changes nothing.
+            let moved = sqlx::query(
+                "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3,
+                    lease_owner = NULL, lease_until = NULL, updated_at = $4
+                 WHERE id = $5 AND series = $6 AND claim_token = $7",
+            )
+            .bind(status)
+            .bind(next_at)
+            .bind(&r.error)
+            .bind(a.attempted_at)
+            .bind(r.id)
+            .bind(r.series)
+            .bind(r.token)
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() == 0 {
+                stale.push(r.id);
+                continue;
+            }
             sqlx::query(
                 "INSERT INTO attempts (delivery_id, series, attempted_at, status_code, latency_ms, outcome, error, response_excerpt)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -273,23 +307,9 @@ impl SqliteStore {
             .bind(&a.response_excerpt)
             .execute(&mut *tx)
             .await?;
-            // A replay during the attempt started a new series: leave that one alone.
-            sqlx::query(
-                "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3,
-                    lease_owner = NULL, lease_until = NULL, updated_at = $4
-                 WHERE id = $5 AND series = $6",
-            )
-            .bind(status)
-            .bind(next_at)
-            .bind(&r.error)
-            .bind(a.attempted_at)
-            .bind(r.id)
-            .bind(r.series)
-            .execute(&mut *tx)
-            .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(stale)
     }
 
     async fn replay_selected(&self, selector: ReplaySelector, force: bool, now: i64) -> StoreResult<u64> {
@@ -341,18 +361,65 @@ impl Store for SqliteStore {
     forward_store_methods!();
     inspect_methods!(reader);
 
-    fn release(&self, ids: &[i64]) -> StoreFuture<'_, ()> {
-        let ids = ids.to_vec();
+    fn release(&self, leases: &[Lease]) -> StoreFuture<'_, ()> {
+        let leases = lease_json(leases);
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+                 FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token
+                       FROM json_each($1)) AS l
+                 WHERE deliveries.id = l.id AND deliveries.claim_token = l.token",
+            )
+            .bind(leases)
+            .execute(&self.writer)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn renew(&self, leases: &[Lease], until: i64) -> StoreFuture<'_, Vec<i64>> {
+        let leases = lease_json(leases);
+        Box::pin(async move {
+            let renewed = sqlx::query_scalar(
+                "UPDATE deliveries SET lease_until = $1
+                 FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token
+                       FROM json_each($2)) AS l
+                 WHERE deliveries.id = l.id AND deliveries.claim_token = l.token
+                   AND deliveries.lease_owner IS NOT NULL
+                 RETURNING deliveries.id",
+            )
+            .bind(until)
+            .bind(leases)
+            .fetch_all(&self.writer)
+            .await?;
+            Ok(renewed)
+        })
+    }
+
+    fn hold(&self, known: &[String], version: &str, now: i64) -> StoreFuture<'_, Held> {
+        let known = serde_json::to_string(known).unwrap_or_else(|_| "[]".into());
+        let version = version.to_owned();
         Box::pin(async move {
             let mut tx = self.writer.begin().await?;
-            for id in ids {
-                sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let held = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE deliveries SET status = 'held', last_error = {HELD_REASON}, updated_at = $3
+                 WHERE status IN ('pending', 'failed') AND destination NOT IN (SELECT value FROM json_each($1))"
+            )))
+            .bind(&known)
+            .bind(&version)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let resumed = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE deliveries SET status = {RESUMED_STATUS}, last_error = NULL, updated_at = $2
+                 WHERE status = 'held' AND destination IN (SELECT value FROM json_each($1))"
+            )))
+            .bind(&known)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
-            Ok(())
+            Ok(Held { held: held.rows_affected(), resumed: resumed.rows_affected() })
         })
     }
 

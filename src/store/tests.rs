@@ -30,14 +30,29 @@ fn event(id: &str, dedup: Option<&str>, deliveries: usize) -> NewEvent {
 
 const LEASE: Duration = Duration::from_secs(60);
 
+/// At most `room` deliveries of `destination`, no limits.
+fn want(destination: &str, room: usize) -> Want {
+    Want {
+        destination: destination.into(),
+        room,
+        limits: crate::policy::Limits { concurrency: 1000, rate: None },
+    }
+}
+
+/// Up to `room` of each destination the test events use.
+fn any(room: usize) -> Vec<Want> {
+    vec![want("slack", room), want("mail", room)]
+}
+
+/// Records one attempt under claim `c`; returns the ids the store refused as stale.
 async fn record(
     s: &dyn Store,
     c: &Claimed,
     attempt: AttemptRecord,
     next: NextState,
     error: Option<String>,
-) -> StoreResult<()> {
-    s.record(&[Recorded { id: c.id, series: c.series, attempt, next, error }]).await
+) -> StoreResult<Vec<i64>> {
+    s.record(&[Recorded { id: c.id, series: c.series, token: c.token, attempt, next, error }]).await
 }
 
 async fn insert_claim_record_and_counts(s: &dyn Store) {
@@ -45,13 +60,16 @@ async fn insert_claim_record_and_counts(s: &dyn Store) {
     assert_eq!(r, [Inserted::New, Inserted::New]);
     assert_eq!(s.counts().await.expect("counts").pending, 3);
 
-    let claimed = s.claim(1_000, 10, LEASE, "w1", &[]).await.expect("claim");
+    let claimed = s.claim(1_000, LEASE, "w1", &any(10)).await.expect("claim");
     assert_eq!(claimed.len(), 3);
     // Leased rows are not claimed twice while the lease holds, and are after it expires.
-    assert!(s.claim(1_001, 10, LEASE, "w2", &[]).await.expect("claim").is_empty());
-    assert_eq!(s.claim(61_001, 10, LEASE, "w2", &[]).await.expect("claim").len(), 3);
+    assert!(s.claim(1_001, LEASE, "w2", &any(10)).await.expect("claim").is_empty());
+    let reclaimed = s.claim(61_001, LEASE, "w2", &any(10)).await.expect("claim");
+    assert_eq!(reclaimed.len(), 3);
+    assert!(reclaimed.iter().all(|r| claimed.iter().any(|c| c.id == r.id && r.token == c.token + 1)));
 
-    let c = &claimed[0];
+    // The current holder (w2) records.
+    let c = reclaimed.iter().find(|r| r.id == claimed[0].id).expect("same delivery");
     let attempt = |code| AttemptRecord {
         attempted_at: 2_000,
         status_code: Some(code),
@@ -70,37 +88,115 @@ async fn insert_claim_record_and_counts(s: &dyn Store) {
     assert_eq!(row.history[0].status_code, Some(503));
 
     // Not due before its time; due after.
-    assert!(s.claim(6_999, 10, LEASE, "w1", &[]).await.expect("claim").iter().all(|x| x.id != c.id));
+    assert!(s.claim(6_999, LEASE, "w1", &any(10)).await.expect("claim").iter().all(|x| x.id != c.id));
     s.release_stale_leases().await.expect("release");
-    let again = s.claim(7_000, 10, LEASE, "w1", &[]).await.expect("claim");
-    assert!(again.iter().any(|x| x.id == c.id && x.attempts == 1));
-    record(s, c, attempt(200), NextState::Delivered, None).await.expect("record");
+    let again = s.claim(7_000, LEASE, "w1", &any(10)).await.expect("claim");
+    let c = again.iter().find(|x| x.id == c.id && x.attempts == 1).expect("due again");
+    assert_eq!(
+        record(s, c, attempt(200), NextState::Delivered, None).await.expect("record"),
+        Vec::<i64>::new()
+    );
     assert_eq!(s.counts().await.expect("counts").delivered, 1);
 }
 
 async fn claims_for_some_destinations_and_release_gives_back(s: &dyn Store) {
     s.insert(&[event("e1", None, 2)], 1_000).await.expect("insert");
-    let only = ["mail".to_owned(), "sms".to_owned()];
-    let claimed = s.claim(1_000, 10, LEASE, "w", &only).await.expect("claim");
+    let only = [want("mail", 10), want("sms", 10)];
+    let claimed = s.claim(1_000, LEASE, "w", &only).await.expect("claim");
     assert_eq!(claimed.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["mail"]);
-    let next = s.claim(1_000, 10, LEASE, "w", &[]).await.expect("claim");
+    let next = s.claim(1_000, LEASE, "w", &any(10)).await.expect("claim");
     assert_eq!(next.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["slack"]);
-    s.release(&[claimed[0].id]).await.expect("release");
-    let again = s.claim(1_001, 10, LEASE, "w", &[]).await.expect("claim");
+    s.release(&[Lease { id: claimed[0].id, token: claimed[0].token + 1 }]).await.expect("release");
+    assert!(
+        s.claim(1_001, LEASE, "w", &any(10)).await.expect("claim").is_empty(),
+        "a stale release does nothing"
+    );
+    s.release(&[claimed[0].lease()]).await.expect("release");
+    let again = s.claim(1_001, LEASE, "w", &any(10)).await.expect("claim");
     assert_eq!(
         again.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(),
         ["mail"],
         "released, due again"
     );
-    s.insert(&[event("e2", None, 2)], 2_000).await.expect("insert");
-    let both = ["slack".to_owned(), "mail".to_owned()];
+    s.insert(&[event("e2", None, 2), event("e3", None, 1)], 2_000).await.expect("insert");
     assert_eq!(
-        s.claim(2_000, 1, LEASE, "w", &both).await.expect("claim").len(),
+        s.claim(2_000, LEASE, "w", &[want("slack", 1), want("mail", 0)]).await.expect("claim").len(),
         1,
-        "the limit holds across destinations"
+        "each destination's room holds"
     );
-    assert_eq!(s.claim(2_000, 10, LEASE, "w", &both).await.expect("claim").len(), 1, "the other one");
-    assert!(s.claim(2_000, 10, LEASE, "w", &["crm".to_owned()]).await.expect("claim").is_empty());
+    assert_eq!(s.claim(2_000, LEASE, "w", &any(10)).await.expect("claim").len(), 2, "the others");
+    assert!(s.claim(2_000, LEASE, "w", &[want("crm", 10)]).await.expect("claim").is_empty());
+}
+
+fn ok_attempt(at: i64) -> AttemptRecord {
+    AttemptRecord {
+        attempted_at: at,
+        status_code: Some(200),
+        latency_ms: 1,
+        error: None,
+        response_excerpt: None,
+    }
+}
+
+/// Fencing: w1 claims, its lease expires, w2 claims; w1's late writes change nothing, whether they
+/// come before or after w2 delivered, and leave w2's lease alone.
+async fn a_late_record_after_a_reclaim_changes_nothing(s: &dyn Store) {
+    s.insert(&[event("e1", None, 1)], 1_000).await.expect("insert");
+    let w1 = s.claim(1_000, LEASE, "w1", &any(10)).await.expect("claim").remove(0);
+    let w2 = s.claim(61_001, LEASE, "w2", &any(10)).await.expect("claim").remove(0);
+    assert_eq!((w2.id, w2.token), (w1.id, w1.token + 1));
+
+    let late = record(s, &w1, ok_attempt(62_000), NextState::Retry { at: 62_000 }, Some("HTTP 503".into()));
+    assert_eq!(late.await.expect("record"), [w1.id], "stale");
+    s.release(&[w1.lease()]).await.expect("release");
+    assert!(s.claim(62_001, LEASE, "w3", &any(10)).await.expect("claim").is_empty(), "w2's lease untouched");
+    assert_eq!(s.renew(&[w2.lease()], 130_000).await.expect("renew"), [w2.id], "and still w2's");
+
+    assert!(record(s, &w2, ok_attempt(63_000), NextState::Delivered, None).await.expect("record").is_empty());
+    let late = record(s, &w1, ok_attempt(64_000), NextState::Dead, Some("HTTP 400".into()));
+    assert_eq!(late.await.expect("record"), [w1.id], "stale");
+    let rows = s.list(Filter::default()).await.expect("list");
+    assert_eq!((rows[0].status.as_str(), rows[0].attempts, rows[0].history.len()), ("delivered", 1, 1));
+    assert_eq!(rows[0].last_error, None);
+}
+
+/// Renewal extends the leases still held, in one call, and reports the ones lost.
+async fn renewal_keeps_leases_and_reports_lost_ones(s: &dyn Store) {
+    s.insert(&[event("e1", None, 2)], 1_000).await.expect("insert");
+    let mine = s.claim(1_000, LEASE, "w1", &any(10)).await.expect("claim");
+    let leases: Vec<Lease> = mine.iter().map(Claimed::lease).collect();
+    let mut renewed = s.renew(&leases, 110_000).await.expect("renew");
+    renewed.sort_unstable();
+    assert_eq!(renewed, mine.iter().map(|c| c.id).collect::<Vec<_>>());
+    assert!(s.claim(61_001, LEASE, "w2", &any(10)).await.expect("claim").is_empty(), "renewed past 61 s");
+    let theirs = s.claim(110_001, LEASE, "w2", &any(10)).await.expect("claim");
+    assert_eq!(theirs.len(), 2, "expired after the renewed time");
+    assert!(s.renew(&leases, 200_000).await.expect("renew").is_empty(), "lost: w2 holds them");
+}
+
+/// A reload that drops a destination holds its queued deliveries; they resume when it is back.
+async fn deliveries_of_a_removed_destination_are_held_until_it_is_back(s: &dyn Store) {
+    s.insert(&[event("e1", None, 2)], 1_000).await.expect("insert");
+    assert_eq!(s.hold(&["slack".into()], "v2", 2_000).await.expect("hold"), Held { held: 1, resumed: 0 });
+    assert_eq!(s.counts().await.expect("counts").held, 1);
+    let held = s.list(Filter { status: Some(Status::Held), ..Filter::default() }).await.expect("list");
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].destination, "mail");
+    assert!(held[0].last_error.as_deref().is_some_and(|e| e.contains("rules version v2")), "{held:?}");
+    let claimed = s.claim(2_000, LEASE, "w", &any(10)).await.expect("claim");
+    assert_eq!(
+        claimed.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(),
+        ["slack"],
+        "held: not claimed"
+    );
+    assert_eq!(s.hold(&["slack".into()], "v2", 2_500).await.expect("hold"), Held::default(), "idempotent");
+    let back = s.hold(&["slack".into(), "mail".into()], "v3", 3_000).await.expect("hold");
+    assert_eq!(back, Held { held: 0, resumed: 1 });
+    let claimed = s.claim(3_000, LEASE, "w", &any(10)).await.expect("claim");
+    assert_eq!(claimed.iter().map(|c| c.destination.as_str()).collect::<Vec<_>>(), ["mail"]);
+    assert_eq!(claimed[0].attempts, 0);
+    let stats = s.destination_stats(0, 0).await.expect("stats");
+    assert!(stats.iter().all(|d| d.held == 0), "{stats:?}");
 }
 
 async fn dedup_within_the_window_only(s: &dyn Store) {
@@ -127,7 +223,7 @@ async fn template_failures_are_stored_dead_and_replay_starts_a_new_series(s: &dy
             .expect("replay"),
         1
     );
-    let claimed = s.claim(2_000, 10, LEASE, "w", &[]).await.expect("claim");
+    let claimed = s.claim(2_000, LEASE, "w", &any(10)).await.expect("claim");
     assert_eq!((claimed[0].series, claimed[0].attempts, claimed[0].body.is_none()), (2, 0, true));
     assert!(matches!(
         s.replay(ReplaySelector::Ids(vec![claimed[0].id, 999]), false, 3_000).await,
@@ -140,7 +236,7 @@ async fn template_failures_are_stored_dead_and_replay_starts_a_new_series(s: &dy
 
 async fn a_delivered_delivery_is_replayed_only_with_force(s: &dyn Store) {
     s.insert(&[event("e1", None, 2)], 1_000).await.expect("insert");
-    let claimed = s.claim(1_000, 10, LEASE, "w", &[]).await.expect("claim");
+    let claimed = s.claim(1_000, LEASE, "w", &any(10)).await.expect("claim");
     let (done, open) = (&claimed[0], &claimed[1]);
     let ok = AttemptRecord {
         attempted_at: 2_000,
@@ -150,7 +246,7 @@ async fn a_delivered_delivery_is_replayed_only_with_force(s: &dyn Store) {
         response_excerpt: None,
     };
     record(s, done, ok, NextState::Delivered, None).await.expect("record");
-    s.release(&[open.id]).await.expect("release");
+    s.release(&[open.lease()]).await.expect("release");
 
     let refused = s.replay(ReplaySelector::Ids(vec![open.id, done.id]), false, 3_000).await;
     assert!(
@@ -176,7 +272,7 @@ async fn prune_keeps_unfinished_and_dead_events(s: &dyn Store) {
     s.insert(&[event("done", None, 1), event("open", None, 1), event("dead", None, 1)], 1_000)
         .await
         .expect("insert");
-    for c in s.claim(1_000, 10, LEASE, "w", &[]).await.expect("claim") {
+    for c in s.claim(1_000, LEASE, "w", &any(10)).await.expect("claim") {
         let next = match c.event_id.as_str() {
             "done" => NextState::Delivered,
             "dead" => NextState::Dead,
@@ -246,7 +342,7 @@ async fn inspection_lists_filter_page_and_summarise(s: &dyn Store) {
     assert_eq!(only(EventFilter { until: Some(2_000), ..Default::default() }).await, ["0003-c", "0001-a"]);
 
     assert_eq!(s.queue().await.expect("queue"), QueueStats { depth: 3, oldest_started_at: Some(1_000) });
-    let claimed = s.claim(1_000, 10, LEASE, "w", &[]).await.expect("claim");
+    let claimed = s.claim(1_000, LEASE, "w", &any(10)).await.expect("claim");
     let attempt = |code: u16, latency_ms| AttemptRecord {
         attempted_at: 2_000,
         status_code: Some(code),
@@ -323,6 +419,9 @@ macro_rules! both_stores {
 
 both_stores!(
     insert_claim_record_and_counts,
+    a_late_record_after_a_reclaim_changes_nothing,
+    renewal_keeps_leases_and_reports_lost_ones,
+    deliveries_of_a_removed_destination_are_held_until_it_is_back,
     claims_for_some_destinations_and_release_gives_back,
     dedup_within_the_window_only,
     template_failures_are_stored_dead_and_replay_starts_a_new_series,
@@ -330,6 +429,39 @@ both_stores!(
     prune_keeps_unfinished_and_dead_events,
     inspection_lists_filter_page_and_summarise
 );
+
+/// On PostgreSQL the claim holds a destination's rate (an evenly refilled bucket, bursts of one
+/// below 10/s) and concurrency (live leases) for every instance together.
+#[tokio::test]
+#[ignore = "needs PostgreSQL on 127.0.0.1:5432"]
+async fn postgres_claims_hold_rate_and_concurrency_for_the_fleet() {
+    let db = crate::store::test_database::TestDatabase::create().await;
+    let s = PostgresStore::open(db.url()).await.expect("open");
+    let events: Vec<NewEvent> = (0..10).map(|i| event(&format!("e{i}"), None, 1)).collect();
+    s.insert(&events, 1_000).await.expect("insert");
+    let rate = crate::policy::Rate::parse("2/s").expect("rate");
+    let limited = |room| Want {
+        destination: "slack".into(),
+        room,
+        limits: crate::policy::Limits { concurrency: 3, rate: Some(rate) },
+    };
+    let n = |v: Vec<Claimed>| v.len();
+    assert_eq!(n(s.claim(1_000, LEASE, "a", &[limited(10)]).await.expect("claim")), 1, "a burst of one");
+    assert_eq!(
+        n(s.claim(1_100, LEASE, "b", &[limited(10)]).await.expect("claim")),
+        0,
+        "another instance waits"
+    );
+    assert_eq!(n(s.claim(1_500, LEASE, "b", &[limited(10)]).await.expect("claim")), 1, "500 ms later: one");
+    assert_eq!(n(s.claim(2_000, LEASE, "c", &[limited(10)]).await.expect("claim")), 1);
+    assert_eq!(
+        n(s.claim(9_000, LEASE, "a", &[limited(10)]).await.expect("claim")),
+        0,
+        "3 leased: concurrency 3"
+    );
+    let unlimited = Want { limits: crate::policy::Limits { concurrency: 5, rate: None }, ..limited(10) };
+    assert_eq!(n(s.claim(9_000, LEASE, "a", &[unlimited]).await.expect("claim")), 2, "5 in flight at most");
+}
 
 #[tokio::test]
 async fn sqlite_url_options() {

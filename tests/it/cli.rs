@@ -353,3 +353,47 @@ fn output_into_a_closed_pipe_exits_quietly() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// One process per SQLite file: a second `serve` on the file the first one serves refuses to
+/// start (a flock on `PATH.serve-lock`, not a check that can race) and exits 1; once the first
+/// one stopped, the file can be served again.
+#[tokio::test]
+async fn a_second_serve_on_the_same_sqlite_file_is_refused() {
+    let slack = Receiver::start().await;
+    let (_dir, path) = write_temp("rules.yaml", &rules(&slack.url, &slack.url, &slack.url));
+    let db = std::path::Path::new(&path).with_file_name("hookroute.db");
+    let store = format!("sqlite://{}", db.display());
+    let mut first = serve(&path, &["--store", &store]);
+    let mut second = Command::new(BIN)
+        .args(["serve", "--rules", &path, "--listen", "127.0.0.1:0", "--store", &store])
+        .env("HOOKROUTE_ADMIN_LISTEN", "off")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn second serve");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("the second serve did not refuse to start");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut stderr).expect("read");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refusing to start"), "{stderr}");
+    assert!(stderr.contains("in use by another `hookroute serve`"), "{stderr}");
+    assert!(stderr.contains("hookroute.db.serve-lock"), "{stderr}");
+    crate::support::report(format_args!(
+        "second serve refused: {}",
+        stderr.trim().lines().last().unwrap_or("")
+    ));
+    signal(&first.child, "-TERM");
+    assert!(first.child.wait().expect("wait").success());
+    let mut again = serve(&path, &["--store", &store]);
+    signal(&again.child, "-TERM");
+    assert!(again.child.wait().expect("wait").success(), "served again after the first one stopped");
+}

@@ -146,3 +146,36 @@ async fn a_slow_destination_does_not_hold_up_the_others() {
     assert!(slack_got.len() >= 2, "Slack got its second request");
     assert!(emails[4].at < slack_got[1].at, "the emails waited behind the slow Slack destination");
 }
+
+/// `X-Hookroute-Delivery: <delivery id>.<series>` on every HTTP-based request: the same on each
+/// retry of a series, the next series after a replay.
+#[tokio::test]
+async fn the_delivery_header_is_stable_across_retries_and_new_per_replay() {
+    let crm = Receiver::with_script(vec![Reply(503, None, "busy")]).await;
+    let slack = Receiver::start().await;
+    let app = App::start(&rules(&slack.url, &slack.url, &crm.url)).await;
+    assert_eq!(app.post_event(json!({"type": "inspection.updated", "payload": {"id": 7}})).await, 202);
+    let got = crm.wait_for(2, WAIT).await;
+    let header = |c: &crate::support::Captured| {
+        c.headers.get("x-hookroute-delivery").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    };
+    assert_eq!(got.len(), 2, "a failure, then the retry");
+    let first = header(&got[0]);
+    let (id, series) = first.split_once('.').expect("<id>.<series>");
+    assert!(id.parse::<i64>().is_ok() && series == "1", "{first}");
+    assert_eq!(header(&got[1]), first, "the retry carries the same id");
+
+    let out = std::process::Command::new(crate::cli::BIN)
+        .args(["replay", "--store", &app.store_url, id, "--force"])
+        .output()
+        .expect("replay");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = crm.wait_for(3, WAIT).await;
+    assert_eq!(got.len(), 3);
+    assert_eq!(header(&got[2]), format!("{id}.2"), "a replay is a new series");
+    // Slack and the email API get it too.
+    assert_eq!(app.post_event(ready(8)).await, 202);
+    for c in slack.wait_for(2, WAIT).await {
+        assert!(header(&c).ends_with(".1"), "{:?}", c.headers);
+    }
+}

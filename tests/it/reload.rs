@@ -173,3 +173,38 @@ async fn no_request_fails_while_rules_are_swapped() {
     assert!(swaps >= WRITES / 2, "only {swaps} swaps happened during the load ({WRITES} writes)");
     assert_eq!(slack.wait_for(sent as usize, WAIT).await.len(), sent as usize, "every event was delivered");
 }
+
+/// Reloads take turns: an admin reload that read a (slow to compile) file just before it changed,
+/// racing the file change's reload, must not end with the older file running. The admin reload
+/// goes first; the file change's reload waits its turn and reads the newest file.
+#[tokio::test]
+async fn an_admin_reload_racing_a_file_change_ends_on_the_file() {
+    let (app, _slack, text) = setup().await;
+    // Many rules: the old file compiles for much longer than the new one.
+    let mut slow = text.clone();
+    for i in 0..3000 {
+        slow.push_str(&format!(
+            "  - name: bulk-{i}\n    events: [\"bulk.{i}\"]\n    actions:\n      - to: crm\n"
+        ));
+    }
+    let fast = text.replace("is ready to schedule\"", "can be scheduled\"");
+    for round in 0..3 {
+        std::fs::write(&app.rules_path, &slow).expect("write slow");
+        let admin = {
+            let (client, url) = (app.client.clone(), format!("{}/api/reload", app.admin));
+            tokio::spawn(async move { client.post(url).json(&json!({})).send().await.expect("admin reload") })
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        std::fs::write(&app.rules_path, &fast).expect("write fast");
+        let by_file = {
+            let reloader = std::sync::Arc::clone(&app.reloader);
+            tokio::spawn(async move { reloader.reload("file change", false).await })
+        };
+        assert!(admin.await.expect("admin task").status().is_success());
+        let _ = by_file.await.expect("file change task");
+        let want = hookroute::config::load(&app.rules_path).expect("file compiles").config.version;
+        let running = app.reloader.current().load().version.clone();
+        crate::support::report(format_args!("round {round}: running {running}, file {want}"));
+        assert_eq!(running, want, "round {round}: the older file won the race");
+    }
+}

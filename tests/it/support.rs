@@ -145,6 +145,12 @@ impl App {
 
     /// Like `start`, on the store at `store_url` (default: a SQLite file in the temp dir).
     pub async fn start_with_store(rules: &str, store_url: Option<String>) -> Self {
+        let options = WorkerOptions { poll: Duration::from_millis(50), ..WorkerOptions::default() };
+        Self::start_with(rules, store_url, options).await
+    }
+
+    /// Like `start_with_store`, with the worker's options (a short lease, say).
+    pub async fn start_with(rules: &str, store_url: Option<String>, options: WorkerOptions) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let rules_path = dir.path().join("rules.yaml");
         std::fs::write(&rules_path, rules).expect("write rules");
@@ -164,7 +170,7 @@ impl App {
             config: reloader.current(),
             sender: Sender::new().expect("client"),
             wake,
-            options: WorkerOptions { poll: Duration::from_millis(50), ..WorkerOptions::default() },
+            options,
             metrics: Arc::clone(&metrics),
         };
         tokio::spawn(worker.run(stop_rx));
@@ -380,6 +386,13 @@ pub fn report(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let test = std::thread::current().name().unwrap_or("test").to_owned();
     let _ = writeln!(std::io::stderr(), "    [{test}] {line}");
+}
+
+/// The most requests that arrived within any window of `width` (both ends included).
+pub fn max_in_window(got: &[Captured], width: Duration) -> usize {
+    let mut at: Vec<Instant> = got.iter().map(|c| c.at).collect();
+    at.sort_unstable();
+    (0..at.len()).map(|i| at[i..].iter().take_while(|t| **t - at[i] <= width).count()).max().unwrap_or(0)
 }
 
 /// Polls `f` until it returns `Some` (at most `WAIT`).

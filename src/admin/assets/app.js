@@ -14,7 +14,7 @@
 'use strict';
 
 const TOKEN_KEY = 'hookroute.token';
-const STATUSES = ['pending', 'failed', 'delivered', 'dead'];
+const STATUSES = ['pending', 'failed', 'held', 'delivered', 'dead'];
 const state = { view: null, overview: null, fast: false, fastSince: 0, eventsHash: '#/events' };
 const seenNames = { types: new Set(), rules: new Set() };
 const $ = (sel) => document.querySelector(sel);
@@ -221,7 +221,7 @@ async function refreshHeader() {
 // ---- renderers -------------------------------------------------------------------------------
 
 const statusBadge = (s) => h('span', { class: `status badge s-${s}` }, s);
-const replayable = (d) => d.status === 'dead' || d.status === 'failed' || d.status === 'delivered';
+const replayable = (d) => d.status === 'dead' || d.status === 'failed' || d.status === 'held' || d.status === 'delivered';
 const inFlight = (d) => d.status === 'pending' || d.status === 'failed';
 const chips = (names) => (names.length ? names.map((n) => h('span', { class: 'chip' }, n)) : muted('none'));
 
@@ -555,6 +555,7 @@ function destinationRow(d) {
     h('td', { class: 'num' }, fmtMs(d.avg_latency_ms)),
     h('td', { class: 'num' }, fmtMs(d.max_latency_ms)),
     h('td', { class: 'num' }, d.pending),
+    h('td', { class: 'num' }, d.held ? h('span', { class: 'badge s-held', title: 'not in the running rules: held until it is back' }, d.held) : 0),
     h('td', { class: 'num' }, d.dead
       ? h('a', { class: 'badge s-dead', href: `#/dead?destination=${encodeURIComponent(d.name)}` }, d.dead) : 0),
     h('td', {}, d.last_error
@@ -563,7 +564,7 @@ function destinationRow(d) {
 }
 
 function destinationsView() {
-  const table = gridTable(['Destination', 'Kind', 'Delivered / attempts', 'Success', 'Avg latency', 'Max latency', 'Pending', 'Dead', 'Last error']);
+  const table = gridTable(['Destination', 'Kind', 'Delivered / attempts', 'Success', 'Avg latency', 'Max latency', 'Pending', 'Held', 'Dead', 'Last error']);
   table.id = 'destinations';
   let lastKey = null;
   async function poll() {
@@ -574,7 +575,7 @@ function destinationsView() {
     table.tBodies[0].replaceChildren(...data.destinations.map(destinationRow));
   }
   const el = h('section', { class: 'view' }, h('h1', {}, 'Destinations'),
-    h('p', { class: 'muted' }, 'Health from the attempts of the last hour; pending and dead are current counts.'),
+    h('p', { class: 'muted' }, 'Health from the attempts of the last hour; pending, held and dead are current counts. Held: the destination is not in the running rules; its deliveries wait until it is back (or a replay).'),
     h('div', { class: 'table-wrap' }, table));
   return { el, poll };
 }

@@ -8,23 +8,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::gate::{Gates, Permit};
-use super::{LogContext, Sender};
-use crate::actions::{Incoming, RenderedRequest};
-use crate::clock::{now_ms, rfc3339_ms};
+use super::Sender;
+use super::gate::Gates;
+use crate::clock::now_ms;
 use crate::config::Config;
-use crate::metrics::{DeliveryOutcome, Metrics};
-use crate::policy::{Decision, Outcome};
-use crate::store::{AttemptRecord, Claimed, NextState, Recorded, Store};
-use crate::template::RenderContext;
+use crate::metrics::Metrics;
+use crate::policy::Limits;
+use crate::store::{Claimed, Lease, Recorded, Store, Want, lease_until};
 
+mod attempt;
+mod claims;
+mod leases;
 mod queue;
+mod record;
 
+use attempt::attempt;
+use claims::Claims;
 use queue::{Waiting, queue_cap};
+use record::record_loop;
 
 /// Deliveries claimed per store round trip at most.
 const CLAIM_BATCH: usize = 256;
@@ -80,57 +84,61 @@ impl Worker {
     /// Runs until `stop` turns true, then lets sends in flight finish within the grace period.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let gates = Gates::default();
+        let claims = Claims::default();
         let mut tasks = JoinSet::new();
         let mut waiting = Waiting::default();
         let (record_tx, record_rx) = mpsc::unbounded_channel();
-        let recorder = tokio::spawn(record_loop(record_rx, Arc::clone(&self.store), Arc::clone(&self.wake)));
+        let recorder = tokio::spawn(record_loop(
+            record_rx,
+            Arc::clone(&self.store),
+            Arc::clone(&self.wake),
+            claims.clone(),
+            Arc::clone(&self.metrics),
+        ));
+        let fixed_lease = self.options.lease;
+        // Renewals go on through the grace period: sends finishing then still hold their leases.
+        let (renew_stop, renew_stop_rx) = watch::channel(false);
+        let renewer = tokio::spawn(leases::renew_loop(
+            Arc::clone(&self.store),
+            claims.clone(),
+            Arc::clone(&self.config),
+            move |c: &Config| fixed_lease.unwrap_or_else(|| lease_for(c)),
+            renew_stop_rx,
+        ));
         // A claim is a write transaction: after a send finishes, wait until a worthwhile number of
         // slots is free rather than claiming one delivery at a time.
         let claim_min = (self.options.max_in_flight / 4).max(1);
         let mut woken = true;
+        let mut held_version = String::new();
         loop {
             if *stop.borrow() {
                 break;
             }
             let config = self.config.load_full();
+            if config.version != held_version {
+                self.hold_missing(&config).await;
+                held_version.clone_from(&config.version);
+            }
             let lease = self.options.lease.unwrap_or_else(|| lease_for(&config));
-            let mut next_token = self.start_waiting(&config, &gates, &mut waiting, &mut tasks, &record_tx);
-            let room =
-                self.options.max_in_flight.saturating_sub(tasks.len() + waiting.total).min(CLAIM_BATCH);
+            let mut next_token =
+                self.start_waiting(&config, &gates, &claims, &mut waiting, &mut tasks, &record_tx).await;
+            let room = self.options.max_in_flight.saturating_sub(claims.len()).min(CLAIM_BATCH);
+            let wants = wants(&config, &claims, room, lease);
             let mut full_batch = false;
-            // Destinations whose queue is full are left out of the claim: then it names the others
-            // (none left: no claim). With none full it takes any destination's work, including
-            // deliveries for destinations a reload removed (they are then marked dead).
-            let full = |name: &String| {
-                waiting.queues.get(name).is_some_and(|q| {
-                    config.destinations.get(name).is_some_and(|d| q.len() >= queue_cap(d.limits, lease))
-                })
-            };
-            let any_full = config.destinations.keys().any(full);
-            let only: Vec<String> = if any_full {
-                config.destinations.keys().filter(|n| !full(n)).cloned().collect()
-            } else {
-                Vec::new()
-            };
-            if room > 0 && (woken || room >= claim_min || tasks.is_empty()) && (!any_full || !only.is_empty())
-            {
-                match self.store.claim(now_ms(), room, lease, &self.options.owner, &only).await {
+            if !wants.is_empty() && (woken || room >= claim_min || tasks.is_empty()) {
+                let now = now_ms();
+                match self.store.claim(now, lease, &self.options.owner, &wants).await {
                     Ok(batch) => {
-                        full_batch = batch.len() == room;
+                        full_batch = !batch.is_empty() && batch.len() == room;
+                        let fleet_wait = self.fleet_token_wait(&config, &batch);
                         for d in batch {
-                            if config.destinations.contains_key(&d.destination) {
-                                waiting.push(d);
-                            } else {
-                                let reason =
-                                    format!("destination `{}` is no longer in the rules", d.destination);
-                                tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination,
-                                    "delivery dead: {reason}");
-                                self.metrics.attempt(&d.destination, DeliveryOutcome::Dead, None);
-                                unsent(&record_tx, &d, reason);
-                            }
+                            claims.add(&d, lease_until(now, lease));
+                            waiting.push(d);
                         }
-                        next_token =
-                            self.start_waiting(&config, &gates, &mut waiting, &mut tasks, &record_tx);
+                        next_token = self
+                            .start_waiting(&config, &gates, &claims, &mut waiting, &mut tasks, &record_tx)
+                            .await;
+                        next_token = min_wait(next_token, fleet_wait);
                     }
                     Err(e) => {
                         tracing::error!("cannot claim deliveries: {e}");
@@ -138,7 +146,7 @@ impl Worker {
                     }
                 }
             }
-            if full_batch && tasks.len() + waiting.total < self.options.max_in_flight {
+            if full_batch && claims.len() < self.options.max_in_flight {
                 continue;
             }
             let nap = next_token.map_or(self.options.poll, |t| t.min(self.options.poll));
@@ -150,12 +158,7 @@ impl Worker {
             };
         }
         // Claimed but never started: hand them back now rather than when their lease runs out.
-        let unstarted = waiting.drain_ids();
-        if !unstarted.is_empty()
-            && let Err(e) = self.store.release(&unstarted).await
-        {
-            tracing::warn!(deliveries = unstarted.len(), "cannot release unstarted deliveries: {e}");
-        }
+        self.release(&claims, waiting.drain()).await;
         let in_flight = tasks.len();
         if in_flight > 0 {
             tracing::info!(in_flight, "waiting up to {}s for sends in flight", self.options.grace.as_secs());
@@ -173,30 +176,68 @@ impl Worker {
         // Every attempt that finished is written before the worker returns.
         drop(record_tx);
         let _ = recorder.await;
+        let _ = renew_stop.send(true);
+        let _ = renewer.await;
+    }
+
+    /// Holds queued deliveries of destinations the running rules do not have, and resumes held
+    /// ones whose destination is back (at start and after each reload).
+    async fn hold_missing(&self, config: &Config) {
+        let known: Vec<String> = config.destinations.keys().cloned().collect();
+        match self.store.hold(&known, &config.version, now_ms()).await {
+            Ok(h) if h.held > 0 || h.resumed > 0 => tracing::warn!(
+                version = %config.version,
+                held = h.held,
+                resumed = h.resumed,
+                "deliveries of destinations missing from the rules are held; those whose destination is back resume"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!("cannot hold deliveries of removed destinations: {e}"),
+        }
+    }
+
+    /// Gives leases back unattempted and forgets them.
+    async fn release(&self, claims: &Claims, unstarted: Vec<Claimed>) {
+        if unstarted.is_empty() {
+            return;
+        }
+        let leases: Vec<Lease> = unstarted.iter().map(Claimed::lease).collect();
+        if let Err(e) = self.store.release(&leases).await {
+            tracing::warn!(deliveries = leases.len(), "cannot release unstarted deliveries: {e}");
+        }
+        claims.remove(leases.iter().map(|l| l.id));
     }
 
     /// Starts every waiting delivery its destination's limits allow now; returns the shortest wait
-    /// for a rate token, if any destination is waiting for one.
-    fn start_waiting(
+    /// for a rate token, if any destination is waiting for one. Deliveries of a destination a
+    /// reload removed are released (the store then holds them); those whose lease was lost are
+    /// dropped unsent.
+    async fn start_waiting(
         &self,
         config: &Arc<Config>,
         gates: &Gates,
+        claims: &Claims,
         waiting: &mut Waiting,
         tasks: &mut JoinSet<()>,
         record_tx: &RecordTx,
     ) -> Option<Duration> {
         let mut next_token: Option<Duration> = None;
+        let mut orphaned = Vec::new();
         for (name, queue) in &mut waiting.queues {
             let Some(dest) = config.destinations.get(name) else {
-                for d in queue.drain(..) {
-                    self.metrics.attempt(name, DeliveryOutcome::Dead, None);
-                    unsent(record_tx, &d, format!("destination `{name}` is no longer in the rules"));
-                    waiting.total -= 1;
-                }
+                waiting.total -= queue.len();
+                orphaned.extend(queue.drain(..));
                 continue;
             };
-            while !queue.is_empty() {
-                match gates.try_enter(name, dest.limits) {
+            let limits = self.local_limits(dest.limits);
+            while let Some(front) = queue.front() {
+                if claims.take_lost(front.id, now_ms()) {
+                    tracing::warn!(delivery_id = front.id, destination = %name, "lease lost before sending; not sent");
+                    queue.pop_front();
+                    waiting.total -= 1;
+                    continue;
+                }
+                match gates.try_enter(name, limits) {
                     Ok(permit) => {
                         let Some(d) = queue.pop_front() else { break };
                         waiting.total -= 1;
@@ -220,157 +261,51 @@ impl Worker {
             }
         }
         waiting.queues.retain(|_, q| !q.is_empty());
+        self.release(claims, orphaned).await;
         next_token
     }
-}
 
-async fn attempt(
-    store: Arc<dyn Store>,
-    sender: Sender,
-    config: Arc<Config>,
-    d: Claimed,
-    _permit: Permit,
-    record_tx: RecordTx,
-    metrics: Arc<Metrics>,
-) {
-    let Some(dest) = config.destinations.get(&d.destination) else { return };
-    let request = match d.body.clone() {
-        Some(body) => RenderedRequest { body, content_type: d.content_type.clone() },
-        None => match rerender(&*store, &config, &d).await {
-            Ok(r) => r,
-            Err(reason) => {
-                tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, "delivery dead: {reason}");
-                metrics.attempt(&d.destination, DeliveryOutcome::Dead, None);
-                unsent(&record_tx, &d, reason);
-                return;
-            }
-        },
-    };
-    let started = now_ms();
-    let ctx = LogContext { event_id: &d.event_id, rule: &d.rule, delivery_id: d.id };
-    let result = sender.send(dest, &request, &ctx).await;
-    let attempts = d.attempts + 1;
-    let age = Duration::from_millis(u64::try_from(now_ms() - d.series_started_at).unwrap_or(0));
-    let decision = dest.retry.decide(attempts, age, &result.outcome, rand::random_range(-1.0..=1.0));
-    let latency_ms = i64::try_from(result.latency.as_millis()).unwrap_or(i64::MAX);
-    let counted = match decision {
-        Decision::Delivered => DeliveryOutcome::Delivered,
-        Decision::RetryIn(_) => DeliveryOutcome::Retried,
-        Decision::Dead(_) => DeliveryOutcome::Dead,
-    };
-    metrics.attempt(&d.destination, counted, Some(result.latency));
-    let (next, error) = match decision {
-        Decision::Delivered => {
-            tracing::info!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,
-                attempt = attempts, latency_ms, "delivered");
-            (NextState::Delivered, None)
+    /// On a store that spends rate tokens at claim time (PostgreSQL), a destination that just got
+    /// deliveries likely has more due: claim again when its next token is earned, not at the next
+    /// poll, or a rate above one claim per poll could not be reached.
+    fn fleet_token_wait(&self, config: &Config, batch: &[Claimed]) -> Option<Duration> {
+        if !self.store.fleet_limits() {
+            return None;
         }
-        Decision::RetryIn(wait) => {
-            let reason = outcome_reason(&result.outcome);
-            tracing::warn!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,
-                attempt = attempts, retry_in_s = wait.as_secs_f64(), "attempt failed, will retry: {reason}");
-            (
-                NextState::Retry { at: now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4) },
-                Some(reason),
-            )
-        }
-        Decision::Dead(reason) => {
-            tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,
-                attempt = attempts, "delivery dead: {reason}");
-            (NextState::Dead, Some(reason))
-        }
-    };
-    let record_row = AttemptRecord {
-        attempted_at: started,
-        status_code: result.status,
-        latency_ms,
-        error: error.clone(),
-        response_excerpt: result.excerpt,
-    };
-    let _ = record_tx.send(Recorded { id: d.id, series: d.series, attempt: record_row, next, error });
-}
+        batch
+            .iter()
+            .filter_map(|d| config.destinations.get(&d.destination).and_then(|dest| dest.limits.rate))
+            .map(|r| r.per_token().mul_f64(r.burst()))
+            .min()
+    }
 
-fn outcome_reason(o: &Outcome) -> String {
-    match o {
-        Outcome::Retry { reason, .. } | Outcome::Dead { reason } => reason.clone(),
-        Outcome::Delivered { status } => format!("HTTP {status}"),
+    /// The limits this process applies itself: all of them on SQLite; on a store that holds rates
+    /// for the fleet (PostgreSQL) the claim already spent a rate token, so only concurrency.
+    fn local_limits(&self, limits: Limits) -> Limits {
+        if self.store.fleet_limits() { Limits { rate: None, ..limits } } else { limits }
     }
 }
 
-/// Records an attempt that never reached the network (unknown destination, failed template).
-fn unsent(record_tx: &RecordTx, d: &Claimed, reason: String) {
-    let attempt = AttemptRecord {
-        attempted_at: now_ms(),
-        status_code: None,
-        latency_ms: 0,
-        error: Some(reason.clone()),
-        response_excerpt: None,
-    };
-    let _ = record_tx.send(Recorded {
-        id: d.id,
-        series: d.series,
-        attempt,
-        next: NextState::Dead,
-        error: Some(reason),
-    });
-}
-
-/// Writes finished attempts in batches: one transaction (one fsync) for everything that finished
-/// while the previous batch was being written. Retries a failed write, since until it is written
-/// the deliveries stay leased and would be sent again after the lease.
-async fn record_loop(mut rx: mpsc::UnboundedReceiver<Recorded>, store: Arc<dyn Store>, wake: Arc<Notify>) {
-    let mut batch = Vec::with_capacity(RECORD_BATCH);
-    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match store.record(&batch).await {
-                Ok(()) => break,
-                Err(e) if wait < Duration::from_secs(5) => {
-                    tracing::error!(attempts = batch.len(), "cannot record attempts, retrying: {e}");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(e) => {
-                    tracing::error!(
-                        attempts = batch.len(),
-                        "cannot record attempts; their deliveries will be sent again after their lease: {e}"
-                    );
-                    break;
-                }
-            }
-        }
-        // A retry may be due sooner than the next poll.
-        if batch.iter().any(|r| matches!(r.next, NextState::Retry { .. })) {
-            wake.notify_one();
-        }
-        batch.clear();
+fn min_wait(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
-/// A delivery whose template failed when the event arrived is rendered again from the stored
-/// event with the running rules: replaying it after fixing the template sends the fixed message.
-async fn rerender(store: &dyn Store, config: &Config, d: &Claimed) -> Result<RenderedRequest, String> {
-    let event = store
-        .event(&d.event_id)
-        .await
-        .map_err(|e| format!("cannot load event: {e}"))?
-        .ok_or_else(|| format!("event {} is no longer stored", d.event_id))?;
-    let rule = config
-        .rules
-        .rules()
+/// What to ask the next claim for: per destination, what fits its short queue (enough for its
+/// concurrency, no more than its rate sends within half a lease) minus what this worker already
+/// holds of it, and never more than `room` in all.
+fn wants(config: &Config, claims: &Claims, room: usize, lease: Duration) -> Vec<Want> {
+    if room == 0 {
+        return Vec::new();
+    }
+    config
+        .destinations
         .iter()
-        .find(|r| r.name == d.rule)
-        .ok_or_else(|| format!("rule `{}` is no longer in the rules", d.rule))?;
-    let action = rule
-        .actions
-        .get(d.action_index)
-        .filter(|a| a.destination == d.destination)
-        .ok_or_else(|| format!("rule `{}` no longer has this action", d.rule))?;
-    let body: serde_json::Value =
-        serde_json::from_slice(&event.body).map_err(|e| format!("stored body: {e}"))?;
-    let received_at = rfc3339_ms(event.received_at);
-    let ctx = RenderContext::new(&event.event_type, &body, &event.source, &received_at);
-    let raw: Bytes = event.body.clone();
-    let incoming = Incoming { raw_body: &raw, content_type: event.content_type.as_deref(), ctx: &ctx };
-    action.render(&config.templates, &incoming).map_err(|e| format!("template failed: {e}"))
+        .filter_map(|(name, d)| {
+            let free = queue_cap(d.limits, lease).saturating_sub(claims.held_for(name)).min(room);
+            (free > 0).then(|| Want { destination: name.clone(), room: free, limits: d.limits })
+        })
+        .collect()
 }

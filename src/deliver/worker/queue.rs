@@ -21,9 +21,9 @@ impl Waiting {
         self.queues.entry(d.destination.clone()).or_default().push_back(d);
     }
 
-    pub(super) fn drain_ids(&mut self) -> Vec<i64> {
+    pub(super) fn drain(&mut self) -> Vec<Claimed> {
         self.total = 0;
-        self.queues.drain().flat_map(|(_, q)| q.into_iter().map(|d| d.id)).collect()
+        self.queues.drain().flat_map(|(_, q)| q.into_iter()).collect()
     }
 }
 

@@ -33,6 +33,7 @@ pub(super) struct DeliveryColumns {
 pub(super) struct RecordColumns {
     pub(super) id: Vec<i64>,
     pub(super) series: Vec<i64>,
+    pub(super) token: Vec<i64>,
     pub(super) attempted_at: Vec<i64>,
     pub(super) status_code: Vec<Option<i64>>,
     pub(super) latency_ms: Vec<i64>,

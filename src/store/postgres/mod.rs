@@ -14,15 +14,17 @@ use sqlx::{AssertSqlSafe, PgPool, Row};
 use super::inspect::{self, inspect_methods};
 use super::nodelay::Relay;
 use super::rows::{
-    REPLAY_SET, attempt_from_row, check_not_delivered, check_replayed, claimed_from_row, counts_from_rows,
-    delivery_from_row, event_from_row, forward_store_methods, in_batch_duplicates, lease_until, next_columns,
-    replay_guard,
+    HELD_REASON, REPLAY_SET, RESUMED_STATUS, attempt_from_row, check_not_delivered, check_replayed,
+    counts_from_rows, delivery_from_row, event_from_row, forward_store_methods, in_batch_duplicates,
+    next_columns, replay_guard, stale_ids,
 };
 use super::{
-    AttemptRow, Claimed, Counts, DeliveryRow, DestinationStats, EventFilter, EventSummary, Filter, Inserted,
-    NewEvent, QueueStats, Recorded, ReplaySelector, Store, StoreError, StoreFuture, StoreResult, StoredEvent,
+    AttemptRow, Claimed, Counts, DeliveryRow, DestinationStats, EventFilter, EventSummary, Filter, Held,
+    Inserted, Lease, NewEvent, QueueStats, Recorded, ReplaySelector, Store, StoreError, StoreFuture,
+    StoreResult, StoredEvent, Want,
 };
 
+mod claim;
 mod columns;
 
 use columns::{DeliveryColumns, EventColumns, RecordColumns};
@@ -30,6 +32,9 @@ use columns::{DeliveryColumns, EventColumns, RecordColumns};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/postgres/0001_init.sql")),
     (2, include_str!("../../../migrations/postgres/0002_inspection_indexes.sql")),
+    (3, include_str!("../../../migrations/postgres/0003_claim_token.sql")),
+    (4, include_str!("../../../migrations/postgres/0004_destination_buckets.sql")),
+    (5, include_str!("../../../migrations/postgres/0005_leased_index.sql")),
 ];
 /// Any constant shared by all instances: serialises migrations.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_726f_7574;
@@ -204,55 +209,14 @@ impl PostgresStore {
         Ok(out.into_iter().map(|o| o.unwrap_or(Inserted::New)).collect())
     }
 
-    async fn claim_due(
-        &self,
-        now: i64,
-        limit: usize,
-        lease: Duration,
-        owner: &str,
-        only: &[String],
-    ) -> StoreResult<Vec<Claimed>> {
-        let lease_until = lease_until(now, lease);
-        let any = "UPDATE deliveries SET lease_owner = $1, lease_until = $2
-             WHERE id IN (
-                SELECT id FROM deliveries
-                WHERE status IN ('pending', 'failed') AND next_attempt_at <= $3
-                  AND (lease_until IS NULL OR lease_until <= $3)
-                ORDER BY next_attempt_at LIMIT $4
-                FOR UPDATE SKIP LOCKED)
-             RETURNING id, event_id, rule, action_index, destination, body, content_type, series, attempts,
-                       series_started_at";
-        // One index seek per destination (LATERAL), merged by due time.
-        let some = "UPDATE deliveries SET lease_owner = $1, lease_until = $2
-             WHERE id IN (
-                SELECT c.id FROM unnest($5::text[]) AS w(destination)
-                CROSS JOIN LATERAL (
-                    SELECT id, next_attempt_at FROM deliveries
-                    WHERE destination = w.destination AND status IN ('pending', 'failed')
-                      AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)
-                    ORDER BY next_attempt_at LIMIT $4
-                    FOR UPDATE SKIP LOCKED) c
-                ORDER BY c.next_attempt_at LIMIT $4)
-             RETURNING id, event_id, rule, action_index, destination, body, content_type, series, attempts,
-                       series_started_at";
-        let rows = sqlx::query(if only.is_empty() { any } else { some })
-            .bind(owner)
-            .bind(lease_until)
-            .bind(now)
-            .bind(to_i64(limit))
-            .bind(only)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok(claimed_from_row!(r))).collect()
-    }
-
-    async fn record_batch(&self, batch: &[Recorded]) -> StoreResult<()> {
+    async fn record_batch(&self, batch: &[Recorded]) -> StoreResult<Vec<i64>> {
         // One statement for the whole batch: arrays in, one row per attempt out of UNNEST.
         let mut c = RecordColumns::default();
         for r in batch {
             let (status, next_at, outcome) = next_columns(r);
             c.id.push(r.id);
             c.series.push(r.series);
+            c.token.push(r.token);
             c.attempted_at.push(r.attempt.attempted_at);
             c.status_code.push(r.attempt.status_code.map(i64::from));
             c.latency_ms.push(r.attempt.latency_ms);
@@ -263,19 +227,26 @@ impl PostgresStore {
             c.next_at.push(next_at);
             c.last_error.push(r.error.clone());
         }
-        sqlx::query(
+        // Fenced: only rows whose series and token are still the claim's move on and get their
+        // attempt; the others changed hands (or were replayed) and are returned as stale.
+        let applied: Vec<i64> = sqlx::query_scalar(
             "WITH r AS (
                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
-                                     $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[])
+                                     $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[],
+                                     $12::bigint[])
                   AS t(id, series, attempted_at, status_code, latency_ms, outcome, error, excerpt, status, next_at,
-                       last_error)),
+                       last_error, token)),
+             moved AS (
+                UPDATE deliveries d SET status = r.status, attempts = d.attempts + 1, next_attempt_at = r.next_at,
+                       last_error = r.last_error, lease_owner = NULL, lease_until = NULL, updated_at = r.attempted_at
+                FROM r WHERE d.id = r.id AND d.series = r.series AND d.claim_token = r.token
+                RETURNING d.id),
              ins AS (
                 INSERT INTO attempts (delivery_id, series, attempted_at, status_code, latency_ms, outcome, error,
                                       response_excerpt)
-                SELECT id, series, attempted_at, status_code, latency_ms, outcome, error, excerpt FROM r)
-             UPDATE deliveries d SET status = r.status, attempts = d.attempts + 1, next_attempt_at = r.next_at,
-                    last_error = r.last_error, lease_owner = NULL, lease_until = NULL, updated_at = r.attempted_at
-             FROM r WHERE d.id = r.id AND d.series = r.series",
+                SELECT id, series, attempted_at, status_code, latency_ms, outcome, error, excerpt FROM r
+                WHERE id IN (SELECT id FROM moved))
+             SELECT id FROM moved",
         )
         .bind(&c.id)
         .bind(&c.series)
@@ -288,9 +259,10 @@ impl PostgresStore {
         .bind(&c.status)
         .bind(&c.next_at)
         .bind(&c.last_error)
-        .execute(&self.pool)
+        .bind(&c.token)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(())
+        Ok(stale_ids(batch, &applied))
     }
 
     async fn replay_selected(&self, selector: ReplaySelector, force: bool, now: i64) -> StoreResult<u64> {
@@ -339,15 +311,68 @@ impl Store for PostgresStore {
     forward_store_methods!();
     inspect_methods!(pool);
 
-    fn release(&self, ids: &[i64]) -> StoreFuture<'_, ()> {
-        let ids = ids.to_vec();
+    fn release(&self, leases: &[Lease]) -> StoreFuture<'_, ()> {
+        let (ids, tokens): (Vec<i64>, Vec<i64>) = leases.iter().map(|l| (l.id, l.token)).unzip();
         Box::pin(async move {
-            sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE id = ANY($1)")
-                .bind(&ids)
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(
+                "UPDATE deliveries d SET lease_owner = NULL, lease_until = NULL
+                 FROM UNNEST($1::bigint[], $2::bigint[]) AS l(id, token)
+                 WHERE d.id = l.id AND d.claim_token = l.token",
+            )
+            .bind(&ids)
+            .bind(&tokens)
+            .execute(&self.pool)
+            .await?;
             Ok(())
         })
+    }
+
+    fn renew(&self, leases: &[Lease], until: i64) -> StoreFuture<'_, Vec<i64>> {
+        let (ids, tokens): (Vec<i64>, Vec<i64>) = leases.iter().map(|l| (l.id, l.token)).unzip();
+        Box::pin(async move {
+            let renewed = sqlx::query_scalar(
+                "UPDATE deliveries d SET lease_until = $3
+                 FROM UNNEST($1::bigint[], $2::bigint[]) AS l(id, token)
+                 WHERE d.id = l.id AND d.claim_token = l.token AND d.lease_owner IS NOT NULL
+                 RETURNING d.id",
+            )
+            .bind(&ids)
+            .bind(&tokens)
+            .bind(until)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(renewed)
+        })
+    }
+
+    fn hold(&self, known: &[String], version: &str, now: i64) -> StoreFuture<'_, Held> {
+        let (known, version) = (known.to_vec(), version.to_owned());
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let held = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE deliveries SET status = 'held', last_error = {HELD_REASON}, updated_at = $3
+                 WHERE status IN ('pending', 'failed') AND destination <> ALL($1)"
+            )))
+            .bind(&known)
+            .bind(&version)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let resumed = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE deliveries SET status = {RESUMED_STATUS}, last_error = NULL, updated_at = $2
+                 WHERE status = 'held' AND destination = ANY($1)"
+            )))
+            .bind(&known)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Held { held: held.rows_affected(), resumed: resumed.rows_affected() })
+        })
+    }
+
+    fn fleet_limits(&self) -> bool {
+        true
     }
 
     fn release_stale_leases(&self) -> StoreFuture<'_, u64> {

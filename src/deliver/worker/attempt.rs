@@ -1,0 +1,145 @@
+//! One attempt: render again if needed, send, decide what comes next, and hand the record to
+//! the recorder (with the claim's token).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::RecordTx;
+use crate::actions::{Incoming, RenderedRequest};
+use crate::clock::{now_ms, rfc3339_ms};
+use crate::config::Config;
+use crate::deliver::gate::Permit;
+use crate::deliver::{LogContext, Sender};
+use crate::metrics::{DeliveryOutcome, Metrics};
+use crate::policy::{Decision, Outcome};
+use crate::store::{AttemptRecord, Claimed, NextState, Recorded, Store};
+use crate::template::RenderContext;
+
+pub(super) async fn attempt(
+    store: Arc<dyn Store>,
+    sender: Sender,
+    config: Arc<Config>,
+    d: Claimed,
+    _permit: Permit,
+    record_tx: RecordTx,
+    metrics: Arc<Metrics>,
+) {
+    let Some(dest) = config.destinations.get(&d.destination) else { return };
+    let request = match d.body.clone() {
+        Some(body) => RenderedRequest { body, content_type: d.content_type.clone() },
+        None => match rerender(&*store, &config, &d).await {
+            Ok(r) => r,
+            Err(reason) => {
+                tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, "delivery dead: {reason}");
+                metrics.attempt(&d.destination, DeliveryOutcome::Dead, None);
+                unsent(&record_tx, &d, reason);
+                return;
+            }
+        },
+    };
+    let started = now_ms();
+    let ctx = LogContext { event_id: &d.event_id, rule: &d.rule, delivery_id: d.id, series: d.series };
+    let result = sender.send(dest, &request, &ctx).await;
+    let attempts = d.attempts + 1;
+    let age = Duration::from_millis(u64::try_from(now_ms() - d.series_started_at).unwrap_or(0));
+    let decision = dest.retry.decide(attempts, age, &result.outcome, rand::random_range(-1.0..=1.0));
+    let latency_ms = i64::try_from(result.latency.as_millis()).unwrap_or(i64::MAX);
+    let counted = match decision {
+        Decision::Delivered => DeliveryOutcome::Delivered,
+        Decision::RetryIn(_) => DeliveryOutcome::Retried,
+        Decision::Dead(_) => DeliveryOutcome::Dead,
+    };
+    metrics.attempt(&d.destination, counted, Some(result.latency));
+    let (next, error) = match decision {
+        Decision::Delivered => {
+            tracing::info!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,
+                attempt = attempts, latency_ms, "delivered");
+            (NextState::Delivered, None)
+        }
+        Decision::RetryIn(wait) => {
+            let reason = outcome_reason(&result.outcome);
+            tracing::warn!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,
+                attempt = attempts, retry_in_s = wait.as_secs_f64(), "attempt failed, will retry: {reason}");
+            (
+                NextState::Retry { at: now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4) },
+                Some(reason),
+            )
+        }
+        Decision::Dead(reason) => {
+            tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,
+                attempt = attempts, "delivery dead: {reason}");
+            (NextState::Dead, Some(reason))
+        }
+    };
+    let record_row = AttemptRecord {
+        attempted_at: started,
+        status_code: result.status,
+        latency_ms,
+        error: error.clone(),
+        response_excerpt: result.excerpt,
+    };
+    let _ = record_tx.send(Recorded {
+        id: d.id,
+        series: d.series,
+        token: d.token,
+        attempt: record_row,
+        next,
+        error,
+    });
+}
+
+fn outcome_reason(o: &Outcome) -> String {
+    match o {
+        Outcome::Retry { reason, .. } | Outcome::Dead { reason } => reason.clone(),
+        Outcome::Delivered { status } => format!("HTTP {status}"),
+    }
+}
+
+/// Records an attempt that never reached the network (unknown destination, failed template).
+pub(super) fn unsent(record_tx: &RecordTx, d: &Claimed, reason: String) {
+    let attempt = AttemptRecord {
+        attempted_at: now_ms(),
+        status_code: None,
+        latency_ms: 0,
+        error: Some(reason.clone()),
+        response_excerpt: None,
+    };
+    let _ = record_tx.send(Recorded {
+        id: d.id,
+        series: d.series,
+        token: d.token,
+        attempt,
+        next: NextState::Dead,
+        error: Some(reason),
+    });
+}
+
+/// A delivery whose template failed when the event arrived is rendered again from the stored
+/// event with the running rules: replaying it after fixing the template sends the fixed message.
+async fn rerender(store: &dyn Store, config: &Config, d: &Claimed) -> Result<RenderedRequest, String> {
+    let event = store
+        .event(&d.event_id)
+        .await
+        .map_err(|e| format!("cannot load event: {e}"))?
+        .ok_or_else(|| format!("event {} is no longer stored", d.event_id))?;
+    let rule = config
+        .rules
+        .rules()
+        .iter()
+        .find(|r| r.name == d.rule)
+        .ok_or_else(|| format!("rule `{}` is no longer in the rules", d.rule))?;
+    let action = rule
+        .actions
+        .get(d.action_index)
+        .filter(|a| a.destination == d.destination)
+        .ok_or_else(|| format!("rule `{}` no longer has this action", d.rule))?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&event.body).map_err(|e| format!("stored body: {e}"))?;
+    let received_at = rfc3339_ms(event.received_at);
+    let ctx = RenderContext::new(&event.event_type, &body, &event.source, &received_at);
+    let raw: Bytes = event.body.clone();
+    let incoming = Incoming { raw_body: &raw, content_type: event.content_type.as_deref(), ctx: &ctx };
+    action.render(&config.templates, &incoming).map_err(|e| format!("template failed: {e}"))
+}
