@@ -33,13 +33,12 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
         let url = format!("sqlite://{}?synchronous=normal", dir.join("fuzz.db").display());
         let store = hookroute::store::open(&url).await.expect("store");
         let (ingest, _committer) = hookroute::deliver::Ingest::start(Arc::clone(&store), Arc::default());
-        hookroute::server::router(hookroute::server::AppState {
-            config: Arc::new(arc_swap_like(config)),
+        hookroute::server::router(hookroute::server::AppState::new(
+            Arc::new(arc_swap_like(config)),
             ingest,
             store,
-            in_flight: Arc::new(tokio::sync::Semaphore::new(64)),
-            metrics: Arc::new(hookroute::metrics::Metrics::new()),
-        })
+            Arc::new(hookroute::metrics::Metrics::new()),
+        ))
     });
     Harness { runtime, router }
 });

@@ -168,15 +168,8 @@ impl App {
             metrics: Arc::clone(&metrics),
         };
         tokio::spawn(worker.run(stop_rx));
-        let in_flight =
-            Arc::new(tokio::sync::Semaphore::new(reloader.current().load().settings.max_concurrent_requests));
-        let state = AppState {
-            config: reloader.current(),
-            ingest,
-            store: Arc::clone(&store),
-            in_flight: Arc::clone(&in_flight),
-            metrics: Arc::clone(&metrics),
-        };
+        let state = AppState::new(reloader.current(), ingest, Arc::clone(&store), Arc::clone(&metrics));
+        let in_flight = Arc::clone(&state.in_flight);
         let admin_state = AdminState {
             reloader: Arc::clone(&reloader),
             store: Arc::clone(&store),
