@@ -44,7 +44,12 @@ pub async fn receive(
         Ok(response) => response,
         Err(refusal) => {
             state.metrics.received(&source_name, "", Received::Rejected(refusal.reason));
-            reply(refusal.status, &refusal.message)
+            let mut response = reply(refusal.status, &refusal.message);
+            if refusal.status == StatusCode::SERVICE_UNAVAILABLE {
+                // Only the body budget refuses so: room comes back as soon as requests finish.
+                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            }
+            response
         }
     }
 }
