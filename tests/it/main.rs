@@ -21,3 +21,4 @@ mod signature_vectors;
 mod support;
 #[path = "../../src/store/test_database.rs"]
 mod test_database;
+mod verify_first;
