@@ -49,10 +49,12 @@ fn arc_swap_like(config: hookroute::config::Config) -> arc_swap::ArcSwap<hookrou
 
 fuzz_target!(|data: &[u8]| {
     // First byte: source and content type; then NUL-separated signature header and body.
-    let (source, content_type) = match data.first().copied().unwrap_or(0) % 4 {
+    let (source, content_type) = match data.first().copied().unwrap_or(0) % 6 {
         0 => ("hc", "application/json"),
         1 => ("signed", "application/json"),
         2 => ("hc", "text/plain"),
+        3 => ("hc", "application/x-www-form-urlencoded"),
+        4 => ("signed", "application/x-www-form-urlencoded"),
         _ => ("nope", "application/json"),
     };
     let rest = data.get(1..).unwrap_or_default();
