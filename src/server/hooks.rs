@@ -13,13 +13,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::json;
 
-use sha2::{Digest, Sha256};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::AppState;
 use super::body::{self, BodyError, BodyLimits};
 use super::budget::Reservation;
-use crate::config::{Config, DedupKey as DedupKeySpec, Settings, Source};
+use crate::config::{Config, Settings, Source};
 use crate::json::BodyDecodeError;
 use crate::metrics::{Received, Rejection};
 use crate::route::{self, ParsedEvent, PlannedAction};
@@ -125,7 +124,7 @@ fn route_event<'c>(
         matched_rules,
         rules_version: config.version.clone(),
         dedup: r.source.dedup.as_ref().map(|d| DedupKey {
-            key: dedup_key(&d.key, r.verified.delivery_id.as_deref(), r.headers, r.body, raw),
+            key: super::dedup::key(&d.key, r.verified.delivery_id.as_deref(), r.headers, r.body, raw),
             expires_at: received_ms + i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX / 4),
         }),
         deliveries: deliveries(planned, id),
@@ -297,26 +296,4 @@ fn busy(message: &str) -> Response {
     let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, message);
     r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
     r
-}
-
-/// The key a repeated request shares with the original: by default the sender's delivery id when
-/// its scheme signs one (`webhook-id`, `X-GitHub-Delivery`, Stripe's event id), else the body hash.
-fn dedup_key(
-    spec: &DedupKeySpec,
-    delivery_id: Option<&str>,
-    headers: &HeaderMap,
-    body: &serde_json::Value,
-    raw: &[u8],
-) -> String {
-    let from_request = match spec {
-        DedupKeySpec::Body => delivery_id.map(|id| format!("id:{id}")),
-        DedupKeySpec::Header(name) => {
-            headers.get(name).and_then(|v| v.to_str().ok()).map(|v| format!("h:{v}"))
-        }
-        DedupKeySpec::Path(path) => path.select(body).first().map(|v| match v {
-            serde_json::Value::String(s) => format!("p:{s}"),
-            other => format!("p:{other}"),
-        }),
-    };
-    from_request.unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw))))
 }

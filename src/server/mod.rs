@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod budget;
+mod dedup;
 mod edge;
 mod hooks;
 
