@@ -183,3 +183,33 @@ async fn a_body_that_does_not_fit_the_memory_budget_gets_503_with_retry_after() 
     eventually("room again", || async { (app.budget.used() == 0).then_some(()) }).await;
     assert_eq!(send().await.expect("send").status(), 202);
 }
+
+#[tokio::test]
+async fn the_connection_cap_fits_the_open_file_limit_so_descriptors_never_run_out() {
+    let r = Receiver::start().await;
+    let (_dir, rules_path) = crate::cli::write_temp("rules.yaml", &rules(&r.url, &r.url, &r.url));
+    let server = crate::cli::serve_with_fd_limit(&rules_path, 256);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..400 {
+        idle.push(TcpStream::connect(&addr).await.expect("connect"));
+    }
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+    let body = event(1).to_string();
+    let started = Instant::now();
+    let answer = client
+        .post(format!("{}/hooks/house-check", server.base))
+        .header("signature", hookroute::sign_hex(SECRET, body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(answer.status(), 202);
+    let took = started.elapsed();
+    let health = client.get(format!("{}/healthz", server.admin)).send().await.expect("admin");
+    assert_eq!(health.status(), 200, "the admin listener still has descriptors");
+    let logs = server.logs.lock().expect("logs").join("\n");
+    report(format_args!("400 idle connections under `ulimit -n 256`: a signed POST took {took:?}"));
+    assert!(logs.contains("more than the open-file limit allows"), "{logs}");
+    assert!(!logs.contains("Too many open files"), "{logs}");
+}
