@@ -71,7 +71,7 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
         tracing::warn!(released, "took back deliveries left leased by a previous run; they will be retried");
     }
     let listener =
-        TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+        server::listen(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let admin_listener = match args.admin_listen {
         Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr} for the admin API (--admin-listen off disables it)")

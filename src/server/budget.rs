@@ -2,10 +2,15 @@
 //! here, so a thousand slow senders each declaring a large body cannot together hold more memory
 //! than the operator allowed. Reservations never wait: a body that does not fit is refused at once
 //! (503 with `Retry-After`), before any of it is read. A [`Reservation`] gives its bytes back when
-//! dropped, however the request ends.
+//! dropped, however the request ends. Large bodies cannot take the last eighth of the budget: it
+//! is kept for small ones (what webhooks almost always are), so slow senders of large bodies
+//! cannot starve everyone else.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A body up to this size may use the whole budget; a larger one only what leaves an eighth free.
+pub const SMALL_BODY: usize = 64 * 1024;
 
 /// Bytes available for request bodies in memory, across all requests.
 #[derive(Debug)]
@@ -39,10 +44,12 @@ impl Budget {
         r.grow(bytes).then_some(r)
     }
 
-    fn take(&self, bytes: usize) -> bool {
+    /// Takes `bytes` for a reservation that will then hold `held` bytes.
+    fn take(&self, bytes: usize, held: usize) -> bool {
+        let limit = if held > SMALL_BODY { self.total - self.total / 8 } else { self.total };
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(bytes).filter(|&n| n <= self.total)
+                used.checked_add(bytes).filter(|&n| n <= limit)
             })
             .is_ok()
     }
@@ -58,7 +65,7 @@ pub struct Reservation {
 impl Reservation {
     /// Adds `bytes` to this reservation; `false` (nothing added) when they do not fit.
     pub fn grow(&mut self, bytes: usize) -> bool {
-        let ok = self.budget.take(bytes);
+        let ok = self.budget.take(bytes, self.bytes.saturating_add(bytes));
         if ok {
             self.bytes += bytes;
         }
@@ -78,7 +85,7 @@ impl Drop for Reservation {
 
 #[cfg(test)]
 mod tests {
-    use super::Budget;
+    use super::{Budget, SMALL_BODY};
 
     #[test]
     fn reservations_fit_the_total_and_give_back_on_drop() {
@@ -94,5 +101,19 @@ mod tests {
         drop(c);
         assert_eq!(b.used(), 0);
         assert!(b.reserve(usize::MAX).is_none(), "no overflow");
+    }
+
+    #[test]
+    fn large_bodies_leave_an_eighth_for_small_ones() {
+        let mib = 1024 * 1024;
+        let b = Budget::new(8 * mib);
+        let large: Vec<_> = std::iter::from_fn(|| b.reserve(mib)).take(10).collect();
+        assert_eq!(large.len(), 7, "the last MiB is kept for small bodies");
+        let small: Vec<_> = std::iter::from_fn(|| b.reserve(SMALL_BODY)).take(100).collect();
+        assert_eq!(small.len(), 16);
+        let mut growing = b.empty();
+        drop(small);
+        assert!(growing.grow(SMALL_BODY), "small so far");
+        assert!(!growing.grow(1), "now large: past the seven eighths");
     }
 }

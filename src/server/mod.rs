@@ -66,6 +66,19 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Connections the kernel may queue before they are accepted (it caps this at `somaxconn`).
+const BACKLOG: u32 = 4096;
+
+/// A listener on `addr` whose accept queue holds a burst of connections (tokio's default, 1024,
+/// drops SYNs when thousands of clients reconnect at once, costing each a 1 s retransmission).
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket =
+        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Serves until `shutdown` resolves, then stops accepting and finishes requests in flight. The
 /// edge limits (`settings.head_timeout`, `idle_timeout`, `max_head_bytes`, `max_connections`) are
 /// read from the config now, at start.
