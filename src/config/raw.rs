@@ -48,9 +48,9 @@ pub struct RawSettings {
     /// Largest request head (request line and headers) in bytes; larger get 431 (default 64 KiB;
     /// read at start).
     pub max_head_bytes: Option<Spanned<u64>>,
-    /// Connections open at once; past it the oldest idle or slow-head one is closed, or the new one
-    /// when every one has a request in flight (default 10 000, lowered to fit the open-file limit;
-    /// read at start).
+    /// Connections open at once; past it the oldest idle or slow-head one is closed, and new ones
+    /// wait in the backlog while every one has a request in flight (default 10 000, lowered to fit
+    /// the open-file limit; read at start).
     pub max_connections: Option<Spanned<u32>>,
     /// Request-body bytes held in memory by all requests together; a body that does not fit gets
     /// 503 with Retry-After before it is read (default 64 MiB; read at start).

@@ -12,8 +12,6 @@ pub enum Closed {
     IdleTimeout,
     /// Closed to make room under `settings.max_connections` (the oldest idle or slow-head one).
     Evicted,
-    /// Refused at once: at the cap and every open connection had a request in flight.
-    Refused,
 }
 
 /// Connection counters of the `/hooks` listener.
@@ -24,7 +22,6 @@ pub struct EdgeCounters {
     head_timeout: AtomicU64,
     idle_timeout: AtomicU64,
     evicted: AtomicU64,
-    refused: AtomicU64,
 }
 
 impl EdgeCounters {
@@ -46,7 +43,6 @@ impl EdgeCounters {
             Closed::HeadTimeout => &self.head_timeout,
             Closed::IdleTimeout => &self.idle_timeout,
             Closed::Evicted => &self.evicted,
-            Closed::Refused => &self.refused,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -81,7 +77,6 @@ impl EdgeCounters {
             ("head_timeout", &self.head_timeout),
             ("idle_timeout", &self.idle_timeout),
             ("evicted", &self.evicted),
-            ("refused", &self.refused),
         ] {
             super::sample(out, name, &[("reason", reason)], load(c));
         }

@@ -34,6 +34,9 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Declared before the connection, so dropped after it: the registry counts the descriptor
+    // free only once the socket is closed.
+    let entry = entry;
     let track = Arc::clone(&entry.track);
     let io = TokioIo::new(Watched { inner: stream, track: Arc::clone(&track) });
     let service_track = Arc::clone(&track);
@@ -70,7 +73,6 @@ pub async fn serve(
         _ = conn.as_mut() => {}
         why = watchdog(&track, &limits) => metrics.edge.closed(why),
     }
-    drop(entry);
 }
 
 /// Resolves when the connection's deadline passed: its head took longer than the head timeout,

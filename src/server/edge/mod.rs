@@ -45,11 +45,14 @@ pub async fn serve(
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
+            accepted = async {
+                registry.room().await;
+                listener.accept().await
+            } => accepted,
         };
         match accepted {
             Ok((stream, _)) => {
-                let Some(entry) = registry.admit() else { continue };
+                let entry = registry.admit();
                 let _ = stream.set_nodelay(true);
                 let task = conn::serve(
                     stream,

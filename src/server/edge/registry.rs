@@ -1,8 +1,10 @@
-//! The open connections, in accept order, with what each is doing. The cap is enforced here: at
-//! it, a new connection closes the oldest one that has no request in flight (an idle keep-alive or
-//! a slow head: what a stranger holds cheaply) and takes its place; only when every connection is
-//! busy with a request is the new one refused. Each connection's [`Track`] also gives its watchdog
-//! the deadline that applies to it now.
+//! The open connections, in accept order, with what each is doing. The cap is enforced here,
+//! before each accept: at it, the oldest connection with no request in flight (an idle keep-alive
+//! or a slow head: what a stranger holds cheaply) is closed, and the next connection is accepted
+//! only once its descriptor is really gone; while every connection has a request in flight, new
+//! ones wait in the kernel's backlog. So the listener never holds more than `cap` descriptors,
+//! however fast connections arrive. Each connection's [`Track`] also gives its watchdog the
+//! deadline that applies to it now.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,46 +16,72 @@ use tokio::time::Instant;
 
 use crate::metrics::{Closed, Metrics};
 
+/// How often [`Registry::room`] looks again for a connection that became idle.
+const RECHECK: Duration = Duration::from_millis(50);
+
 /// Every open connection of the listener.
 pub struct Registry {
     cap: usize,
     metrics: Arc<Metrics>,
-    conns: Mutex<(u64, BTreeMap<u64, Arc<Track>>)>,
+    inner: Mutex<Inner>,
+    /// Woken when a connection's descriptor is closed.
+    freed: Notify,
+}
+
+struct Inner {
+    next: u64,
+    /// Connections that can still be evicted, by accept order.
+    conns: BTreeMap<u64, Arc<Track>>,
+    /// Descriptors still open: `conns` plus the evicted ones not yet closed.
+    open: usize,
 }
 
 impl Registry {
     pub fn new(cap: usize, metrics: Arc<Metrics>) -> Arc<Self> {
-        Arc::new(Self { cap, metrics, conns: Mutex::new((0, BTreeMap::new())) })
+        let inner = Inner { next: 0, conns: BTreeMap::new(), open: 0 };
+        Arc::new(Self { cap, metrics, inner: Mutex::new(inner), freed: Notify::new() })
     }
 
-    fn lock(&self) -> MutexGuard<'_, (u64, BTreeMap<u64, Arc<Track>>)> {
-        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a new connection, closing the oldest idle one when at the cap; `None` when at the
-    /// cap with every connection busy (the caller closes the new one).
-    pub fn admit(self: &Arc<Self>) -> Option<Entry> {
-        let mut guard = self.lock();
-        let (next, conns) = &mut *guard;
-        if conns.len() >= self.cap && !evict_oldest_idle(conns, &self.metrics) {
-            self.metrics.edge.closed(Closed::Refused);
-            return None;
+    /// Returns once one more connection fits under the cap, closing the oldest idle one (and
+    /// waiting for it to be gone) when at it.
+    pub async fn room(&self) {
+        loop {
+            {
+                let mut inner = self.lock();
+                if inner.open < self.cap {
+                    return;
+                }
+                if inner.open == inner.conns.len() {
+                    evict_oldest_idle(&mut inner.conns, &self.metrics);
+                }
+            }
+            let _ = tokio::time::timeout(RECHECK, self.freed.notified()).await;
         }
-        let id = *next;
-        *next += 1;
+    }
+
+    /// Registers a connection just accepted (after [`Registry::room`]).
+    pub fn admit(self: &Arc<Self>) -> Entry {
+        let mut inner = self.lock();
+        let id = inner.next;
+        inner.next += 1;
+        inner.open += 1;
         let track = Arc::new(Track::new());
-        conns.insert(id, Arc::clone(&track));
+        inner.conns.insert(id, Arc::clone(&track));
         self.metrics.edge.opened();
-        Some(Entry { id, track, registry: Arc::clone(self) })
+        Entry { id, track, registry: Arc::clone(self) }
     }
 
     /// Closes the oldest idle connection, if any (to free a file descriptor after EMFILE).
     pub fn evict_one(&self) -> bool {
-        evict_oldest_idle(&mut self.lock().1, &self.metrics)
+        evict_oldest_idle(&mut self.lock().conns, &self.metrics)
     }
 }
 
-/// Removes and closes the oldest connection without a request in flight.
+/// Takes the oldest connection without a request in flight out of `conns` and tells it to close.
 fn evict_oldest_idle(conns: &mut BTreeMap<u64, Arc<Track>>, metrics: &Metrics) -> bool {
     let Some(id) = conns.iter().find(|(_, t)| t.phase().in_flight == 0).map(|(id, _)| *id) else {
         return false;
@@ -65,7 +93,7 @@ fn evict_oldest_idle(conns: &mut BTreeMap<u64, Arc<Track>>, metrics: &Metrics) -
     true
 }
 
-/// A connection's place in the registry; leaves it when dropped.
+/// A connection's place in the registry; leaves it when dropped (after its socket is closed).
 pub struct Entry {
     id: u64,
     pub track: Arc<Track>,
@@ -74,8 +102,13 @@ pub struct Entry {
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        self.registry.lock().1.remove(&self.id);
+        {
+            let mut inner = self.registry.lock();
+            inner.conns.remove(&self.id);
+            inner.open = inner.open.saturating_sub(1);
+        }
         self.registry.metrics.edge.gone();
+        self.registry.freed.notify_one();
     }
 }
 
