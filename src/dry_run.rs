@@ -65,7 +65,9 @@ pub fn build(
         None if config.sources.len() == 1 => config.sources.keys().next().cloned().unwrap_or_default(),
         None => return Err(DryRunError::AmbiguousSource(sorted_sources(config))),
     };
-    let body: Value = crate::json::parse_strict(&raw).map_err(|e| DryRunError::InvalidJson(e.to_string()))?;
+    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let body: Value = crate::json::decode_received(&raw, content_type)
+        .map_err(|e| DryRunError::InvalidJson(e.to_string()))?;
     let spec = &config
         .sources
         .get(&source)

@@ -1,5 +1,7 @@
 //! Strict JSON for received bodies: like `serde_json`, plus duplicate keys are refused (two parsers
 //! could otherwise disagree on which value a rule saw). Depth is bounded by serde_json (128).
+//! [`decode_received`] turns a verified body into the JSON value rules see, whatever its label:
+//! the server, replays and `diff` must all agree on it, so it lives here, in a leaf.
 
 use std::fmt;
 
@@ -12,6 +14,61 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     let value = Strict.deserialize(&mut de)?;
     de.end()?;
     Ok(value)
+}
+
+/// Why a received body has no JSON value.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyDecodeError {
+    #[error("body is not valid JSON: {0}")]
+    InvalidJson(serde_json::Error),
+    #[error("the body must be JSON or application/x-www-form-urlencoded")]
+    Unsupported,
+}
+
+/// The JSON value of a verified body. JSON is accepted whatever it is labelled (senders label it
+/// carelessly; the signature already says who sent it). A form (`application/x-www-form-urlencoded`)
+/// becomes an object of its fields: a field given more than once an array of its values, and a
+/// `payload` field holding JSON that JSON. A form that is only a `payload` field holding an object
+/// is that object, so GitHub's form deliveries route exactly like its JSON ones (and a Slack
+/// interactivity request is its payload). Anything else labelled other than JSON is unsupported.
+pub fn decode_received(raw: &[u8], content_type: Option<&str>) -> Result<Value, BodyDecodeError> {
+    let json_error = match parse_strict(raw) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let essence = content_type.map(|ct| ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/x-www-form-urlencoded") => Ok(form(raw)),
+        None => Err(BodyDecodeError::InvalidJson(json_error)),
+        Some(e) if e == "application/json" || e == "text/json" || e.ends_with("+json") => {
+            Err(BodyDecodeError::InvalidJson(json_error))
+        }
+        Some(_) => Err(BodyDecodeError::Unsupported),
+    }
+}
+
+/// A form body's fields as a JSON object (see [`decode_received`]).
+fn form(raw: &[u8]) -> Value {
+    let mut fields = Map::new();
+    for (key, value) in form_urlencoded::parse(raw) {
+        let value = match (key.as_ref(), parse_strict(value.as_bytes())) {
+            ("payload", Ok(json)) => json,
+            _ => Value::String(value.into_owned()),
+        };
+        match fields.get_mut(key.as_ref()) {
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => *first = Value::Array(vec![first.take(), value]),
+            None => {
+                fields.insert(key.into_owned(), value);
+            }
+        }
+    }
+    if fields.len() == 1
+        && let Some(Value::Object(_)) = fields.get("payload")
+    {
+        return fields.remove("payload").unwrap_or_default();
+    }
+    Value::Object(fields)
 }
 
 struct Strict;
@@ -88,5 +145,31 @@ mod tests {
         assert!(parse_strict(b"{} {}").is_err(), "trailing data");
         assert!(parse_strict(&[b'['; 200]).is_err(), "depth is bounded");
         assert!(parse_strict(b"\"\xff\"").is_err(), "invalid UTF-8");
+    }
+
+    fn check(raw: &str, content_type: Option<&str>, expected: Option<serde_json::Value>) {
+        let got = decode_received(raw.as_bytes(), content_type).ok();
+        assert_eq!(got, expected, "{raw:?} as {content_type:?}");
+    }
+
+    #[test]
+    fn received_bodies_by_content() {
+        use serde_json::json;
+        let form = Some("application/x-www-form-urlencoded");
+        check(r#"{"type":"a"}"#, Some("text/plain"), Some(json!({"type": "a"})));
+        check(r#"{"type":"a"}"#, None, Some(json!({"type": "a"})));
+        check(r#"{"type":"a"}"#, Some("application/octet-stream"), Some(json!({"type": "a"})));
+        check("payload=%7B%22action%22%3A%22opened%22%7D", form, Some(json!({"action": "opened"})));
+        check(
+            "command=%2Fdeploy&text=api+now&user_id=U1",
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            Some(json!({"command": "/deploy", "text": "api now", "user_id": "U1"})),
+        );
+        check("a=1&a=2&a=3", form, Some(json!({"a": ["1", "2", "3"]})));
+        check("payload=%7B%7D&x=1", form, Some(json!({"payload": {}, "x": "1"})));
+        check("payload=not-json", form, Some(json!({"payload": "not-json"})));
+        check("a=1", Some("text/plain"), None);
+        check("a=1", Some("application/json"), None);
+        check("a=1", None, None);
     }
 }

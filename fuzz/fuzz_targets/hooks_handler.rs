@@ -33,13 +33,12 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
         let url = format!("sqlite://{}?synchronous=normal", dir.join("fuzz.db").display());
         let store = hookroute::store::open(&url).await.expect("store");
         let (ingest, _committer) = hookroute::deliver::Ingest::start(Arc::clone(&store), Arc::default());
-        hookroute::server::router(hookroute::server::AppState {
-            config: Arc::new(arc_swap_like(config)),
+        hookroute::server::router(hookroute::server::AppState::new(
+            Arc::new(arc_swap_like(config)),
             ingest,
             store,
-            in_flight: Arc::new(tokio::sync::Semaphore::new(64)),
-            metrics: Arc::new(hookroute::metrics::Metrics::new()),
-        })
+            Arc::new(hookroute::metrics::Metrics::new()),
+        ))
     });
     Harness { runtime, router }
 });
@@ -50,10 +49,12 @@ fn arc_swap_like(config: hookroute::config::Config) -> arc_swap::ArcSwap<hookrou
 
 fuzz_target!(|data: &[u8]| {
     // First byte: source and content type; then NUL-separated signature header and body.
-    let (source, content_type) = match data.first().copied().unwrap_or(0) % 4 {
+    let (source, content_type) = match data.first().copied().unwrap_or(0) % 6 {
         0 => ("hc", "application/json"),
         1 => ("signed", "application/json"),
         2 => ("hc", "text/plain"),
+        3 => ("hc", "application/x-www-form-urlencoded"),
+        4 => ("signed", "application/x-www-form-urlencoded"),
         _ => ("nope", "application/json"),
     };
     let rest = data.get(1..).unwrap_or_default();

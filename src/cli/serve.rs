@@ -73,7 +73,7 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
         tracing::warn!(released, "took back deliveries left leased by a previous run; they will be retried");
     }
     let listener =
-        TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+        server::listen(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let admin_listener = match args.admin_listen {
         Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr} for the admin API (--admin-listen off disables it)")
@@ -83,7 +83,6 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
     let metrics = Arc::new(Metrics::new());
     let version = loaded.config.version.clone();
     let rule_count = loaded.config.rules.len();
-    let max_concurrent = loaded.config.settings.max_concurrent_requests;
     let reloader = Reloader::new(args.rules.to_owned(), loaded);
     let (stop_tx, stop_rx) = watch::channel(false);
     let reload_task = tokio::spawn(Arc::clone(&reloader).run(stop_rx.clone(), args.watch_file));
@@ -100,13 +99,7 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
     };
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
     let prune_task = tokio::spawn(prune_loop(Arc::clone(&store), reloader.current(), stop_rx.clone()));
-    let state = AppState {
-        config: reloader.current(),
-        ingest,
-        store: Arc::clone(&store),
-        in_flight: Arc::new(tokio::sync::Semaphore::new(max_concurrent)),
-        metrics: Arc::clone(&metrics),
-    };
+    let state = AppState::new(reloader.current(), ingest, Arc::clone(&store), Arc::clone(&metrics));
     let admin_task = admin_listener.map(|l| {
         let admin = AdminState {
             reloader: Arc::clone(&reloader),

@@ -10,7 +10,7 @@ use super::env::{self, Env, Redactor};
 use super::node::{self, Loc, Node, NodeValue, Spanned, join};
 use super::problems::{Problems, duration};
 use super::raw::{RawAction, RawFile, RawRule, RawSettings};
-use super::{Config, Settings, Source, action::action, delivery, source, when};
+use super::{Config, Settings, Source, action::action, delivery, edge, source, when};
 use crate::actions::Destination;
 use crate::rules::{EventPattern, Rule, RuleSet};
 use crate::template::Templates;
@@ -105,17 +105,22 @@ fn compile_inner(
 
 fn settings(node: Option<&Node>, p: &mut Problems) -> Settings {
     let raw: RawSettings = node.and_then(|n| p.decode(n, "settings")).unwrap_or_default();
-    let delivery = raw.delivery.unwrap_or_default();
-    let retention =
-        raw.retention.and_then(|r| duration(&r, "settings.retention", p)).unwrap_or(DEFAULT_RETENTION);
-    let max_body_bytes = match raw.max_body_bytes {
+    let retention = raw
+        .retention
+        .as_ref()
+        .and_then(|r| duration(r, "settings.retention", p))
+        .unwrap_or(DEFAULT_RETENTION);
+    let max_body_bytes = match &raw.max_body_bytes {
         Some(b) if b.value == 0 => {
             p.error(b.loc, "settings.max_body_bytes", "must be at least 1").unwrap_or(DEFAULT_MAX_BODY_BYTES)
         }
         Some(b) => b.value,
         None => DEFAULT_MAX_BODY_BYTES,
     };
+    let edge = edge::limits(&raw, max_body_bytes, p);
+    let delivery = raw.delivery.unwrap_or_default();
     Settings {
+        edge,
         max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
         delivery: delivery::settings(delivery, p),
         retention,

@@ -7,6 +7,7 @@ mod compile;
 mod delivery;
 mod destination;
 pub mod diagnostic;
+mod edge;
 pub mod env;
 pub mod node;
 mod problems;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 pub use compile::DEFAULT_MAX_BODY_BYTES;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use edge::EdgeLimits;
 pub use env::Redactor;
 
 use crate::actions::Destination;
@@ -92,6 +94,8 @@ pub enum DedupKey {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub max_body_bytes: usize,
+    /// What a client of the `/hooks` listener may hold, and for how long (read at start).
+    pub edge: EdgeLimits,
     pub delivery: DeliverySettings,
     /// Events whose deliveries all succeeded are deleted after this long.
     pub retention: Duration,

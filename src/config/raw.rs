@@ -40,6 +40,21 @@ pub struct RawSettings {
     /// Host names the admin listener answers to besides IP literals and `localhost`, e.g.
     /// `[hookroute.internal]` (requests naming any other `Host` get 421: DNS rebinding defence).
     pub admin_allowed_hosts: Option<Vec<Spanned<String>>>,
+    /// How long a client may take to send a whole request head, from its first byte, and a new
+    /// connection to send one at all (default 10 s; read at start).
+    pub head_timeout: Option<Spanned<String>>,
+    /// How long a keep-alive connection may wait for its next request (default 60 s; read at start).
+    pub idle_timeout: Option<Spanned<String>>,
+    /// Largest request head (request line and headers) in bytes; larger get 431 (default 64 KiB;
+    /// read at start).
+    pub max_head_bytes: Option<Spanned<u64>>,
+    /// Connections open at once; past it the oldest idle or slow-head one is closed, and new ones
+    /// wait in the backlog while every one has a request in flight (default 10 000, lowered to fit
+    /// the open-file limit; read at start).
+    pub max_connections: Option<Spanned<u32>>,
+    /// Request-body bytes held in memory by all requests together; a body that does not fit gets
+    /// 503 with Retry-After before it is read (default 64 MiB; read at start).
+    pub body_memory_bytes: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -279,3 +279,41 @@ fn written_out_email_addresses_are_checked_at_load() {
         &["3:46: destinations.m.from: \"bot\" is not an email address: Missing separator character '@'."],
     );
 }
+
+#[test]
+fn edge_limits_have_defaults_and_are_checked() {
+    use super::EdgeLimits;
+    use std::time::Duration;
+    let compiled = |settings: &str| {
+        compile_text_with_env(&format!("settings: {{{settings}}}\n{HEAD}"), "f", &env)
+            .map(|(c, _)| c.settings)
+    };
+    assert_eq!(compiled("").expect("defaults").edge, EdgeLimits::default());
+    let set = compiled(
+        "head_timeout: 2s, idle_timeout: 90s, max_head_bytes: 8192, max_connections: 50, body_memory_bytes: 2000000",
+    )
+    .expect("valid");
+    assert_eq!(
+        set.edge,
+        EdgeLimits {
+            head_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(90),
+            max_head_bytes: 8192,
+            max_connections: 50,
+            body_memory_bytes: 2_000_000,
+        }
+    );
+    let at = |s: &str| format!("settings: {{{s}}}\n{HEAD}");
+    check(
+        &at("max_head_bytes: 100"),
+        &["1:28: settings.max_head_bytes: must be between 1024 and 16777216 bytes"],
+    );
+    check(&at("max_connections: 0"), &["1:29: settings.max_connections: must be at least 1"]);
+    check(&at("head_timeout: 0s"), &["1:26: settings.head_timeout: a duration must be longer than zero"]);
+    check(
+        &at("max_body_bytes: 5000, body_memory_bytes: 4000"),
+        &[
+            "1:53: settings.body_memory_bytes: must be at least settings.max_body_bytes (5000), or a body of that size could never be accepted",
+        ],
+    );
+}

@@ -64,29 +64,51 @@ async fn commit_loop(mut rx: mpsc::Receiver<Job>, store: Arc<dyn Store>, wake: A
         let (events, replies): (Vec<NewEvent>, Vec<_>) = jobs.drain(..).map(|j| (j.event, j.reply)).unzip();
         let has_work = events.iter().any(|e| !e.deliveries.is_empty());
         let started = std::time::Instant::now();
-        match store.insert(&events, now_ms()).await {
+        let results = match store.insert(&events, now_ms()).await {
             Ok(results) => {
                 tracing::debug!(
                     events = events.len(),
                     elapsed_us = started.elapsed().as_micros(),
                     "committed"
                 );
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
-                }
-                if has_work {
-                    wake.notify_one();
-                }
+                results.into_iter().map(Ok).collect()
             }
-            Err(e) => {
+            Err(e) if events.len() > 1 => {
+                tracing::warn!(
+                    events = events.len(),
+                    "a group commit failed; storing its events one by one: {e}"
+                );
+                one_by_one(&*store, &events).await
+            }
+            Err(e) => vec![Err(e)],
+        };
+        let mut stored_work = false;
+        for ((reply, result), event) in replies.into_iter().zip(results).zip(&events) {
+            let result = result.map_err(|e| {
                 let reason = describe(&e);
-                tracing::error!(events = events.len(), "could not store events: {reason}");
-                for reply in replies {
-                    let _ = reply.send(Err(IngestError::Store(reason.clone())));
-                }
-            }
+                tracing::error!(event_id = %event.id, source = %event.source, "could not store the event: {reason}");
+                IngestError::Store(reason)
+            });
+            stored_work |= result.is_ok() && !event.deliveries.is_empty();
+            let _ = reply.send(result);
+        }
+        if has_work && stored_work {
+            wake.notify_one();
         }
     }
+}
+
+/// Each event in its own transaction, after their group commit failed: one event the store
+/// refuses (a value it cannot hold) must not fail the others it happened to share a batch with.
+async fn one_by_one(store: &dyn Store, events: &[NewEvent]) -> Vec<Result<Inserted, StoreError>> {
+    let mut results = Vec::with_capacity(events.len());
+    for event in events {
+        let result = store.insert(std::slice::from_ref(event), now_ms()).await;
+        results.push(result.and_then(|mut r| {
+            r.pop().ok_or_else(|| StoreError::NotFound("the store answered nothing for the event".into()))
+        }));
+    }
+    results
 }
 
 fn describe(e: &StoreError) -> String {

@@ -5,6 +5,10 @@
 //! hold on the request path; everything that needs the store (queue depth, stored counts) is read at
 //! scrape time by the admin endpoint and passed in as [`Gauges`].
 
+mod edge;
+
+pub use edge::{Closed, EdgeCounters};
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -34,6 +38,10 @@ pub enum Rejection {
     NoEventType,
     Overloaded,
     StoreUnavailable,
+    /// The request-body memory budget had no room for the body.
+    BodyBudget,
+    /// A value that would be stored as text holds a NUL.
+    NulInText,
 }
 
 impl Rejection {
@@ -49,6 +57,8 @@ impl Rejection {
             Rejection::NoEventType => "no_event_type",
             Rejection::Overloaded => "overloaded",
             Rejection::StoreUnavailable => "store_unavailable",
+            Rejection::BodyBudget => "body_budget",
+            Rejection::NulInText => "nul_in_text",
         }
     }
 }
@@ -121,6 +131,8 @@ pub const OTHER_TYPE: &str = "other";
 #[derive(Default)]
 pub struct Metrics {
     counters: Mutex<Counters>,
+    /// The `/hooks` listener's connections (atomics, no lock).
+    pub edge: EdgeCounters,
 }
 
 /// Values read at scrape time from the store, the reloader and the process.
@@ -316,6 +328,7 @@ impl Metrics {
                 d.as_secs_f64(),
             );
         }
+        self.edge.render(&mut out);
         family(&mut out, "hookroute_rules_info", "gauge", "The running rules version (a hash of the file).");
         sample(&mut out, "hookroute_rules_info", &[("version", &g.rules_version)], 1.0);
         if let Some(rss) = g.resident_memory_bytes {

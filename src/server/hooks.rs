@@ -1,7 +1,7 @@
-//! `POST /hooks/{source}`: read the raw bytes (size-limited), verify, parse, route, render, store
+//! `POST /hooks/{source}`: read the raw bytes (within limits), verify, decode, route, render, store
 //! (deduplicated, group-committed), answer. `receive` and `accept` are the flow, one line per step;
 //! each step is a small function below that refuses with its own status and metric reason, so
-//! reordering the steps (say, the content-type check after verification) moves one line.
+//! reordering the steps moves one line.
 
 use std::borrow::Cow;
 
@@ -11,14 +11,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 
-use sha2::{Digest, Sha256};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::AppState;
-use crate::config::{Config, DedupKey as DedupKeySpec, Settings, Source};
+use super::body::{self, BodyError, BodyLimits};
+use super::budget::Reservation;
+use crate::config::{Config, Settings, Source};
+use crate::json::BodyDecodeError;
 use crate::metrics::{Received, Rejection};
 use crate::route::{self, ParsedEvent, PlannedAction};
 use crate::store::{DedupKey, Inserted, NewDelivery, NewEvent};
@@ -42,13 +43,19 @@ pub async fn receive(
         Ok(response) => response,
         Err(refusal) => {
             state.metrics.received(&source_name, "", Received::Rejected(refusal.reason));
-            reply(refusal.status, &refusal.message)
+            let mut response = reply(refusal.status, &refusal.message);
+            if refusal.status == StatusCode::SERVICE_UNAVAILABLE {
+                // Only the body budget refuses so: room comes back as soon as requests finish.
+                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            }
+            response
         }
     }
 }
 
 /// A request of a known source: one step a line, each refusing with its own [`Refusal`] (counted
-/// under the source by [`receive`]), then stored and answered.
+/// under the source by [`receive`]), then stored and answered. Authentication comes before any
+/// other look at the request: the content type is only read once the signature is verified.
 async fn accept(
     state: &AppState,
     config: &Config,
@@ -57,11 +64,9 @@ async fn accept(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
-    check_content_type(headers)?;
-    let raw = read_body(body, &config.settings, source_name).await?;
+    let (raw, _held) = read_body(state, headers, body, &config.settings, source_name).await?;
     let verified = verify(source, headers, raw, source_name)?;
-    let raw = verified.body.bytes();
-    let body = parse_json(raw)?;
+    let body = decode(headers, verified.body.bytes())?;
     let event_type = event_type(source, headers, &body)?;
 
     let request =
@@ -70,6 +75,7 @@ async fn accept(
     let id = uuid::Uuid::now_v7().to_string();
     let received_ms = crate::clock::now_ms();
     let (event, matched) = route_event(config, &request, &id, received_ms);
+    storable(&event)?;
     Ok(store(state, event, &id, source_name, &event_type, &matched).await)
 }
 
@@ -118,7 +124,7 @@ fn route_event<'c>(
         matched_rules,
         rules_version: config.version.clone(),
         dedup: r.source.dedup.as_ref().map(|d| DedupKey {
-            key: dedup_key(&d.key, r.verified.delivery_id.as_deref(), r.headers, r.body, raw),
+            key: super::dedup::key(&d.key, r.verified.delivery_id.as_deref(), r.headers, r.body, raw),
             expires_at: received_ms + i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX / 4),
         }),
         deliveries: deliveries(planned, id),
@@ -164,46 +170,28 @@ fn known_source<'c>(state: &AppState, config: &'c Config, source_name: &str) -> 
     source
 }
 
-/// A declared content type must be JSON; none at all is accepted.
-fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
-    match headers.get(header::CONTENT_TYPE) {
-        Some(ct) if !is_json(ct.to_str().unwrap_or_default()) => Err(Refusal::new(
-            Rejection::UnsupportedMediaType,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the body must be JSON (application/json)",
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The raw bytes, within the running config's size limit and read timeout.
-async fn read_body(body: Body, settings: &Settings, source_name: &str) -> Result<Bytes, Refusal> {
-    let limit = settings.max_body_bytes;
-    let read = tokio::time::timeout(settings.read_timeout, Limited::new(body, limit).collect()).await;
-    match read {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            tracing::warn!(source = %source_name, limit, "request body over the limit");
-            Err(Refusal::new(
-                Rejection::BodyTooLarge,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body larger than {limit} bytes"),
-            ))
+/// The raw bytes, within the running config's size limit and read timeout, held in the shared
+/// body-memory budget (the [`Reservation`] gives the bytes back when the request is answered).
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    settings: &Settings,
+    source_name: &str,
+) -> Result<(Bytes, Reservation), Refusal> {
+    let limits = BodyLimits { max_bytes: settings.max_body_bytes, timeout: settings.read_timeout };
+    body::read(body, headers, limits, &state.budget).await.map_err(|e| {
+        let (reason, status) = match e {
+            BodyError::TooLarge { .. } => (Rejection::BodyTooLarge, StatusCode::PAYLOAD_TOO_LARGE),
+            BodyError::NoRoom => (Rejection::BodyBudget, StatusCode::SERVICE_UNAVAILABLE),
+            BodyError::Timeout => (Rejection::ReadTimeout, StatusCode::REQUEST_TIMEOUT),
+            BodyError::Unreadable => (Rejection::UnreadableBody, StatusCode::BAD_REQUEST),
+        };
+        if e != BodyError::Unreadable {
+            tracing::warn!(source = %source_name, "request body refused: {e}");
         }
-        Ok(Err(_)) => Err(Refusal::new(
-            Rejection::UnreadableBody,
-            StatusCode::BAD_REQUEST,
-            "could not read the request body",
-        )),
-        Err(_) => {
-            tracing::warn!(source = %source_name, "request body not received in time");
-            Err(Refusal::new(
-                Rejection::ReadTimeout,
-                StatusCode::REQUEST_TIMEOUT,
-                "the body was not received in time",
-            ))
-        }
-    }
+        Refusal::new(reason, status, e.to_string())
+    })
 }
 
 /// The source's signature check on the raw bytes; the reason is logged, never answered.
@@ -214,10 +202,35 @@ fn verify(source: &Source, headers: &HeaderMap, raw: Bytes, source_name: &str) -
     })
 }
 
-fn parse_json(raw: &Bytes) -> Result<serde_json::Value, Refusal> {
-    crate::json::parse_strict(raw).map_err(|e| {
-        Refusal::new(Rejection::InvalidJson, StatusCode::BAD_REQUEST, format!("body is not valid JSON: {e}"))
+/// The verified body's JSON value: JSON whatever its label, or a decoded form; else 415.
+fn decode(headers: &HeaderMap, raw: &Bytes) -> Result<serde_json::Value, Refusal> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    crate::json::decode_received(raw, content_type).map_err(|e| match e {
+        BodyDecodeError::InvalidJson(_) => {
+            Refusal::new(Rejection::InvalidJson, StatusCode::BAD_REQUEST, e.to_string())
+        }
+        BodyDecodeError::Unsupported => {
+            Refusal::new(Rejection::UnsupportedMediaType, StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string())
+        }
     })
+}
+
+/// Text the stores keep as text must hold no NUL (PostgreSQL refuses it, and a refused event
+/// would be retried by its sender for ever): refused here with a clear 400 instead.
+fn storable(event: &NewEvent) -> Result<(), Refusal> {
+    let fields = [
+        ("the event type", Some(event.event_type.as_str())),
+        ("the content type", event.content_type.as_deref()),
+        ("the dedup key", event.dedup.as_ref().map(|d| d.key.as_str())),
+    ];
+    match fields.iter().find(|(_, v)| v.is_some_and(|v| v.contains('\0'))) {
+        Some((what, _)) => Err(Refusal::new(
+            Rejection::NulInText,
+            StatusCode::BAD_REQUEST,
+            format!("{what} contains a NUL character, which cannot be stored"),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn event_type(source: &Source, headers: &HeaderMap, body: &serde_json::Value) -> Result<String, Refusal> {
@@ -283,32 +296,4 @@ fn busy(message: &str) -> Response {
     let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, message);
     r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
     r
-}
-
-/// `application/json`, `text/json` or any `+json` type, parameters ignored.
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
-}
-
-/// The key a repeated request shares with the original: by default the sender's delivery id when
-/// its scheme signs one (`webhook-id`, `X-GitHub-Delivery`, Stripe's event id), else the body hash.
-fn dedup_key(
-    spec: &DedupKeySpec,
-    delivery_id: Option<&str>,
-    headers: &HeaderMap,
-    body: &serde_json::Value,
-    raw: &[u8],
-) -> String {
-    let from_request = match spec {
-        DedupKeySpec::Body => delivery_id.map(|id| format!("id:{id}")),
-        DedupKeySpec::Header(name) => {
-            headers.get(name).and_then(|v| v.to_str().ok()).map(|v| format!("h:{v}"))
-        }
-        DedupKeySpec::Path(path) => path.select(body).first().map(|v| match v {
-            serde_json::Value::String(s) => format!("p:{s}"),
-            other => format!("p:{other}"),
-        }),
-    };
-    from_request.unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw))))
 }

@@ -1,6 +1,11 @@
 //! The HTTP edge: `POST /hooks/{source}` verifies, routes, renders and stores; it never calls a
-//! destination.
+//! destination. `edge/` is the listener (connection cap, head and idle timeouts, head size),
+//! `budget` and `body` bound the request bodies held in memory.
 
+pub mod body;
+pub mod budget;
+mod dedup;
+mod edge;
 mod hooks;
 
 use std::future::Future;
@@ -26,6 +31,29 @@ pub struct AppState {
     /// past it, 503 (see `hooks`).
     pub in_flight: Arc<tokio::sync::Semaphore>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Request-body bytes in memory across all requests (`settings.body_memory_bytes`, read at
+    /// start); a body that does not fit gets 503 before it is read.
+    pub budget: Arc<budget::Budget>,
+}
+
+impl AppState {
+    /// The state for `config`'s settings as they are now (the shared limits are read at start).
+    pub fn new(
+        config: Arc<ArcSwap<Config>>,
+        ingest: Ingest,
+        store: Arc<dyn Store>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        let settings = config.load().settings.clone();
+        Self {
+            config,
+            ingest,
+            store,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_requests)),
+            metrics,
+            budget: budget::Budget::new(settings.edge.body_memory_bytes),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -38,13 +66,30 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and finishes requests in flight.
+/// Connections the kernel may queue before they are accepted (it caps this at `somaxconn`).
+const BACKLOG: u32 = 4096;
+
+/// A listener on `addr` whose accept queue holds a burst of connections (tokio's default, 1024,
+/// drops SYNs when thousands of clients reconnect at once, costing each a 1 s retransmission).
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket =
+        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and finishes requests in flight. The
+/// edge limits (`settings.head_timeout`, `idle_timeout`, `max_head_bytes`, `max_connections`) are
+/// read from the config now, at start.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let limits = state.config.load().settings.edge.clone();
+    let metrics = Arc::clone(&state.metrics);
+    edge::serve(listener, router(state), limits, metrics, shutdown).await
 }
 
 /// Ready when the rules are loaded (always, once serving) and the store answers within a second.

@@ -54,6 +54,17 @@ pub enum StoreError {
     Locked(String),
 }
 
+/// `text` as a text column can hold it on both stores: PostgreSQL refuses NUL in `TEXT`, so each
+/// is replaced by U+FFFD (a destination's answer, or an error quoting it, is recorded, never lost).
+pub fn storable_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') { text.replace('\0', "\u{fffd}").into() } else { text.into() }
+}
+
+/// [`storable_text`] of an optional owned value.
+pub(crate) fn storable(text: Option<&String>) -> Option<String> {
+    text.map(|t| storable_text(t).into_owned())
+}
+
 impl StoreError {
     /// A `BadUrl` that shows the URL without its password.
     pub fn bad_url(url: &str) -> Self {

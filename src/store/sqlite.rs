@@ -282,7 +282,7 @@ impl SqliteStore {
             )
             .bind(status)
             .bind(next_at)
-            .bind(&r.error)
+            .bind(super::storable(r.error.as_ref()))
             .bind(a.attempted_at)
             .bind(r.id)
             .bind(r.series)
@@ -303,8 +303,8 @@ impl SqliteStore {
             .bind(a.status_code.map(i64::from))
             .bind(a.latency_ms)
             .bind(outcome)
-            .bind(&a.error)
-            .bind(&a.response_excerpt)
+            .bind(super::storable(a.error.as_ref()))
+            .bind(super::storable(a.response_excerpt.as_ref()))
             .execute(&mut *tx)
             .await?;
         }

@@ -389,6 +389,26 @@ async fn inspection_lists_filter_page_and_summarise(s: &dyn Store) {
     assert_eq!(stored.rules_version, "v1");
 }
 
+async fn nul_in_a_recorded_answer_is_replaced(s: &dyn Store) {
+    s.insert(&[event("e1", None, 1)], 1_000).await.expect("insert");
+    let c = s.claim(1_000, LEASE, "w1", &any(10)).await.expect("claim").remove(0);
+    let attempt = AttemptRecord {
+        attempted_at: 2_000,
+        status_code: Some(500),
+        latency_ms: 5,
+        error: Some("HTTP 500: bad\0answer".into()),
+        response_excerpt: Some("bad\0answer".into()),
+    };
+    record(s, &c, attempt, NextState::Retry { at: 7_000 }, Some("HTTP 500: bad\0answer".into()))
+        .await
+        .expect("a NUL in an answer never fails the record");
+    let rows =
+        s.list(Filter { event_id: Some(c.event_id.clone()), ..Filter::default() }).await.expect("list");
+    let a = &rows[0].history[0];
+    assert_eq!(a.response_excerpt.as_deref(), Some("bad\u{fffd}answer"));
+    assert_eq!(a.error.as_deref(), Some("HTTP 500: bad\u{fffd}answer"));
+}
+
 /// Runs each store case against a fresh SQLite file and a fresh PostgreSQL database.
 macro_rules! both_stores {
     ($($case:ident),* $(,)?) => {
@@ -427,7 +447,8 @@ both_stores!(
     template_failures_are_stored_dead_and_replay_starts_a_new_series,
     a_delivered_delivery_is_replayed_only_with_force,
     prune_keeps_unfinished_and_dead_events,
-    inspection_lists_filter_page_and_summarise
+    inspection_lists_filter_page_and_summarise,
+    nul_in_a_recorded_answer_is_replaced
 );
 
 /// On PostgreSQL the claim holds a destination's rate (an evenly refilled bucket, bursts of one

@@ -225,6 +225,18 @@ pub fn serve(rules_path: &str, extra: &[&str]) -> Server {
 /// Like [`serve`], with environment variables. The server binds port 0 and the test reads the
 /// address it got from its "serving" log line, so no two tests can race for a port.
 pub fn serve_with_env(rules_path: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    serve_command(Command::new(BIN), rules_path, extra, env)
+}
+
+/// Like [`serve`], with the process's open-file limit lowered to `n` (by the shell that execs it).
+pub fn serve_with_fd_limit(rules_path: &str, n: u32) -> Server {
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), BIN]);
+    serve_command(sh, rules_path, &[], &[])
+}
+
+/// `command` (the binary, or a wrapper that execs it) with `serve`'s arguments, once serving.
+fn serve_command(mut command: Command, rules_path: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let store =
         format!("sqlite://{}", std::path::Path::new(rules_path).with_file_name("hookroute.db").display());
     let mut args = vec!["serve", "--rules", rules_path, "--listen", "127.0.0.1:0"];
@@ -232,7 +244,7 @@ pub fn serve_with_env(rules_path: &str, extra: &[&str], env: &[(&str, &str)]) ->
         args.extend(["--store", store.as_str()]);
     }
     args.extend_from_slice(extra);
-    let mut child = Command::new(BIN)
+    let mut child = command
         .args(&args)
         .env("HOOKROUTE_LOG", "info")
         .env("HOOKROUTE_ADMIN_LISTEN", "127.0.0.1:0")

@@ -165,9 +165,12 @@ async fn the_delivery_header_is_stable_across_retries_and_new_per_replay() {
     assert!(id.parse::<i64>().is_ok() && series == "1", "{first}");
     assert_eq!(header(&got[1]), first, "the retry carries the same id");
 
-    let out = std::process::Command::new(crate::cli::BIN)
+    // Awaited, not blocking: the app under test runs on this test's runtime and must be able to
+    // finish a transaction while the replay waits for SQLite's write lock.
+    let out = tokio::process::Command::new(crate::cli::BIN)
         .args(["replay", "--store", &app.store_url, id, "--force"])
         .output()
+        .await
         .expect("replay");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got = crm.wait_for(3, WAIT).await;

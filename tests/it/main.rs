@@ -8,6 +8,7 @@ mod cli_mistakes;
 mod delivery;
 mod diff;
 mod durable;
+mod edge;
 mod fleet;
 mod held;
 mod http_contract;
@@ -23,3 +24,4 @@ mod support;
 #[path = "../../src/store/test_database.rs"]
 mod test_database;
 mod text_logs;
+mod verify_first;

@@ -134,6 +134,8 @@ pub struct App {
     pub client: reqwest::Client,
     /// The server's request slots (`settings.max_concurrent_requests`).
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// The server's request-body memory budget (`settings.body_memory_bytes`).
+    pub budget: Arc<hookroute::server::budget::Budget>,
     _dir: tempfile::TempDir,
     _stop: watch::Sender<bool>,
 }
@@ -174,15 +176,9 @@ impl App {
             metrics: Arc::clone(&metrics),
         };
         tokio::spawn(worker.run(stop_rx));
-        let in_flight =
-            Arc::new(tokio::sync::Semaphore::new(reloader.current().load().settings.max_concurrent_requests));
-        let state = AppState {
-            config: reloader.current(),
-            ingest,
-            store: Arc::clone(&store),
-            in_flight: Arc::clone(&in_flight),
-            metrics: Arc::clone(&metrics),
-        };
+        let state = AppState::new(reloader.current(), ingest, Arc::clone(&store), Arc::clone(&metrics));
+        let in_flight = Arc::clone(&state.in_flight);
+        let budget = Arc::clone(&state.budget);
         let admin_state = AdminState {
             reloader: Arc::clone(&reloader),
             store: Arc::clone(&store),
@@ -206,6 +202,7 @@ impl App {
             store_url,
             client: reqwest::Client::new(),
             in_flight,
+            budget,
             _dir: dir,
             _stop: stop,
         }
@@ -225,6 +222,11 @@ impl App {
         let status = r.status().as_u16();
         let text = r.text().await.expect("body");
         (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
+    /// `host:port` of the hooks listener, for raw sockets.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
     }
 
     pub async fn post_event(&self, body: serde_json::Value) -> u16 {

@@ -135,8 +135,8 @@ async fn rerender(store: &dyn Store, config: &Config, d: &Claimed) -> Result<Ren
         .get(d.action_index)
         .filter(|a| a.destination == d.destination)
         .ok_or_else(|| format!("rule `{}` no longer has this action", d.rule))?;
-    let body: serde_json::Value =
-        serde_json::from_slice(&event.body).map_err(|e| format!("stored body: {e}"))?;
+    let body = crate::json::decode_received(&event.body, event.content_type.as_deref())
+        .map_err(|e| format!("stored body: {e}"))?;
     let received_at = rfc3339_ms(event.received_at);
     let ctx = RenderContext::new(&event.event_type, &body, &event.source, &received_at);
     let raw: Bytes = event.body.clone();

@@ -221,11 +221,11 @@ impl PostgresStore {
             c.status_code.push(r.attempt.status_code.map(i64::from));
             c.latency_ms.push(r.attempt.latency_ms);
             c.outcome.push(outcome);
-            c.error.push(r.attempt.error.clone());
-            c.excerpt.push(r.attempt.response_excerpt.clone());
+            c.error.push(super::storable(r.attempt.error.as_ref()));
+            c.excerpt.push(super::storable(r.attempt.response_excerpt.as_ref()));
             c.status.push(status);
             c.next_at.push(next_at);
-            c.last_error.push(r.error.clone());
+            c.last_error.push(super::storable(r.error.as_ref()));
         }
         // Fenced: only rows whose series and token are still the claim's move on and get their
         // attempt; the others changed hands (or were replayed) and are returned as stale.
