@@ -30,11 +30,21 @@ pub struct PlannedAction<'c> {
 
 /// The actions the event triggers under `config`, in rule order then action order.
 pub fn plan<'c>(config: &'c Config, event: &ParsedEvent<'_>) -> Vec<PlannedAction<'c>> {
-    let fired = config.rules.matching_with(event.source, event.event_type, event.body, event.headers);
+    plan_prev(config, event, None)
+}
+
+/// [`plan`] given the previous event of the same entity key (`None`: none), for `becomes`,
+/// `changed` and `prev` in templates.
+pub fn plan_prev<'c>(
+    config: &'c Config,
+    event: &ParsedEvent<'_>,
+    prev: Option<&Value>,
+) -> Vec<PlannedAction<'c>> {
+    let fired = config.rules.matching_prev(event.source, event.event_type, event.body, event.headers, prev);
     if fired.is_empty() {
         return Vec::new();
     }
-    let ctx = RenderContext::new(event.event_type, event.body, event.source, event.received_at);
+    let ctx = RenderContext::with_prev(event.event_type, event.body, event.source, event.received_at, prev);
     let incoming = Incoming { raw_body: event.raw_body, content_type: event.content_type, ctx: &ctx };
     fired
         .into_iter()
@@ -48,6 +58,15 @@ pub fn plan<'c>(config: &'c Config, event: &ParsedEvent<'_>) -> Vec<PlannedActio
             })
         })
         .collect()
+}
+
+/// The entity key an event is about: what `key` selects when that is exactly one string or number
+/// (as JSON text, so `"9001"` and `9001` differ); `None` otherwise (the event has no previous event).
+pub fn entity_key(key: &crate::rules::Path, body: &Value) -> Option<String> {
+    match key.select(body).as_slice() {
+        [v @ (Value::String(_) | Value::Number(_))] => Some(v.to_string()),
+        _ => None,
+    }
 }
 
 /// The event type House Check puts in the body: a string `type` at the top level.

@@ -368,6 +368,7 @@ async fn fill(url: &str, events: usize, rules: &std::path::Path, batch: usize) -
                 rules_version: config.version.clone(),
                 dedup: None,
                 deliveries: planned.clone(),
+                state: None,
             })
             .collect();
         let inserted = store.insert(&chunk, now).await.context("insert failed")?;

@@ -31,6 +31,8 @@ pub struct RawSettings {
     pub delivery: Option<RawDelivery>,
     /// How long events whose deliveries all succeeded are kept, e.g. `7d`.
     pub retention: Option<Spanned<String>>,
+    /// How long the last event of an entity key is remembered after it, e.g. `90d` (the default).
+    pub state_retention: Option<Spanned<String>>,
     /// How long a client may take to send a request body (default 10 s).
     pub read_timeout: Option<Spanned<String>>,
     /// Requests handled at once before new ones get 503 (default 1024; read at start only).
@@ -89,6 +91,9 @@ pub struct RawSource {
     pub dedup: Option<Node>,
     /// Where the event type is (default: the scheme's own place, e.g. `$.type`).
     pub event_type: Option<RawEventType>,
+    /// The entity an event is about, a JSONPath selecting one string or number (e.g.
+    /// `$.payload.id`): `becomes`, `changed` and `prev` compare with the key's previous event.
+    pub key: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

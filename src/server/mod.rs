@@ -2,6 +2,7 @@
 //! destination.
 
 mod hooks;
+mod keyed;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -4,12 +4,14 @@
 //! implementation. Times are unix milliseconds, passed in by callers so tests and replays control
 //! the clock.
 
+mod entity;
 mod inspect;
 mod nodelay;
 mod postgres;
 mod redact;
 mod rows;
 mod sqlite;
+mod sqlite_entity;
 #[cfg(test)]
 pub(crate) mod test_database;
 #[cfg(test)]
@@ -22,6 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
+pub use entity::{EntityState, Routed, StatefulRoute};
 pub use postgres::PostgresStore;
 pub use redact::redact_url;
 pub use sqlite::SqliteStore;
@@ -78,6 +81,9 @@ pub struct NewEvent {
     /// `None`: no deduplication for this source.
     pub dedup: Option<DedupKey>,
     pub deliveries: Vec<NewDelivery>,
+    /// `Some`: the event is about an entity key; its rules are routed in the ingest transaction
+    /// (replacing `matched_rules` and `deliveries`) and it becomes the key's previous event.
+    pub state: Option<EntityState>,
 }
 
 #[derive(Debug, Clone)]
@@ -336,6 +342,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes events received before `before` whose deliveries are all delivered (and, with
     /// `include_dead`, dead ones too), and expired dedup keys. Returns events deleted.
     fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64>;
+    /// Forgets entity keys whose last event was stored before `before` (`settings.state_retention`):
+    /// a key seen again afterwards has no previous event. Returns keys forgotten.
+    fn prune_state(&self, before: i64) -> StoreFuture<'_, u64>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created when missing) or `postgres://…`; both are

@@ -31,6 +31,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_inspection_indexes.sql")),
+    (6, include_str!("../../migrations/sqlite/0006_entity_state.sql")),
 ];
 
 /// Writes go through a pool of one connection, so writers queue in order inside the process instead
@@ -38,7 +39,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// alongside the writer).
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
+    pub(super) writer: SqlitePool,
     reader: SqlitePool,
 }
 
@@ -114,7 +115,7 @@ async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
     Ok(())
 }
 
-fn to_i64(n: usize) -> i64 {
+pub(super) fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -124,6 +125,9 @@ fn placeholders(from: usize, count: usize) -> String {
 
 impl SqliteStore {
     async fn insert_batch(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
+        if batch.iter().any(|e| e.state.is_some()) {
+            return self.insert_keyed(batch, now).await;
+        }
         // Multi-row statements: one round trip to SQLite's thread per table, not per row.
         let (mut out, keyed) = in_batch_duplicates(batch);
         let mut tx = self.writer.begin().await?;
@@ -395,6 +399,10 @@ impl Store for SqliteStore {
                 .await?;
             Ok(counts_from_rows!(rows))
         })
+    }
+
+    fn prune_state(&self, before: i64) -> StoreFuture<'_, u64> {
+        Box::pin(self.forget_states(before))
     }
 
     fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64> {

@@ -25,6 +25,7 @@ fn event(id: &str, dedup: Option<&str>, deliveries: usize) -> NewEvent {
                 request: Ok((Bytes::from_static(b"{}"), Some("application/json".into()))),
             })
             .collect(),
+        state: None,
     }
 }
 

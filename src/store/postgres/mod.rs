@@ -24,12 +24,14 @@ use super::{
 };
 
 mod columns;
+mod entity;
 
 use columns::{DeliveryColumns, EventColumns, RecordColumns};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/postgres/0001_init.sql")),
     (2, include_str!("../../../migrations/postgres/0002_inspection_indexes.sql")),
+    (6, include_str!("../../../migrations/postgres/0006_entity_state.sql")),
 ];
 /// Any constant shared by all instances: serialises migrations.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_726f_7574;
@@ -107,6 +109,9 @@ impl PostgresStore {
     /// prepared once and then sent as a single write, which also keeps sqlx 0.9's sockets (no
     /// TCP_NODELAY) clear of Nagle/delayed-ACK stalls that multi-statement transactions hit.
     async fn insert_batch(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
+        if batch.iter().any(|e| e.state.is_some()) {
+            return self.insert_keyed(batch, now).await;
+        }
         let (mut out, _) = in_batch_duplicates(batch);
         let mut e = EventColumns::default();
         let mut d = DeliveryColumns::default();
@@ -383,6 +388,10 @@ impl Store for PostgresStore {
             sqlx::query("SELECT 1").execute(&self.pool).await?;
             Ok(())
         })
+    }
+
+    fn prune_state(&self, before: i64) -> StoreFuture<'_, u64> {
+        Box::pin(self.forget_states(before))
     }
 
     fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64> {

@@ -1,0 +1,143 @@
+//! SQLite's side of entity state (see `entity.rs`): one writer connection orders every transaction,
+//! so reading a key's state in the ingest transaction already sees the last committed event.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use sqlx::{Sqlite, Transaction};
+
+use super::entity::{RoutedBatch, StateId, fresh_ids, route_in_order};
+use super::rows::in_batch_duplicates;
+use super::sqlite::to_i64;
+use super::{Inserted, NewEvent, SqliteStore, StoreResult};
+
+impl SqliteStore {
+    /// [`SqliteStore`]'s insert for a batch holding events about entity keys: dedup, read the
+    /// keys' state, route in batch order, then write events, deliveries and state, in one transaction.
+    pub(super) async fn insert_keyed(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
+        let (mut out, keyed) = in_batch_duplicates(batch);
+        let mut tx = self.writer.begin().await?;
+        for i in keyed {
+            if let Some(original) = dedup(&mut tx, &batch[i], now).await? {
+                out[i] = Some(Inserted::Duplicate(original));
+            }
+        }
+        let mut stored = HashMap::new();
+        for id in fresh_ids(batch, &out) {
+            if let Some(body) = read_state(&mut tx, &id).await? {
+                stored.insert(id, body);
+            }
+        }
+        let routed = route_in_order(batch, &out, stored);
+        write(&mut tx, &routed, now).await?;
+        tx.commit().await?;
+        Ok(out.into_iter().map(|o| o.unwrap_or(Inserted::New)).collect())
+    }
+
+    /// Deletes the state of keys whose last event was stored before `before`.
+    pub(super) async fn forget_states(&self, before: i64) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM entity_state WHERE updated_at < $1")
+            .bind(before)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected())
+    }
+}
+
+/// Claims the event's dedup key; `Some(original id)` when it was seen within the window.
+async fn dedup(tx: &mut Transaction<'_, Sqlite>, ev: &NewEvent, now: i64) -> StoreResult<Option<String>> {
+    let Some(d) = &ev.dedup else { return Ok(None) };
+    let fresh: Option<String> = sqlx::query_scalar(
+        "INSERT INTO dedup (source, key, event_id, expires_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (source, key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at
+           WHERE dedup.expires_at <= $5
+         RETURNING event_id",
+    )
+    .bind(&ev.source)
+    .bind(&d.key)
+    .bind(&ev.id)
+    .bind(d.expires_at)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if fresh.is_some() {
+        return Ok(None);
+    }
+    let original: String = sqlx::query_scalar("SELECT event_id FROM dedup WHERE source = $1 AND key = $2")
+        .bind(&ev.source)
+        .bind(&d.key)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(Some(original))
+}
+
+async fn read_state(tx: &mut Transaction<'_, Sqlite>, id: &StateId) -> StoreResult<Option<Bytes>> {
+    let body: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT body FROM entity_state WHERE source = $1 AND key_path = $2 AND key = $3")
+            .bind(&id.0)
+            .bind(&id.1)
+            .bind(&id.2)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(body.map(Bytes::from))
+}
+
+/// The routed events, their deliveries and the keys' new state.
+async fn write(tx: &mut Transaction<'_, Sqlite>, routed: &RoutedBatch, now: i64) -> StoreResult<()> {
+    for ev in &routed.events {
+        let rules = serde_json::to_string(&ev.matched_rules).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "INSERT INTO events (id, source, event_type, received_at, body, content_type, matched_rules, rules_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&ev.id)
+        .bind(&ev.source)
+        .bind(&ev.event_type)
+        .bind(ev.received_at)
+        .bind(ev.body.to_vec())
+        .bind(&ev.content_type)
+        .bind(rules)
+        .bind(&ev.rules_version)
+        .execute(&mut **tx)
+        .await?;
+        for d in &ev.deliveries {
+            let (body, content_type, status, error) = match &d.request {
+                Ok((body, ct)) => (Some(body.to_vec()), ct.clone(), "pending", None),
+                Err(reason) => (None, None, "dead", Some(reason.clone())),
+            };
+            sqlx::query(
+                "INSERT INTO deliveries (event_id, rule, action_index, destination, body, content_type, status,
+                    series_started_at, next_attempt_at, last_error, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8)",
+            )
+            .bind(&ev.id)
+            .bind(&d.rule)
+            .bind(to_i64(d.action_index))
+            .bind(&d.destination)
+            .bind(body)
+            .bind(content_type)
+            .bind(status)
+            .bind(now)
+            .bind(error)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    for s in &routed.states {
+        sqlx::query(
+            "INSERT INTO entity_state (source, key_path, key, event_id, body, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (source, key_path, key) DO UPDATE
+               SET event_id = excluded.event_id, body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(&s.id.0)
+        .bind(&s.id.1)
+        .bind(&s.id.2)
+        .bind(&s.event_id)
+        .bind(s.body.to_vec())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
