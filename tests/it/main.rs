@@ -8,6 +8,7 @@ mod cli_mistakes;
 mod delivery;
 mod diff;
 mod durable;
+mod entity;
 mod fleet;
 mod http_contract;
 mod jsonpath_cts;
