@@ -227,3 +227,25 @@ fn test_with_prev_judges_becomes_against_the_given_previous_event() {
     );
     assert!(none.contains("MATCH ready"), "{none}");
 }
+
+#[tokio::test]
+async fn the_admin_dry_run_takes_an_optional_previous_event() {
+    let (slack, crm) = (Receiver::start().await, Receiver::start().await);
+    let app = App::start(&keyed_rules(&slack.url, &crm.url, false)).await;
+    let dry_run = |body: Value| {
+        let req = app.client.post(format!("{}/api/dry-run", app.admin)).json(&body);
+        async move {
+            let r = req.send().await.expect("POST");
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let event = order(3, "to schedule", "b");
+    let (status, first) = dry_run(json!({"event": event})).await;
+    assert_eq!((status, &first["rules"][0]["matched"]), (200, &json!(true)), "{first}");
+    assert_eq!(first["entity"], json!("key 3: no previous event (the first event of its key)"));
+    let (status, again) = dry_run(json!({"event": event, "prev": order(3, "to schedule", "a")})).await;
+    assert_eq!((status, &again["rules"][0]["matched"]), (200, &json!(false)), "{again}");
+    assert_eq!(again["rules"][0]["condition"]["before"], json!(["to schedule"]));
+    let (status, bad) = dry_run(json!({"event": event, "prev": "{not json"})).await;
+    assert_eq!(status, 422, "{bad}");
+}
