@@ -196,6 +196,7 @@ fn the_readme_delivery_settings_are_the_compiled_defaults() {
     let (config, _) = compile_text_with_env(&yaml, "README.md", &any_env).unwrap_or_else(|d| panic!("{d}"));
     let (shown, default) = (&config.settings, defaults());
     assert_eq!(shown.retention, default.retention, "retention");
+    assert_eq!(shown.state_retention, default.state_retention, "state_retention");
     assert_eq!(shown.delivery.timeout, default.delivery.timeout, "delivery.timeout");
     assert_eq!(shown.delivery.retry.schedule, default.delivery.retry.schedule, "schedule");
     assert_eq!(shown.delivery.retry.max_attempts, default.delivery.retry.max_attempts, "max_attempts");
