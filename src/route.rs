@@ -26,6 +26,10 @@ pub struct PlannedAction<'c> {
     pub action_index: usize,
     pub destination: &'c str,
     pub request: Result<RenderedRequest, RenderError>,
+    /// The rule's `after:` (the delivery is due this long after the event).
+    pub after: Option<std::time::Duration>,
+    /// The rule has `still:`: later events of the key may cancel the delivery while it waits.
+    pub waits: bool,
 }
 
 /// The actions the event triggers under `config`, in rule order then action order.
@@ -55,6 +59,8 @@ pub fn plan_prev<'c>(
                 action_index: i,
                 destination: &action.destination,
                 request: action.render(&config.templates, incoming),
+                after: rule.after,
+                waits: rule.still.is_some(),
             })
         })
         .collect()

@@ -11,3 +11,13 @@ CREATE TABLE entity_state (
     PRIMARY KEY (source, key_path, key)
 );
 CREATE INDEX entity_state_updated ON entity_state (updated_at);
+
+-- Deliveries of rules with `after:` + `still:`, by the key whose later events may cancel them.
+CREATE TABLE waits (
+    delivery_id BIGINT PRIMARY KEY REFERENCES deliveries (id) ON DELETE CASCADE,
+    source      TEXT NOT NULL,
+    key_path    TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    rule        TEXT NOT NULL
+);
+CREATE INDEX waits_key ON waits (source, key_path, key, rule);

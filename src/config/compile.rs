@@ -227,7 +227,7 @@ fn keyed_sources(
         loc,
         path,
         format!(
-            "`becomes` and `changed` compare with the previous event of the same key, but source {} has \
+            "`becomes`, `changed` and `still` compare events of the same key, but source {} has \
              no `key` (add e.g. `key: \"$.payload.id\"` to it{fix})",
             unkeyed.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
         ),
@@ -297,6 +297,29 @@ fn rule(
         }
         None => None,
     };
+    let after = raw.after.as_ref().and_then(|a| {
+        let d = duration(a, &join(path, "after"), p);
+        ok &= d.is_some();
+        d
+    });
+    let still = match &raw.still {
+        Some(n) => {
+            let c = when::compile(n, &join(path, "still"), p);
+            ok &= c.is_some();
+            // One problem per place: a missing `after` first, then a missing `key`.
+            if after.is_none() {
+                ok = false;
+                p.error::<()>(
+                    n.loc,
+                    &join(path, "still"),
+                    "`still` needs `after`: it holds while the actions wait",
+                );
+            }
+            ok &= keyed_sources(raw.source.as_ref(), sources, n.loc, &join(path, "still"), p);
+            c
+        }
+        None => None,
+    };
     if raw.actions.value.is_empty() {
         p.warning(raw.actions.loc, &join(path, "actions"), "this rule has no actions");
     }
@@ -316,5 +339,7 @@ fn rule(
         when,
         actions,
         stop: raw.stop,
+        after,
+        still,
     })
 }

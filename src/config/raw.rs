@@ -187,6 +187,13 @@ pub struct RawRule {
     pub actions: Spanned<Vec<Node>>,
     #[serde(default)]
     pub stop: bool,
+    /// The actions are due this long after the event, e.g. `48h` (kept in the store meanwhile).
+    pub after: Option<Spanned<String>>,
+    /// With `after`: a condition every later event of the same key must meet before the due
+    /// time; the first that does not cancels the waiting deliveries.
+    #[schemars(schema_with = "super::schema::condition")]
+    #[serde(default)]
+    pub still: Option<Node>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -197,6 +197,8 @@ mod tests {
             when,
             actions: vec![],
             stop,
+            after: None,
+            still: None,
         };
         let set = RuleSet::new(vec![
             mk("ready", None, "order.*", Some(when), false),

@@ -18,6 +18,11 @@ pub struct Rule {
     pub when: Option<Condition>,
     pub actions: Vec<Action>,
     pub stop: bool,
+    /// `after:`: the actions are due this long after the event (durably; the store keeps them).
+    pub after: Option<std::time::Duration>,
+    /// `still:`: must hold for every later event of the same key before the due time, or the
+    /// waiting deliveries are cancelled.
+    pub still: Option<Condition>,
 }
 
 impl Rule {
@@ -201,6 +206,8 @@ mod tests {
             when,
             actions: vec![],
             stop,
+            after: None,
+            still: None,
         }
     }
 

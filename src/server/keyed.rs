@@ -38,9 +38,10 @@ struct Deferred {
 }
 
 impl StatefulRoute for Deferred {
-    fn route(&self, prev: Option<&[u8]>) -> Routed {
+    fn route(&self, prev: Option<&[u8]>, waiting: &[String]) -> Routed {
         // The store holds only bodies that were verified and parsed when they arrived.
         let prev: Option<serde_json::Value> = prev.and_then(|p| serde_json::from_slice(p).ok());
+        let cancel = self.broken(waiting, prev.as_ref());
         let event = ParsedEvent {
             source: &self.source,
             event_type: &self.event_type,
@@ -57,7 +58,38 @@ impl StatefulRoute for Deferred {
         if let Ok(mut o) = self.outcome.0.lock() {
             *o = Some((matched_rules.clone(), deliveries.len()));
         }
-        Routed { matched_rules, deliveries }
+        Routed { matched_rules, deliveries, cancel }
+    }
+
+    fn watches(&self) -> bool {
+        let source = Some(self.source.as_str());
+        self.config
+            .rules
+            .rules()
+            .iter()
+            .any(|r| r.still.is_some() && r.source.as_deref().is_none_or(|s| Some(s) == source))
+    }
+}
+
+impl Deferred {
+    /// The waiting rules whose `still:` this event breaks, each with the reason recorded on its
+    /// cancelled deliveries. A rule no longer in the rules file (or without `still:`) keeps waiting.
+    fn broken(&self, waiting: &[String], prev: Option<&serde_json::Value>) -> Vec<(String, String)> {
+        let rules = self.config.rules.rules();
+        waiting
+            .iter()
+            .filter_map(|name| {
+                let still = rules.iter().find(|r| &r.name == name)?.still.as_ref()?;
+                let mut memo = crate::rules::Memo::new(0);
+                let holds = still.eval_prev(&self.body, Some(&self.headers), prev, &mut memo);
+                (!holds).then(|| {
+                    (
+                        name.clone(),
+                        format!("cancelled: event {} no longer meets `still` of rule {name}", self.id),
+                    )
+                })
+            })
+            .collect()
     }
 }
 

@@ -6,7 +6,7 @@
 //! [`StatefulRoute`], which the layers above implement (the store knows no rules): given the
 //! previous body it says which rules matched and which deliveries to store. The events of a batch
 //! are routed in batch order, carrying each key's body forward, so the second of two events of one
-//! key sees the first. Both stores call [`route_in_order`]; they only differ in how they read,
+//! key sees the first. Both stores route through [`Carry`]; they only differ in how they read,
 //! lock and write the rows.
 
 use std::collections::HashMap;
@@ -36,8 +36,16 @@ impl std::fmt::Debug for EntityState {
 /// Routing that needs the previous event of the key, run inside the ingest transaction.
 pub trait StatefulRoute: Send + Sync {
     /// The rules matched and the deliveries to store, given the previous event's raw body (`None`:
-    /// the key's first event, or its state was forgotten after `settings.state_retention`).
-    fn route(&self, prev: Option<&[u8]>) -> Routed;
+    /// the key's first event, or its state was forgotten after `settings.state_retention`) and
+    /// the rules with deliveries of this key still waiting (`after:` + `still:`), whose `still`
+    /// this event may break.
+    fn route(&self, prev: Option<&[u8]>, waiting: &[String]) -> Routed;
+
+    /// Whether any rule of this event's source has `still:` (else the store need not look up
+    /// waiting deliveries).
+    fn watches(&self) -> bool {
+        true
+    }
 }
 
 /// What [`StatefulRoute::route`] decided.
@@ -45,6 +53,8 @@ pub trait StatefulRoute: Send + Sync {
 pub struct Routed {
     pub matched_rules: Vec<String>,
     pub deliveries: Vec<NewDelivery>,
+    /// (rule, reason): the waiting deliveries of these rules for this key are cancelled.
+    pub cancel: Vec<(String, String)>,
 }
 
 /// A state row's identity.
@@ -61,43 +71,50 @@ pub(super) struct StateRow {
     pub(super) body: Bytes,
 }
 
-/// The batch after routing: each fresh event with its final rules and deliveries (events without
-/// state keep what the handler planned), and the state rows to write (the last event per key).
-pub(super) struct RoutedBatch {
-    pub(super) events: Vec<NewEvent>,
-    pub(super) states: Vec<StateRow>,
+/// Routes a batch's fresh events one by one in batch order, carrying each key's last body, so the
+/// second of two events of one key sees the first; collects the state rows to write at the end
+/// (one per key, its last event).
+pub(super) struct Carry {
+    stored: HashMap<StateId, Bytes>,
+    states: Vec<StateRow>,
+    last: HashMap<StateId, usize>,
 }
 
-/// Routes the fresh events (`out[i]` is `None`) in batch order. `stored` holds the committed
-/// bodies of the batch's keys; each routed event becomes its key's previous event for the next.
-pub(super) fn route_in_order(
-    batch: &[NewEvent],
-    out: &[Option<Inserted>],
-    mut stored: HashMap<StateId, Bytes>,
-) -> RoutedBatch {
-    let mut events = Vec::new();
-    let mut last: HashMap<StateId, usize> = HashMap::new();
-    let mut states: Vec<StateRow> = Vec::new();
-    for (ev, _) in batch.iter().zip(out).filter(|(_, o)| o.is_none()) {
+impl Carry {
+    /// `stored`: the committed bodies of the batch's keys.
+    pub(super) fn new(stored: HashMap<StateId, Bytes>) -> Self {
+        Self { stored, states: Vec::new(), last: HashMap::new() }
+    }
+
+    /// The event to write (with its final rules and deliveries: an event without state keeps what
+    /// the handler planned) and the cancellations its routing asked for.
+    pub(super) fn route(&mut self, ev: &NewEvent, waiting: &[String]) -> (NewEvent, Vec<(String, String)>) {
         let mut ev = ev.clone();
         let id = state_id(&ev);
-        if let (Some(state), Some(id)) = (ev.state.take(), id) {
-            let routed = state.route.route(stored.get(&id).map(|b| &b[..]));
-            ev.matched_rules = routed.matched_rules;
-            ev.deliveries = routed.deliveries;
-            stored.insert(id.clone(), ev.body.clone());
-            let row = StateRow { id: id.clone(), event_id: ev.id.clone(), body: ev.body.clone() };
-            match last.get(&id) {
-                Some(&i) => states[i] = row,
-                None => {
-                    last.insert(id, states.len());
-                    states.push(row);
-                }
+        let (Some(state), Some(id)) = (ev.state.take(), id) else { return (ev, Vec::new()) };
+        let routed = state.route.route(self.stored.get(&id).map(|b| &b[..]), waiting);
+        ev.matched_rules = routed.matched_rules;
+        ev.deliveries = routed.deliveries;
+        self.stored.insert(id.clone(), ev.body.clone());
+        let row = StateRow { id: id.clone(), event_id: ev.id.clone(), body: ev.body.clone() };
+        match self.last.get(&id) {
+            Some(&i) => self.states[i] = row,
+            None => {
+                self.last.insert(id, self.states.len());
+                self.states.push(row);
             }
         }
-        events.push(ev);
+        (ev, routed.cancel)
     }
-    RoutedBatch { events, states }
+
+    pub(super) fn states(self) -> Vec<StateRow> {
+        self.states
+    }
+}
+
+/// Whether the store must look up waiting deliveries for this event's key.
+pub(super) fn watches(ev: &NewEvent) -> bool {
+    ev.state.as_ref().is_some_and(|s| s.route.watches())
 }
 
 /// The distinct state ids of the fresh events, sorted: every instance locks them in this order.
@@ -109,6 +126,11 @@ pub(super) fn fresh_ids(batch: &[NewEvent], out: &[Option<Inserted>]) -> Vec<Sta
     ids
 }
 
+/// Whether a batch needs the keyed insert: events about entity keys, or deliveries due later.
+pub(super) fn needs_keyed_insert(batch: &[NewEvent]) -> bool {
+    batch.iter().any(|e| e.state.is_some() || e.deliveries.iter().any(|d| d.due_at.is_some()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,7 +139,7 @@ mod tests {
     struct Echo;
 
     impl StatefulRoute for Echo {
-        fn route(&self, prev: Option<&[u8]>) -> Routed {
+        fn route(&self, prev: Option<&[u8]>, waiting: &[String]) -> Routed {
             let seen = prev.map_or("none".to_owned(), |p| String::from_utf8_lossy(p).into_owned());
             Routed {
                 matched_rules: vec![seen.clone()],
@@ -126,7 +148,10 @@ mod tests {
                     action_index: 0,
                     destination: "d".into(),
                     request: Ok((Bytes::new(), None)),
+                    due_at: None,
+                    waits: false,
                 }],
+                cancel: waiting.iter().map(|w| (w.clone(), "broken".into())).collect(),
             }
         }
     }
@@ -153,11 +178,21 @@ mod tests {
             [ev("a", Some("1")), ev("b", Some("1")), ev("c", None), ev("d", Some("2")), ev("e", Some("1"))];
         let out = [None, None, None, Some(Inserted::Duplicate("x".into())), None];
         let stored = HashMap::from([(("s".into(), "$.id".into(), "1".into()), Bytes::from("old"))]);
-        let routed = route_in_order(&batch, &out, stored);
-        let seen: Vec<&str> = routed.events.iter().map(|e| e.matched_rules[0].as_str()).collect();
-        assert_eq!(seen, ["old", "body-a", "plain", "body-b"], "a duplicate is not routed");
-        assert_eq!(routed.states.len(), 1, "one row per key, the last event's");
-        assert_eq!(routed.states[0].event_id, "e");
+        let mut carry = Carry::new(stored);
+        let mut seen = Vec::new();
+        for (ev, _) in batch.iter().zip(&out).filter(|(_, o)| o.is_none()) {
+            let (routed, cancel) = carry.route(ev, &["r".to_owned()]);
+            seen.push((routed.matched_rules[0].clone(), cancel.len()));
+        }
+        let seen: Vec<(&str, usize)> = seen.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+        assert_eq!(
+            seen,
+            [("old", 1), ("body-a", 1), ("plain", 0), ("body-b", 1)],
+            "a duplicate is not routed"
+        );
+        let states = carry.states();
+        assert_eq!(states.len(), 1, "one row per key, the last event's");
+        assert_eq!(states[0].event_id, "e");
         assert_eq!(fresh_ids(&batch, &out), [("s".to_owned(), "$.id".to_owned(), "1".to_owned())]);
     }
 }

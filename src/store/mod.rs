@@ -99,6 +99,10 @@ pub struct NewDelivery {
     pub destination: String,
     /// `Err(reason)`: the template failed; the delivery is stored dead with the reason.
     pub request: Result<(Bytes, Option<String>), String>,
+    /// When it is first due (unix ms; `None`: at once). A rule's `after:`.
+    pub due_at: Option<i64>,
+    /// Its rule has `still:`: a later event of the same key may cancel it until it is due.
+    pub waits: bool,
 }
 
 /// What became of one event of a batch.
@@ -161,6 +165,8 @@ pub enum Status {
     Failed,
     Delivered,
     Dead,
+    /// A waiting delivery (`after:`) whose `still:` a later event broke: never sent.
+    Cancelled,
 }
 
 impl Status {
@@ -170,6 +176,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Delivered => "delivered",
             Status::Dead => "dead",
+            Status::Cancelled => "cancelled",
         }
     }
 }
@@ -300,6 +307,7 @@ pub struct Counts {
     pub failed: i64,
     pub delivered: i64,
     pub dead: i64,
+    pub cancelled: i64,
 }
 
 pub trait Store: Send + Sync + 'static {

@@ -83,7 +83,8 @@ macro_rules! counts_from_rows {
                 "pending" => c.pending = n,
                 "failed" => c.failed = n,
                 "delivered" => c.delivered = n,
-                _ => c.dead = n,
+                "cancelled" => c.cancelled = n,
+                _ => c.dead += n,
             }
         }
         c

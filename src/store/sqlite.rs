@@ -125,7 +125,7 @@ fn placeholders(from: usize, count: usize) -> String {
 
 impl SqliteStore {
     async fn insert_batch(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
-        if batch.iter().any(|e| e.state.is_some()) {
+        if super::entity::needs_keyed_insert(batch) {
             return self.insert_keyed(batch, now).await;
         }
         // Multi-row statements: one round trip to SQLite's thread per table, not per row.

@@ -6,14 +6,15 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use sqlx::{Sqlite, Transaction};
 
-use super::entity::{RoutedBatch, StateId, fresh_ids, route_in_order};
+use super::entity::{Carry, StateId, StateRow, fresh_ids, state_id, watches};
 use super::rows::in_batch_duplicates;
 use super::sqlite::to_i64;
 use super::{Inserted, NewEvent, SqliteStore, StoreResult};
 
 impl SqliteStore {
-    /// [`SqliteStore`]'s insert for a batch holding events about entity keys: dedup, read the
-    /// keys' state, route in batch order, then write events, deliveries and state, in one transaction.
+    /// [`SqliteStore`]'s insert for a batch holding events about entity keys (or deliveries due
+    /// later): dedup, read the keys' state, then per event in batch order: cancel what its
+    /// `still:` breaks, route, write; then the keys' new state. One transaction.
     pub(super) async fn insert_keyed(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
         let (mut out, keyed) = in_batch_duplicates(batch);
         let mut tx = self.writer.begin().await?;
@@ -28,8 +29,22 @@ impl SqliteStore {
                 stored.insert(id, body);
             }
         }
-        let routed = route_in_order(batch, &out, stored);
-        write(&mut tx, &routed, now).await?;
+        let mut carry = Carry::new(stored);
+        for (ev, _) in batch.iter().zip(&out).filter(|(_, o)| o.is_none()) {
+            let id = state_id(ev);
+            let waiting = match &id {
+                Some(id) if watches(ev) => waiting_rules(&mut tx, id, now).await?,
+                _ => Vec::new(),
+            };
+            let (ev, cancels) = carry.route(ev, &waiting);
+            if let Some(id) = &id {
+                for (rule, reason) in cancels {
+                    cancel(&mut tx, id, &rule, &reason, now).await?;
+                }
+            }
+            write_event(&mut tx, &ev, id.as_ref(), now).await?;
+        }
+        write_states(&mut tx, &carry.states(), now).await?;
         tx.commit().await?;
         Ok(out.into_iter().map(|o| o.unwrap_or(Inserted::New)).collect())
     }
@@ -82,48 +97,109 @@ async fn read_state(tx: &mut Transaction<'_, Sqlite>, id: &StateId) -> StoreResu
     Ok(body.map(Bytes::from))
 }
 
-/// The routed events, their deliveries and the keys' new state.
-async fn write(tx: &mut Transaction<'_, Sqlite>, routed: &RoutedBatch, now: i64) -> StoreResult<()> {
-    for ev in &routed.events {
-        let rules = serde_json::to_string(&ev.matched_rules).unwrap_or_else(|_| "[]".into());
-        sqlx::query(
-            "INSERT INTO events (id, source, event_type, received_at, body, content_type, matched_rules, rules_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+/// The rules with deliveries of this key waiting (`after:` + `still:`, not yet due or sent).
+async fn waiting_rules(tx: &mut Transaction<'_, Sqlite>, id: &StateId, now: i64) -> StoreResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT w.rule FROM waits w JOIN deliveries d ON d.id = w.delivery_id
+         WHERE w.source = $1 AND w.key_path = $2 AND w.key = $3
+           AND d.status = 'pending' AND d.attempts = 0 AND d.next_attempt_at > $4",
+    )
+    .bind(&id.0)
+    .bind(&id.1)
+    .bind(&id.2)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Cancels the waiting deliveries of `rule` for this key, with the reason.
+async fn cancel(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &StateId,
+    rule: &str,
+    reason: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'cancelled', last_error = $5, updated_at = $6
+         WHERE status = 'pending' AND attempts = 0 AND next_attempt_at > $6 AND id IN (
+            SELECT delivery_id FROM waits WHERE source = $1 AND key_path = $2 AND key = $3 AND rule = $4)",
+    )
+    .bind(&id.0)
+    .bind(&id.1)
+    .bind(&id.2)
+    .bind(rule)
+    .bind(reason)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The event and its deliveries; a delivery that may be cancelled is listed under its key.
+async fn write_event(
+    tx: &mut Transaction<'_, Sqlite>,
+    ev: &NewEvent,
+    id: Option<&StateId>,
+    now: i64,
+) -> StoreResult<()> {
+    let rules = serde_json::to_string(&ev.matched_rules).unwrap_or_else(|_| "[]".into());
+    sqlx::query(
+        "INSERT INTO events (id, source, event_type, received_at, body, content_type, matched_rules, rules_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&ev.id)
+    .bind(&ev.source)
+    .bind(&ev.event_type)
+    .bind(ev.received_at)
+    .bind(ev.body.to_vec())
+    .bind(&ev.content_type)
+    .bind(rules)
+    .bind(&ev.rules_version)
+    .execute(&mut **tx)
+    .await?;
+    for d in &ev.deliveries {
+        let (body, content_type, status, error) = match &d.request {
+            Ok((body, ct)) => (Some(body.to_vec()), ct.clone(), "pending", None),
+            Err(reason) => (None, None, "dead", Some(reason.clone())),
+        };
+        let due = d.due_at.unwrap_or(now);
+        let delivery: i64 = sqlx::query_scalar(
+            "INSERT INTO deliveries (event_id, rule, action_index, destination, body, content_type, status,
+                series_started_at, next_attempt_at, last_error, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) RETURNING id",
         )
         .bind(&ev.id)
-        .bind(&ev.source)
-        .bind(&ev.event_type)
-        .bind(ev.received_at)
-        .bind(ev.body.to_vec())
-        .bind(&ev.content_type)
-        .bind(rules)
-        .bind(&ev.rules_version)
-        .execute(&mut **tx)
+        .bind(&d.rule)
+        .bind(to_i64(d.action_index))
+        .bind(&d.destination)
+        .bind(body)
+        .bind(content_type)
+        .bind(status)
+        .bind(due)
+        .bind(error)
+        .bind(now)
+        .fetch_one(&mut **tx)
         .await?;
-        for d in &ev.deliveries {
-            let (body, content_type, status, error) = match &d.request {
-                Ok((body, ct)) => (Some(body.to_vec()), ct.clone(), "pending", None),
-                Err(reason) => (None, None, "dead", Some(reason.clone())),
-            };
+        if let (true, Some(id)) = (d.waits, id) {
             sqlx::query(
-                "INSERT INTO deliveries (event_id, rule, action_index, destination, body, content_type, status,
-                    series_started_at, next_attempt_at, last_error, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8)",
+                "INSERT INTO waits (delivery_id, source, key_path, key, rule) VALUES ($1, $2, $3, $4, $5)",
             )
-            .bind(&ev.id)
+            .bind(delivery)
+            .bind(&id.0)
+            .bind(&id.1)
+            .bind(&id.2)
             .bind(&d.rule)
-            .bind(to_i64(d.action_index))
-            .bind(&d.destination)
-            .bind(body)
-            .bind(content_type)
-            .bind(status)
-            .bind(now)
-            .bind(error)
             .execute(&mut **tx)
             .await?;
         }
     }
-    for s in &routed.states {
+    Ok(())
+}
+
+/// The keys' new last events.
+async fn write_states(tx: &mut Transaction<'_, Sqlite>, states: &[StateRow], now: i64) -> StoreResult<()> {
+    for s in states {
         sqlx::query(
             "INSERT INTO entity_state (source, key_path, key, event_id, body, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6)

@@ -185,7 +185,7 @@ fn becomes_on_a_source_without_key_is_a_load_error_with_its_place() {
     let err = format!("{out_text}{err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
     for needle in [
-        format!("{path}:12:11: rules[0].when: `becomes` and `changed` compare"),
+        format!("{path}:12:11: rules[0].when: `becomes`, `changed` and `still` compare"),
         format!("{path}:18:11: rules[1].when:"),
         "source `house-check` has no `key`".to_owned(),
     ] {

@@ -22,3 +22,4 @@ mod support;
 #[path = "../../src/store/test_database.rs"]
 mod test_database;
 mod text_logs;
+mod waiting;

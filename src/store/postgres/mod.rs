@@ -109,7 +109,7 @@ impl PostgresStore {
     /// prepared once and then sent as a single write, which also keeps sqlx 0.9's sockets (no
     /// TCP_NODELAY) clear of Nagle/delayed-ACK stalls that multi-statement transactions hit.
     async fn insert_batch(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
-        if batch.iter().any(|e| e.state.is_some()) {
+        if super::entity::needs_keyed_insert(batch) {
             return self.insert_keyed(batch, now).await;
         }
         let (mut out, _) = in_batch_duplicates(batch);
