@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::actions::{Incoming, RenderedRequest};
 use crate::config::{Config, EventTypeSpec};
+use crate::policy::Hours;
 use crate::template::{RenderContext, RenderError};
 
 /// An event after verification and parsing.
@@ -30,6 +31,30 @@ pub struct PlannedAction<'c> {
     pub after: Option<std::time::Duration>,
     /// The rule has `still:`: later events of the key may cancel the delivery while it waits.
     pub waits: bool,
+    /// The action's `hours:`, else its destination's (`None`: no destination of that name).
+    pub hours: Option<&'c Hours>,
+}
+
+impl PlannedAction<'_> {
+    /// When the delivery is first due, given the event was accepted at `now`: after the rule's
+    /// `after:`, then at the next opening of its hours. `None`: at once.
+    pub fn due_at(&self, now: i64) -> Option<i64> {
+        let after = self.after.map_or(0, |a| i64::try_from(a.as_millis()).unwrap_or(i64::MAX / 4));
+        let due = self.hours.map_or(now + after, |h| h.next_open(now + after));
+        (due != now).then_some(due)
+    }
+}
+
+/// The hours a stored delivery keeps (its action's, else its destination's): retries wait for
+/// the next opening too. Always open when the rule or destination is gone from the config.
+pub fn hours_of<'c>(config: &'c Config, rule: &str, action_index: usize, destination: &str) -> &'c Hours {
+    static ALWAYS: Hours = Hours::Always;
+    let action =
+        config.rules.rules().iter().find(|r| r.name == rule).and_then(|r| r.actions.get(action_index));
+    action
+        .and_then(|a| a.hours.as_ref())
+        .or_else(|| config.destinations.get(destination).map(|d| &d.hours))
+        .unwrap_or(&ALWAYS)
 }
 
 /// The actions the event triggers under `config`, in rule order then action order.
@@ -61,6 +86,10 @@ pub fn plan_prev<'c>(
                 request: action.render(&config.templates, incoming),
                 after: rule.after,
                 waits: rule.still.is_some(),
+                hours: action
+                    .hours
+                    .as_ref()
+                    .or_else(|| config.destinations.get(&action.destination).map(|d| &d.hours)),
             })
         })
         .collect()

@@ -8,6 +8,7 @@ mod delivery;
 mod destination;
 pub mod diagnostic;
 pub mod env;
+mod hours;
 pub mod node;
 mod problems;
 mod raw;

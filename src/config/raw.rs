@@ -149,6 +149,11 @@ pub struct RawDestination {
     pub rate_limit: Option<Spanned<String>>,
     /// `type: http` only: sign what is sent.
     pub sign: Option<RawSign>,
+    /// When deliveries may be sent: `always`, or `{days: [mon, …], from: "08:00", to: "18:00",
+    /// timezone: Europe/Amsterdam}`; due outside them, they wait for the next opening.
+    #[schemars(schema_with = "super::schema::any")]
+    #[serde(default)]
+    pub hours: Option<Node>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -215,4 +220,8 @@ pub struct RawAction {
     #[serde(default)]
     pub body: Option<Node>,
     pub content_type: Option<Spanned<String>>,
+    /// This action's own `hours:` (`always` opts out of the destination's).
+    #[schemars(schema_with = "super::schema::any")]
+    #[serde(default)]
+    pub hours: Option<Node>,
 }

@@ -250,9 +250,7 @@ pub(super) fn deliveries(planned: Vec<PlannedAction<'_>>, id: &str) -> Vec<NewDe
             rule: p.rule.to_owned(),
             action_index: p.action_index,
             destination: p.destination.to_owned(),
-            due_at: p
-                .after
-                .map(|a| crate::clock::now_ms() + i64::try_from(a.as_millis()).unwrap_or(i64::MAX / 4)),
+            due_at: p.due_at(crate::clock::now_ms()),
             waits: p.waits,
             request: p.request.map(|r| (r.body, r.content_type)).map_err(|e| {
                 tracing::error!(event_id = %id, rule = p.rule, destination = p.destination,

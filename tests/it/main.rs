@@ -10,6 +10,7 @@ mod diff;
 mod durable;
 mod entity;
 mod fleet;
+mod hours;
 mod http_contract;
 mod jsonpath_cts;
 mod layers;
