@@ -196,7 +196,8 @@ mod tests {
             serde_json::json!({"text": "Order 7"})
         );
 
-        let forward = Action { destination: "h".into(), plan: Plan::Http { body: HttpBody::Forward } };
+        let forward =
+            Action { destination: "h".into(), plan: Plan::Http { body: HttpBody::Forward }, hours: None };
         let r = forward.render(&t, &ev).expect("renders");
         assert_eq!(r.body, raw, "byte for byte");
         assert_eq!(r.content_type.as_deref(), Some("application/json"));
