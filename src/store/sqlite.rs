@@ -407,7 +407,11 @@ impl Store for SqliteStore {
 
     fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            let finished = if include_dead { "('delivered', 'dead')" } else { "('delivered')" };
+            let finished = if include_dead {
+                "('delivered', 'cancelled', 'dead')"
+            } else {
+                "('delivered', 'cancelled')"
+            };
             // `finished` is one of two constant lists.
             let r = sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM events WHERE received_at < $1 AND NOT EXISTS (

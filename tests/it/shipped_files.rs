@@ -89,6 +89,7 @@ fn every_example_event_is_routed_as_documented() {
         &[
             "order-ready-to-schedule->ops-slack",
             "order-ready-to-schedule->planning-mail",
+            "order-stuck->ops-slack",
             "order-status-to-crm->crm",
         ],
     );
@@ -98,6 +99,7 @@ fn every_example_event_is_routed_as_documented() {
         &[
             "order-ready-to-schedule->ops-slack",
             "order-ready-to-schedule->planning-mail",
+            "order-stuck->ops-slack",
             "order-status-to-crm->crm",
         ],
     );

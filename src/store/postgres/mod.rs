@@ -396,7 +396,8 @@ impl Store for PostgresStore {
 
     fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            let finished: &[&str] = if include_dead { &["delivered", "dead"] } else { &["delivered"] };
+            let finished: &[&str] =
+                if include_dead { &["delivered", "cancelled", "dead"] } else { &["delivered", "cancelled"] };
             let r = sqlx::query(
                 "DELETE FROM events WHERE received_at < $1 AND NOT EXISTS (
                     SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status <> ALL($2))",
