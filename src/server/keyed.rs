@@ -100,7 +100,6 @@ pub(super) fn key_of(source: &Source, body: &serde_json::Value) -> Option<(Strin
 }
 
 /// The [`EntityState`] that defers this event's routing to the ingest transaction.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn defer(
     config: &Arc<Config>,
     (key_path, key): (String, String),
