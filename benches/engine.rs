@@ -115,8 +115,11 @@ fn render(c: &mut Criterion) {
             "Order {{ payload.id }} at {{ payload.address }} is ready to schedule",
         )
         .expect("the template compiles");
-    let slack =
-        Action { destination: "ops-slack".into(), plan: Plan::Slack { text: Some(text), blocks: None } };
+    let slack = Action {
+        destination: "ops-slack".into(),
+        plan: Plan::Slack { text: Some(text), blocks: None },
+        hours: None,
+    };
     let ctx = RenderContext::new(EVENT_TYPE, &body, SOURCE, RECEIVED_AT);
     let incoming = Incoming { raw_body: &raw, content_type: Some("application/json"), ctx: &ctx };
     slack.render(&templates, &incoming).expect("the slack action renders");

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::route::{self, ParsedEvent};
-use crate::rules::{RuleTrace, explain};
+use crate::rules::{RuleTrace, explain_prev};
 
 /// Why a dry run could not explain the event.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +20,8 @@ pub enum DryRunError {
     InvalidJson(String),
     #[error("the event has no event type where this source expects one (give its headers)")]
     NoEventType,
+    #[error("the previous event is not valid JSON: {0}")]
+    InvalidPrev(String),
 }
 
 #[derive(Serialize)]
@@ -27,6 +29,9 @@ pub struct Report {
     pub source: String,
     pub event_type: String,
     pub rules_version: String,
+    /// Which previous event of the entity key the rules saw, in one sentence (sources with `key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
     pub rules: Vec<RuleTrace>,
     pub actions: Vec<ActionReport>,
 }
@@ -59,6 +64,20 @@ pub fn build(
     headers: &http::HeaderMap,
     event_type: Option<&str>,
 ) -> Result<Report, DryRunError> {
+    build_with_prev(config, source, raw, headers, event_type, None)
+}
+
+/// [`build`] given the previous event of the same key (`None`: as the first event of its key).
+/// As when serving, an event whose key path selects no single string or number has no previous
+/// event, whatever `prev` says; the report's `entity` sentence says which case applied.
+pub fn build_with_prev(
+    config: &Config,
+    source: Option<&str>,
+    raw: Bytes,
+    headers: &http::HeaderMap,
+    event_type: Option<&str>,
+    prev: Option<&[u8]>,
+) -> Result<Report, DryRunError> {
     let source = match source {
         Some(s) if config.sources.contains_key(s) => s.to_owned(),
         Some(s) => return Err(DryRunError::UnknownSource(s.to_owned(), sorted_sources(config))),
@@ -68,11 +87,16 @@ pub fn build(
     let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let body: Value = crate::json::decode_received(&raw, content_type)
         .map_err(|e| DryRunError::InvalidJson(e.to_string()))?;
-    let spec = &config
+    let source_def = config
         .sources
         .get(&source)
-        .ok_or_else(|| DryRunError::UnknownSource(source.clone(), sorted_sources(config)))?
-        .event_type;
+        .ok_or_else(|| DryRunError::UnknownSource(source.clone(), sorted_sources(config)))?;
+    let spec = &source_def.event_type;
+    let prev: Option<Value> = match prev {
+        Some(p) => Some(crate::json::parse_strict(p).map_err(|e| DryRunError::InvalidPrev(e.to_string()))?),
+        None => None,
+    };
+    let (entity, prev) = entity(source_def.key.as_ref(), &body, prev);
     let event_type = match event_type {
         Some(t) => t.to_owned(),
         None => route::event_type_of(spec, headers, &body).ok_or(DryRunError::NoEventType)?,
@@ -88,7 +112,7 @@ pub fn build(
         headers: Some(headers),
     };
     let redact = |s: &str| config.redactor.redact(s);
-    let actions = route::plan(config, &event)
+    let actions = route::plan_prev(config, &event, prev.as_ref())
         .into_iter()
         .map(|planned| {
             let dest = config.destinations.get(planned.destination);
@@ -113,12 +137,34 @@ pub fn build(
         })
         .collect();
     Ok(Report {
-        rules: explain(&config.rules, &source, &event_type, &body, Some(headers)),
+        rules: explain_prev(&config.rules, &source, &event_type, &body, Some(headers), prev.as_ref()),
+        entity,
         source,
         event_type,
         rules_version: config.version.clone(),
         actions,
     })
+}
+
+/// The sentence saying which previous event the rules saw, and that event (kept only when the
+/// event has a key, as when serving).
+fn entity(
+    key: Option<&crate::rules::Path>,
+    body: &Value,
+    prev: Option<Value>,
+) -> (Option<String>, Option<Value>) {
+    let Some(path) = key else { return (None, None) };
+    match (route::entity_key(path, body), prev) {
+        (None, _) => (
+            Some(format!(
+                "no previous event: the key path {} selects no single string or number in this event",
+                path.text()
+            )),
+            None,
+        ),
+        (Some(k), None) => (Some(format!("key {k}: no previous event (the first event of its key)")), None),
+        (Some(k), Some(p)) => (Some(format!("key {k}: compared with the given previous event")), Some(p)),
+    }
 }
 
 fn sorted_sources(config: &Config) -> String {

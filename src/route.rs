@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::actions::{Incoming, RenderedRequest};
 use crate::config::{Config, EventTypeSpec};
+use crate::policy::Hours;
 use crate::template::{RenderContext, RenderError};
 
 /// An event after verification and parsing.
@@ -26,15 +27,53 @@ pub struct PlannedAction<'c> {
     pub action_index: usize,
     pub destination: &'c str,
     pub request: Result<RenderedRequest, RenderError>,
+    /// The rule's `after:` (the delivery is due this long after the event).
+    pub after: Option<std::time::Duration>,
+    /// The rule has `still:`: later events of the key may cancel the delivery while it waits.
+    pub waits: bool,
+    /// The action's `hours:`, else its destination's (`None`: no destination of that name).
+    pub hours: Option<&'c Hours>,
+}
+
+impl PlannedAction<'_> {
+    /// When the delivery is first due, given the event was accepted at `now`: after the rule's
+    /// `after:`, then at the next opening of its hours. `None`: at once.
+    pub fn due_at(&self, now: i64) -> Option<i64> {
+        let after = self.after.map_or(0, |a| i64::try_from(a.as_millis()).unwrap_or(i64::MAX / 4));
+        let due = self.hours.map_or(now + after, |h| h.next_open(now + after));
+        (due != now).then_some(due)
+    }
+}
+
+/// The hours a stored delivery keeps (its action's, else its destination's): retries wait for
+/// the next opening too. Always open when the rule or destination is gone from the config.
+pub fn hours_of<'c>(config: &'c Config, rule: &str, action_index: usize, destination: &str) -> &'c Hours {
+    static ALWAYS: Hours = Hours::Always;
+    let action =
+        config.rules.rules().iter().find(|r| r.name == rule).and_then(|r| r.actions.get(action_index));
+    action
+        .and_then(|a| a.hours.as_ref())
+        .or_else(|| config.destinations.get(destination).map(|d| &d.hours))
+        .unwrap_or(&ALWAYS)
 }
 
 /// The actions the event triggers under `config`, in rule order then action order.
 pub fn plan<'c>(config: &'c Config, event: &ParsedEvent<'_>) -> Vec<PlannedAction<'c>> {
-    let fired = config.rules.matching_with(event.source, event.event_type, event.body, event.headers);
+    plan_prev(config, event, None)
+}
+
+/// [`plan`] given the previous event of the same entity key (`None`: none), for `becomes`,
+/// `changed` and `prev` in templates.
+pub fn plan_prev<'c>(
+    config: &'c Config,
+    event: &ParsedEvent<'_>,
+    prev: Option<&Value>,
+) -> Vec<PlannedAction<'c>> {
+    let fired = config.rules.matching_prev(event.source, event.event_type, event.body, event.headers, prev);
     if fired.is_empty() {
         return Vec::new();
     }
-    let ctx = RenderContext::new(event.event_type, event.body, event.source, event.received_at);
+    let ctx = RenderContext::with_prev(event.event_type, event.body, event.source, event.received_at, prev);
     let incoming = Incoming { raw_body: event.raw_body, content_type: event.content_type, ctx: &ctx };
     fired
         .into_iter()
@@ -45,9 +84,24 @@ pub fn plan<'c>(config: &'c Config, event: &ParsedEvent<'_>) -> Vec<PlannedActio
                 action_index: i,
                 destination: &action.destination,
                 request: action.render(&config.templates, incoming),
+                after: rule.after,
+                waits: rule.still.is_some(),
+                hours: action
+                    .hours
+                    .as_ref()
+                    .or_else(|| config.destinations.get(&action.destination).map(|d| &d.hours)),
             })
         })
         .collect()
+}
+
+/// The entity key an event is about: what `key` selects when that is exactly one string or number
+/// (as JSON text, so `"9001"` and `9001` differ); `None` otherwise (the event has no previous event).
+pub fn entity_key(key: &crate::rules::Path, body: &Value) -> Option<String> {
+    match key.select(body).as_slice() {
+        [v @ (Value::String(_) | Value::Number(_))] => Some(v.to_string()),
+        _ => None,
+    }
 }
 
 /// The event type House Check puts in the body: a string `type` at the top level.

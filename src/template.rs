@@ -235,19 +235,33 @@ impl Templates {
     }
 }
 
-/// What templates see: `type`, `payload`, `event` (the whole body), `source`, `received_at`.
+/// What templates see: `type`, `payload`, `event` (the whole body), `source`, `received_at`, and
+/// `prev`, the previous event's body of the same entity key (`none` when there is none).
 pub struct RenderContext(Value);
 
 impl RenderContext {
     pub fn new(event_type: &str, body: &serde_json::Value, source: &str, received_at: &str) -> Self {
+        Self::with_prev(event_type, body, source, received_at, None)
+    }
+
+    /// [`RenderContext::new`] with the previous event of the key.
+    pub fn with_prev(
+        event_type: &str,
+        body: &serde_json::Value,
+        source: &str,
+        received_at: &str,
+        prev: Option<&serde_json::Value>,
+    ) -> Self {
         let event = Value::from(minijinja::value::Serde(body));
         let payload = event.get_attr("payload").unwrap_or_default();
+        let prev = prev.map_or(Value::from(()), |p| Value::from(minijinja::value::Serde(p)));
         Self(context! {
             type => event_type,
             payload => payload,
             event => event,
             source => source,
             received_at => received_at,
+            prev => prev,
         })
     }
 }
@@ -309,6 +323,7 @@ mod tests {
             "no HTML escaping"
         );
         assert_eq!(text("{{ received_at }}").as_deref(), Ok("2026-11-29T00:00:00Z"));
+        assert_eq!(text("was {{ prev.payload.status if prev else 'new' }}").as_deref(), Ok("was new"));
     }
 
     #[test]

@@ -353,6 +353,8 @@ async fn fill(url: &str, events: usize, rules: &std::path::Path, batch: usize) -
                 action_index: p.action_index,
                 destination: p.destination.to_owned(),
                 request: p.request.map(|r| (r.body, r.content_type)).map_err(|e| e.to_string()),
+                due_at: None,
+                waits: false,
             })
             .collect();
         let size = batch.min(events - stored);
@@ -368,6 +370,7 @@ async fn fill(url: &str, events: usize, rules: &std::path::Path, batch: usize) -
                 rules_version: config.version.clone(),
                 dedup: None,
                 deliveries: planned.clone(),
+                state: None,
             })
             .collect();
         let inserted = store.insert(&chunk, now).await.context("insert failed")?;

@@ -41,6 +41,8 @@ pub struct Destination {
     pub limits: crate::policy::Limits,
     /// `type: http` only: sign each request for the receiver.
     pub sign: Option<OutboundSign>,
+    /// When deliveries may be sent (`hours:`).
+    pub hours: crate::policy::Hours,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +56,8 @@ pub struct EmailDefaults {
 pub struct Action {
     pub destination: String,
     pub plan: Plan,
+    /// The action's own `hours:`; `None`: the destination's.
+    pub hours: Option<crate::policy::Hours>,
 }
 
 #[derive(Debug, Clone)]
@@ -179,6 +183,7 @@ mod tests {
         let (raw, ctx) = incoming_parts();
         let ev = Incoming { raw_body: &raw, content_type: Some("application/json"), ctx: &ctx };
         let slack = Action {
+            hours: None,
             destination: "s".into(),
             plan: Plan::Slack {
                 text: Some(t.text("a", "Order {{ payload.id }}").expect("ok")),
@@ -191,12 +196,14 @@ mod tests {
             serde_json::json!({"text": "Order 7"})
         );
 
-        let forward = Action { destination: "h".into(), plan: Plan::Http { body: HttpBody::Forward } };
+        let forward =
+            Action { destination: "h".into(), plan: Plan::Http { body: HttpBody::Forward }, hours: None };
         let r = forward.render(&t, &ev).expect("renders");
         assert_eq!(r.body, raw, "byte for byte");
         assert_eq!(r.content_type.as_deref(), Some("application/json"));
 
         let shaped = Action {
+            hours: None,
             destination: "h".into(),
             plan: Plan::Http {
                 body: HttpBody::Json(Shape::Object(vec![(

@@ -299,6 +299,8 @@ pub(super) struct DryRunBody {
     #[serde(default)]
     headers: std::collections::BTreeMap<String, String>,
     rules: Option<String>,
+    /// The previous event of the same key (a JSON value or its text); absent: the first one.
+    prev: Option<Value>,
 }
 
 pub(super) async fn dry_run(State(state): State<AdminState>, Json(body): Json<DryRunBody>) -> Response {
@@ -344,7 +346,18 @@ pub(super) async fn dry_run(State(state): State<AdminState>, Json(body): Json<Dr
             }
         }
     }
-    match crate::dry_run::build(&config, body.source.as_deref(), raw, &headers, None) {
+    let prev = body.prev.map(|p| match p {
+        Value::String(s) => s.into_bytes(),
+        other => serde_json::to_vec(&other).unwrap_or_default(),
+    });
+    match crate::dry_run::build_with_prev(
+        &config,
+        body.source.as_deref(),
+        raw,
+        &headers,
+        None,
+        prev.as_deref(),
+    ) {
         Ok(report) => Json(report).into_response(),
         Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
     }

@@ -114,14 +114,17 @@ pub fn replay(
     Ok(0)
 }
 
-pub fn prune(url: &str, older_than: &str, dead: bool) -> anyhow::Result<u8> {
+pub fn prune(url: &str, older_than: &str, dead: bool, state_older_than: &str) -> anyhow::Result<u8> {
     let age = parse_age(older_than).with_context(|| format!("--older-than {older_than}"))?;
-    let n = runtime()?.block_on(async {
+    let state_age =
+        parse_age(state_older_than).with_context(|| format!("--state-older-than {state_older_than}"))?;
+    let (n, keys) = runtime()?.block_on(async {
         let store = super::open_existing_store(url).await?;
         let now = now_ms();
-        anyhow::Ok(store.prune(now - age, dead, now).await?)
+        let n = store.prune(now - age, dead, now).await?;
+        anyhow::Ok((n, store.prune_state(now - state_age).await?))
     })?;
-    say!("{n} event(s) deleted");
+    say!("{n} event(s) deleted, {keys} entity key(s) forgotten");
     Ok(0)
 }
 

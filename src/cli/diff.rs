@@ -112,32 +112,43 @@ async fn collect(config: &Config, url: &str, since: i64) -> anyhow::Result<Summa
     let store = super::open_existing_store(url).await?;
     let mut summary = Summary { rules_version: config.version.clone(), since, ..Summary::default() };
     let mut before = None;
+    let mut ids = Vec::new();
     loop {
         let page =
             EventFilter { since: Some(since), before: before.clone(), limit: 500, ..EventFilter::default() };
         let events = store.events(page).await?;
         let full = events.len() == 500;
-        for e in &events {
-            let Some(stored) = store.event(&e.id).await? else { continue }; // pruned meanwhile
-            summary.events += 1;
-            if let Some(change) = diff_event(config, &*store, &stored).await? {
-                summary.changed.push(change);
-            }
-        }
+        ids.extend(events.iter().map(|e| e.id.clone()));
         before = events.last().map(|e| e.id.clone());
         if !full {
             break;
         }
     }
-    summary.changed.reverse(); // oldest first, as they happened
+    // Oldest first (ids are UUIDv7, in the order events were accepted), carrying each entity
+    // key's last event, so `becomes` and `changed` are judged as they would have been.
+    ids.reverse();
+    let mut state = EntityStates::default();
+    for id in ids {
+        let Some(stored) = store.event(&id).await? else { continue }; // pruned meanwhile
+        summary.events += 1;
+        if let Some(change) = diff_event(config, &*store, &stored, &mut state).await? {
+            summary.changed.push(change);
+        }
+    }
     summary.would_hold = would_hold(config, &*store).await?;
     Ok(summary)
 }
+
+/// The last event of each (source, key) seen in the replay; a key's first event in the window has
+/// no previous event (widen `--since` to reach further back).
+#[derive(Default)]
+struct EntityStates(std::collections::HashMap<(String, String), serde_json::Value>);
 
 async fn diff_event(
     config: &Config,
     store: &dyn Store,
     e: &StoredEvent,
+    state: &mut EntityStates,
 ) -> anyhow::Result<Option<EventChange>> {
     let filter = Filter { event_id: Some(e.id.clone()), limit: 10_000, ..Filter::default() };
     let actual: BTreeSet<Planned> = store
@@ -172,7 +183,15 @@ async fn diff_event(
             received_at: &received_at,
             headers: None,
         };
-        for p in route::plan(config, &event) {
+        let key = config
+            .sources
+            .get(&e.source)
+            .and_then(|s| s.key.as_ref())
+            .and_then(|k| route::entity_key(k, &body))
+            .map(|k| (e.source.clone(), k));
+        let prev = key.as_ref().and_then(|k| state.0.get(k));
+        let plans = route::plan_prev(config, &event, prev);
+        for p in plans {
             if let Err(err) = &p.request {
                 change.template_errors.push(format!("rule {} action {}: {err}", p.rule, p.action_index));
             }
@@ -181,6 +200,9 @@ async fn diff_event(
                 action: p.action_index,
                 destination: p.destination.to_owned(),
             });
+        }
+        if let Some(k) = key {
+            state.0.insert(k, body.clone());
         }
     }
     (change.added, change.removed) = compare(&actual, &planned);

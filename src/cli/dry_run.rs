@@ -15,6 +15,7 @@ pub fn run(
     source: Option<&str>,
     json: bool,
     header_args: &[String],
+    prev_file: Option<&Path>,
     event_file: &Path,
 ) -> anyhow::Result<u8> {
     let headers = parse_headers(header_args)?;
@@ -28,8 +29,13 @@ pub fn run(
         Err(e) => return Err(e.into()),
     };
     let raw = std::fs::read(event_file).with_context(|| format!("cannot read {}", event_file.display()))?;
-    let report = dry_run::build(&loaded.config, source, Bytes::from(raw), &headers, None)
-        .with_context(|| format!("in {}", event_file.display()))?;
+    let prev = match prev_file {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?),
+        None => None,
+    };
+    let report =
+        dry_run::build_with_prev(&loaded.config, source, Bytes::from(raw), &headers, None, prev.as_deref())
+            .with_context(|| format!("in {}", event_file.display()))?;
     if json {
         say!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -46,6 +52,9 @@ pub fn run(
 
 fn print_text(r: &Report) -> std::io::Result<()> {
     say!("event `{}` on source `{}` (rules version {})", r.event_type, r.source, r.rules_version);
+    if let Some(entity) = &r.entity {
+        say!("{entity}");
+    }
     say!("\nrules:");
     for t in &r.rules {
         let mark = if t.matched { "MATCH" } else { "no   " };

@@ -158,6 +158,10 @@ pub enum Command {
         /// Also delete events whose deliveries ended dead.
         #[arg(long)]
         dead: bool,
+        /// Forget entity keys (sources with `key`) whose last event is older than this
+        /// (`settings.state_retention`; default 90d, as there).
+        #[arg(long, default_value = "90d")]
+        state_older_than: String,
     },
     /// Validate a rules file; print every problem as FILE:LINE:COL: message.
     Check {
@@ -178,6 +182,10 @@ pub enum Command {
         /// whose event type is a header (GitHub, Shopify).
         #[arg(long = "header")]
         headers: Vec<String>,
+        /// The previous event of the same entity key (sources with `key`), for `becomes`,
+        /// `changed` and `prev`; without it the event is the first of its key.
+        #[arg(long)]
+        prev: Option<PathBuf>,
         /// A JSON event body, as the sender would POST it.
         event_file: PathBuf,
     },
@@ -253,10 +261,12 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Replay { store, ids, event, status, since, force } => {
             deliveries::replay(&store, ids, event, status, since.as_deref(), force)
         }
-        Command::Prune { store, older_than, dead } => deliveries::prune(&store, &older_than, dead),
+        Command::Prune { store, older_than, dead, state_older_than } => {
+            deliveries::prune(&store, &older_than, dead, &state_older_than)
+        }
         Command::Check { rules } => Ok(check::run(&rules)),
-        Command::Test { rules, source, json, headers, event_file } => {
-            dry_run::run(&rules, source.as_deref(), json, &headers, &event_file)
+        Command::Test { rules, source, json, headers, prev, event_file } => {
+            dry_run::run(&rules, source.as_deref(), json, &headers, prev.as_deref(), &event_file)
         }
         Command::Schema => {
             say!("{}", crate::config::schema::rules_file_json());

@@ -159,10 +159,21 @@ async fn prune_loop(
             Ok(n) => tracing::info!(events = n, "pruned delivered events past their retention"),
             Err(e) => tracing::error!("pruning failed: {e}"),
         }
+        prune_state(&*store, config.load().settings.state_retention, now).await;
         tokio::select! {
             () = tokio::time::sleep(PRUNE_EVERY) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Forgets entity keys whose last event is older than `settings.state_retention`.
+async fn prune_state(store: &dyn Store, retention: std::time::Duration, now: i64) {
+    let before = now - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX / 2);
+    match store.prune_state(before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(keys = n, "forgot entity keys past their state retention"),
+        Err(e) => tracing::error!("pruning entity state failed: {e}"),
     }
 }
 

@@ -126,7 +126,15 @@ pub(super) fn action(
             Plan::Http { body }
         }
     };
-    ok.then(|| Action { destination: dest.name.clone(), plan })
+    let hours = match &raw.hours {
+        Some(h) => {
+            let compiled = super::hours::hours(h, &join(path, "hours"), p);
+            ok &= compiled.is_some();
+            compiled
+        }
+        None => None,
+    };
+    ok.then(|| Action { destination: dest.name.clone(), plan, hours })
 }
 
 fn email_plan(

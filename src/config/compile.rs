@@ -12,11 +12,12 @@ use super::problems::{Problems, duration};
 use super::raw::{RawAction, RawFile, RawRule, RawSettings};
 use super::{Config, Settings, Source, action::action, delivery, edge, source, when};
 use crate::actions::Destination;
-use crate::rules::{EventPattern, Rule, RuleSet};
+use crate::rules::{Condition, EventPattern, Rule, RuleSet};
 use crate::template::Templates;
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+const DEFAULT_STATE_RETENTION: Duration = Duration::from_secs(90 * 86_400);
 
 /// Compiles rules-file text. `file` names it in diagnostics; `lookup` reads the environment.
 pub fn compile(
@@ -124,6 +125,10 @@ fn settings(node: Option<&Node>, p: &mut Problems) -> Settings {
         max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
         delivery: delivery::settings(delivery, p),
         retention,
+        state_retention: raw
+            .state_retention
+            .and_then(|r| duration(&r, "settings.state_retention", p))
+            .unwrap_or(DEFAULT_STATE_RETENTION),
         read_timeout: raw
             .read_timeout
             .and_then(|t| duration(&t, "settings.read_timeout", p))
@@ -204,6 +209,37 @@ fn rules(
     ok.then_some(out)
 }
 
+/// A rule comparing with the previous event (`becomes`, `changed`) needs every source it can see
+/// to have a `key`: its own `source:`, or, without one, all sources (say `source:` to narrow it).
+fn keyed_sources(
+    named: Option<&Spanned<String>>,
+    sources: &HashMap<String, Source>,
+    loc: Loc,
+    path: &str,
+    p: &mut Problems,
+) -> bool {
+    let mut unkeyed: Vec<&str> = sources
+        .values()
+        .filter(|s| named.is_none_or(|n| n.value == s.name) && s.key.is_none())
+        .map(|s| s.name.as_str())
+        .collect();
+    unkeyed.sort_unstable();
+    if unkeyed.is_empty() {
+        return true;
+    }
+    let fix = if named.is_some() { "" } else { ", or give the rule the `source:` that has one" };
+    p.error::<()>(
+        loc,
+        path,
+        format!(
+            "`becomes`, `changed` and `still` compare events of the same key, but source {} has \
+             no `key` (add e.g. `key: \"$.payload.id\"` to it{fix})",
+            unkeyed.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+        ),
+    );
+    false
+}
+
 fn rule(
     raw: RawRule,
     path: &str,
@@ -259,6 +295,32 @@ fn rule(
         Some(n) => {
             let c = when::compile(n, &join(path, "when"), p);
             ok &= c.is_some();
+            if c.as_ref().is_some_and(Condition::needs_prev) {
+                ok &= keyed_sources(raw.source.as_ref(), sources, n.loc, &join(path, "when"), p);
+            }
+            c
+        }
+        None => None,
+    };
+    let after = raw.after.as_ref().and_then(|a| {
+        let d = duration(a, &join(path, "after"), p);
+        ok &= d.is_some();
+        d
+    });
+    let still = match &raw.still {
+        Some(n) => {
+            let c = when::compile(n, &join(path, "still"), p);
+            ok &= c.is_some();
+            // One problem per place: a missing `after` first, then a missing `key`.
+            if after.is_none() {
+                ok = false;
+                p.error::<()>(
+                    n.loc,
+                    &join(path, "still"),
+                    "`still` needs `after`: it holds while the actions wait",
+                );
+            }
+            ok &= keyed_sources(raw.source.as_ref(), sources, n.loc, &join(path, "still"), p);
             c
         }
         None => None,
@@ -282,5 +344,7 @@ fn rule(
         when,
         actions,
         stop: raw.stop,
+        after,
+        still,
     })
 }

@@ -165,6 +165,11 @@ fn destination(
         retry,
         limits,
         sign,
+        hours: raw
+            .hours
+            .as_ref()
+            .and_then(|h| super::hours::hours(h, &join(path, "hours"), p))
+            .unwrap_or_default(),
     })
 }
 

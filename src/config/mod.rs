@@ -9,6 +9,7 @@ mod destination;
 pub mod diagnostic;
 mod edge;
 pub mod env;
+mod hours;
 pub mod node;
 mod problems;
 mod raw;
@@ -59,6 +60,9 @@ pub struct Source {
     /// `None`: every request is a new event.
     pub dedup: Option<Dedup>,
     pub event_type: EventTypeSpec,
+    /// The entity key path (`key:`): events with the same key are compared by `becomes` and
+    /// `changed`, and see the previous one as `prev`. `None`: every event stands alone.
+    pub key: Option<crate::rules::Path>,
 }
 
 /// Where a source's requests carry their event type.
@@ -99,6 +103,8 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// Events whose deliveries all succeeded are deleted after this long.
     pub retention: Duration,
+    /// An entity key's last event is forgotten this long after it (a key seen again later is new).
+    pub state_retention: Duration,
     /// How long a client may take to send its body (slow-loris defence).
     pub read_timeout: Duration,
     /// Requests handled at once before new ones get 503 (load shedding).

@@ -31,6 +31,8 @@ pub struct RawSettings {
     pub delivery: Option<RawDelivery>,
     /// How long events whose deliveries all succeeded are kept, e.g. `7d`.
     pub retention: Option<Spanned<String>>,
+    /// How long the last event of an entity key is remembered after it, e.g. `90d` (the default).
+    pub state_retention: Option<Spanned<String>>,
     /// How long a client may take to send a request body (default 10 s).
     pub read_timeout: Option<Spanned<String>>,
     /// Requests handled at once before new ones get 503 (default 1024; read at start only).
@@ -104,6 +106,9 @@ pub struct RawSource {
     pub dedup: Option<Node>,
     /// Where the event type is (default: the scheme's own place, e.g. `$.type`).
     pub event_type: Option<RawEventType>,
+    /// The entity an event is about, a JSONPath selecting one string or number (e.g.
+    /// `$.payload.id`): `becomes`, `changed` and `prev` compare with the key's previous event.
+    pub key: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -159,6 +164,11 @@ pub struct RawDestination {
     pub rate_limit: Option<Spanned<String>>,
     /// `type: http` only: sign what is sent.
     pub sign: Option<RawSign>,
+    /// When deliveries may be sent: `always`, or `{days: [mon, …], from: "08:00", to: "18:00",
+    /// timezone: Europe/Amsterdam}`; due outside them, they wait for the next opening.
+    #[schemars(schema_with = "super::schema::any")]
+    #[serde(default)]
+    pub hours: Option<Node>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -197,6 +207,13 @@ pub struct RawRule {
     pub actions: Spanned<Vec<Node>>,
     #[serde(default)]
     pub stop: bool,
+    /// The actions are due this long after the event, e.g. `48h` (kept in the store meanwhile).
+    pub after: Option<Spanned<String>>,
+    /// With `after`: a condition every later event of the same key must meet before the due
+    /// time; the first that does not cancels the waiting deliveries.
+    #[schemars(schema_with = "super::schema::condition")]
+    #[serde(default)]
+    pub still: Option<Node>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -218,4 +235,8 @@ pub struct RawAction {
     #[serde(default)]
     pub body: Option<Node>,
     pub content_type: Option<Spanned<String>>,
+    /// This action's own `hours:` (`always` opts out of the destination's).
+    #[schemars(schema_with = "super::schema::any")]
+    #[serde(default)]
+    pub hours: Option<Node>,
 }

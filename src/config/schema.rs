@@ -86,6 +86,17 @@ pub(super) fn condition(generator: &mut SchemaGenerator) -> Schema {
         "contains".into(),
         serde_json::json!({"description": "A substring, or an element of an array."}),
     );
+    operators.insert(
+        "becomes".into(),
+        serde_json::json!({"description": "Equals this now, and the previous event of the same key did not (or there was none). Needs the source's `key`."}),
+    );
+    operators.insert(
+        "changed".into(),
+        operand(
+            "boolean".into(),
+            "Whether the value differs from the previous event of the same key's (first event: true).",
+        ),
+    );
     operators.insert("starts_with".into(), operand("string".into(), "A prefix of the string."));
     operators.insert("ends_with".into(), operand("string".into(), "A suffix of the string."));
     for op in ["gt", "gte", "lt", "lte"] {

@@ -31,9 +31,16 @@ pub(super) fn sources(
         let scheme = raw.verify.scheme.value;
         let event_type = event_type(raw.event_type.as_ref(), scheme, &join(&path, "event_type"), p);
         let dedup = delivery::dedup(raw.dedup.as_ref(), &join(&path, "dedup"), p);
+        let key = match &raw.key {
+            Some(k) => match Path::parse(&k.value) {
+                Ok(q) => Some(Some(q)),
+                Err(e) => p.error(k.loc, &join(&path, "key"), e),
+            },
+            None => Some(None),
+        };
         let Some(verifier) = verifier(raw.verify, &join(&path, "verify"), p, secrets) else { continue };
-        if let Some(event_type) = event_type {
-            out.insert(name.to_owned(), Source { name: name.to_owned(), verifier, dedup, event_type });
+        if let (Some(event_type), Some(key)) = (event_type, key) {
+            out.insert(name.to_owned(), Source { name: name.to_owned(), verifier, dedup, event_type, key });
         }
     }
     out

@@ -21,6 +21,8 @@ const OPERATORS: &[&str] = &[
     "gte",
     "lt",
     "lte",
+    "becomes",
+    "changed",
 ];
 const COMBINATORS: &[&str] = &["all", "any", "not"];
 /// Compiled regexes are bounded so a pattern cannot take unbounded memory.
@@ -126,6 +128,13 @@ fn mapping(node: &Node, path: &str, p: &mut Problems) -> Option<Condition> {
             _ => p.error(path_node.loc, &join(path, "header"), "expected a header name"),
         };
         let op = operator(op_name, operand, &join(path, op_name), p);
+        if op.as_ref().is_some_and(Op::needs_prev) {
+            return p.error(
+                operand.loc,
+                &join(path, op_name),
+                format!("`{op_name}` compares the body with the previous event's; headers are not kept"),
+            );
+        }
         return Some(Condition::Header { name: name?, op: op? });
     }
     let json_path = match path_node.as_str().map(Path::parse) {
@@ -167,13 +176,15 @@ fn operator(name: &str, operand: &Node, path: &str, p: &mut Problems) -> Option<
         "contains" => Op::Contains(operand.to_json()),
         "in" => Op::In(many(p)?),
         "not_in" => Op::NotIn(many(p)?),
-        "exists" => match operand.value {
-            NodeValue::Bool(b) => Op::Exists(b),
+        "becomes" => Op::Becomes(operand.to_json()),
+        "exists" | "changed" => match operand.value {
+            NodeValue::Bool(b) if name == "exists" => Op::Exists(b),
+            NodeValue::Bool(b) => Op::Changed(b),
             _ => {
                 return p.error(
                     operand.loc,
                     path,
-                    format!("`exists` takes true or false, found {}", operand.kind()),
+                    format!("`{name}` takes true or false, found {}", operand.kind()),
                 );
             }
         },

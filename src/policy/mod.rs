@@ -4,10 +4,12 @@
 //! each destination, `deliver` applies them; this module imports none of those, so they can all
 //! import it. Pure: no I/O, no clock.
 
+pub mod hours;
 pub mod limits;
 pub mod outcome;
 pub mod retry;
 
+pub use hours::{Hours, OpenHours};
 pub use limits::{Limits, Rate};
 pub use outcome::{Outcome, classify, parse_retry_after};
 pub use retry::{DEFAULT_SCHEDULE, Decision, JITTER, RetryPolicy};

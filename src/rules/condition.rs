@@ -10,6 +10,7 @@ use regex::Regex;
 use serde_json::Value;
 
 pub use super::path::{MAX_PATH_LEN, MAX_PATH_NESTING, Memo, Path};
+pub use super::since::Prev;
 
 /// A bound for `gt`/`gte`/`lt`/`lte`.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +34,10 @@ pub enum Op {
     Gte(Bound),
     Lt(Bound),
     Lte(Bound),
+    /// Equals this now, and the previous event of the key did not (or there was none).
+    Becomes(Value),
+    /// Whether the selected nodes differ from the previous event's (first sight: changed).
+    Changed(bool),
 }
 
 impl Op {
@@ -52,15 +57,17 @@ impl Op {
             Op::Gte(_) => "gte",
             Op::Lt(_) => "lt",
             Op::Lte(_) => "lte",
+            Op::Becomes(_) => "becomes",
+            Op::Changed(_) => "changed",
         }
     }
 
     /// The operand as JSON, for explanations.
     pub fn operand(&self) -> Value {
         match self {
-            Op::Equals(v) | Op::NotEquals(v) | Op::Contains(v) => v.clone(),
+            Op::Equals(v) | Op::NotEquals(v) | Op::Contains(v) | Op::Becomes(v) => v.clone(),
             Op::In(vs) | Op::NotIn(vs) => Value::Array(vs.clone()),
-            Op::Exists(b) => Value::Bool(*b),
+            Op::Exists(b) | Op::Changed(b) => Value::Bool(*b),
             Op::Matches(r) => Value::String(r.as_str().to_owned()),
             Op::StartsWith(s) | Op::EndsWith(s) => Value::String(s.clone()),
             Op::Gt(b) | Op::Gte(b) | Op::Lt(b) | Op::Lte(b) => match b {
@@ -70,9 +77,11 @@ impl Op {
         }
     }
 
-    /// Whether the selected `nodes` satisfy this operator.
+    /// Whether the selected `nodes` satisfy this operator. The operators that compare with the
+    /// previous event judge here as on a key's first event (see [`Op::holds_since`]).
     pub fn holds(&self, nodes: &[&Value]) -> bool {
         match self {
+            Op::Becomes(_) | Op::Changed(_) => self.holds_since(nodes, None),
             Op::Exists(want) => nodes.is_empty() != *want,
             Op::NotEquals(v) => !nodes.is_empty() && !nodes.iter().any(|n| json_eq(n, v)),
             Op::NotIn(vs) => !nodes.is_empty() && !nodes.iter().any(|n| vs.iter().any(|v| json_eq(n, v))),
@@ -98,7 +107,7 @@ impl Op {
             Op::Gte(b) => matches!(compare(node, b), Some(Greater | Equal)),
             Op::Lt(b) => compare(node, b) == Some(Less),
             Op::Lte(b) => matches!(compare(node, b), Some(Less | Equal)),
-            Op::NotEquals(_) | Op::NotIn(_) | Op::Exists(_) => false,
+            Op::NotEquals(_) | Op::NotIn(_) | Op::Exists(_) | Op::Becomes(_) | Op::Changed(_) => false,
         }
     }
 }
@@ -192,11 +201,27 @@ impl Condition {
         headers: Option<&http::HeaderMap>,
         memo: &mut Memo<'v>,
     ) -> bool {
+        self.eval_prev(doc, headers, None, memo)
+    }
+
+    /// [`Condition::eval_memo`] with the previous event of the same key (`None`: there is none),
+    /// for `becomes` and `changed`.
+    pub fn eval_prev<'v>(
+        &self,
+        doc: &'v Value,
+        headers: Option<&http::HeaderMap>,
+        prev: Prev<'_>,
+        memo: &mut Memo<'v>,
+    ) -> bool {
         match self {
-            Condition::All(cs) => cs.iter().all(|c| c.eval_memo(doc, headers, memo)),
-            Condition::Any(cs) => cs.iter().any(|c| c.eval_memo(doc, headers, memo)),
-            Condition::Not(c) => !c.eval_memo(doc, headers, memo),
+            Condition::All(cs) => cs.iter().all(|c| c.eval_prev(doc, headers, prev, memo)),
+            Condition::Any(cs) => cs.iter().any(|c| c.eval_prev(doc, headers, prev, memo)),
+            Condition::Not(c) => !c.eval_prev(doc, headers, prev, memo),
             Condition::Selects(p) => p.with_selected_memo(doc, memo, |nodes| !nodes.is_empty()),
+            Condition::Test { path, op } if op.needs_prev() => {
+                let before = prev.map(|p| path.select(p));
+                path.with_selected_memo(doc, memo, |nodes| op.holds_since(nodes, before.as_deref()))
+            }
             Condition::Test { path, op } => path.with_selected_memo(doc, memo, |nodes| op.holds(nodes)),
             Condition::Header { name, op } => {
                 let values = header_values(headers, name);

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Condition, RuleSet};
+use super::{Condition, Prev, RuleSet};
 
 /// One rule's verdict.
 #[derive(Debug, Serialize, PartialEq)]
@@ -24,6 +24,13 @@ pub struct ConditionTrace {
     pub test: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seen: Option<Vec<Value>>,
+    /// `becomes`/`changed`: what the path selected in the previous event of the key (`[]` when
+    /// there was no previous event; see `no_previous`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Vec<Value>>,
+    /// `becomes`/`changed` judged without a previous event.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_previous: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<ConditionTrace>,
 }
@@ -46,6 +53,18 @@ pub fn explain(
     body: &Value,
     headers: Option<&http::HeaderMap>,
 ) -> Vec<RuleTrace> {
+    explain_prev(rules, source, event_type, body, headers, None)
+}
+
+/// [`explain`] given the previous event of the same key (`None`: none).
+pub fn explain_prev(
+    rules: &RuleSet,
+    source: &str,
+    event_type: &str,
+    body: &Value,
+    headers: Option<&http::HeaderMap>,
+    prev: Prev<'_>,
+) -> Vec<RuleTrace> {
     let mut stopped_by: Option<&str> = None;
     rules
         .rules()
@@ -63,14 +82,16 @@ pub fn explain(
             } else if !rule.events.iter().any(|p| p.matches(event_type)) {
                 trace.reason = Some(format!("event type `{event_type}` is not in its events"));
             } else if let Some(cond) = &rule.when {
-                let ct = trace_condition(cond, body, headers);
+                let ct = trace_condition(cond, body, headers, prev);
                 trace.matched = ct.passed;
                 if let Some(failed) = ct.first_failure() {
                     trace.reason = Some(match &failed.seen {
                         Some(seen) if seen.is_empty() => {
-                            format!("{}: the path selected nothing", failed.test)
+                            format!("{}: the path selected nothing{}", failed.test, previously(failed))
                         }
-                        Some(seen) => format!("{}: saw {}", failed.test, render_seen(seen)),
+                        Some(seen) => {
+                            format!("{}: saw {}{}", failed.test, render_seen(seen), previously(failed))
+                        }
                         None => failed.test.clone(),
                     });
                 }
@@ -91,44 +112,68 @@ fn render_seen(seen: &[Value]) -> String {
     parts.join(", ")
 }
 
-fn trace_condition(cond: &Condition, body: &Value, headers: Option<&http::HeaderMap>) -> ConditionTrace {
+/// What a `becomes`/`changed` test saw in the previous event, for the one-line reason.
+fn previously(t: &ConditionTrace) -> String {
+    match &t.before {
+        _ if t.no_previous => " (no previous event of this key)".to_owned(),
+        Some(b) if b.is_empty() => " (the previous event had nothing there)".to_owned(),
+        Some(b) => format!(" (previous event: {})", render_seen(b)),
+        None => String::new(),
+    }
+}
+
+fn leaf(passed: bool, test: String, seen: Vec<Value>) -> ConditionTrace {
+    ConditionTrace { passed, test, seen: Some(seen), before: None, no_previous: false, children: vec![] }
+}
+
+fn trace_condition(
+    cond: &Condition,
+    body: &Value,
+    headers: Option<&http::HeaderMap>,
+    prev: Prev<'_>,
+) -> ConditionTrace {
     let group = |name: &str, cs: &[Condition], passed: fn(&[ConditionTrace]) -> bool| {
-        let children: Vec<_> = cs.iter().map(|c| trace_condition(c, body, headers)).collect();
-        ConditionTrace { passed: passed(&children), test: name.to_owned(), seen: None, children }
+        let children: Vec<_> = cs.iter().map(|c| trace_condition(c, body, headers, prev)).collect();
+        ConditionTrace {
+            passed: passed(&children),
+            test: name.to_owned(),
+            seen: None,
+            before: None,
+            no_previous: false,
+            children,
+        }
     };
     match cond {
         Condition::All(cs) => group("all", cs, |c| c.iter().all(|t| t.passed)),
         Condition::Any(cs) => group("any", cs, |c| c.iter().any(|t| t.passed)),
         Condition::Not(c) => {
-            let inner = trace_condition(c, body, headers);
-            ConditionTrace { passed: !inner.passed, test: "not".into(), seen: None, children: vec![inner] }
+            let inner = trace_condition(c, body, headers, prev);
+            ConditionTrace { passed: !inner.passed, children: vec![inner], ..group("not", &[], |_| true) }
         }
         Condition::Selects(path) => {
             let nodes = path.select(body);
+            let test = format!("{} selects something", path.text());
+            leaf(!nodes.is_empty(), test, nodes.into_iter().cloned().collect())
+        }
+        Condition::Test { path, op } if op.needs_prev() => {
+            let nodes = path.select(body);
+            let before = prev.map(|p| path.select(p));
+            let test = format!("{} {} {}", path.text(), op.name(), op.operand());
             ConditionTrace {
-                passed: !nodes.is_empty(),
-                test: format!("{} selects something", path.text()),
-                seen: Some(nodes.into_iter().cloned().collect()),
-                children: vec![],
+                before: Some(before.iter().flatten().map(|v| (*v).clone()).collect()),
+                no_previous: prev.is_none(),
+                ..leaf(op.holds_since(&nodes, before.as_deref()), test, nodes.into_iter().cloned().collect())
             }
         }
         Condition::Test { path, op } => {
             let nodes = path.select(body);
-            ConditionTrace {
-                passed: op.holds(&nodes),
-                test: format!("{} {} {}", path.text(), op.name(), op.operand()),
-                seen: Some(nodes.into_iter().cloned().collect()),
-                children: vec![],
-            }
+            let test = format!("{} {} {}", path.text(), op.name(), op.operand());
+            leaf(op.holds(&nodes), test, nodes.into_iter().cloned().collect())
         }
         Condition::Header { name, op } => {
             let values = super::condition::header_values(headers, name);
-            ConditionTrace {
-                passed: op.holds(&values.iter().collect::<Vec<_>>()),
-                test: format!("header {name} {} {}", op.name(), op.operand()),
-                seen: Some(values),
-                children: vec![],
-            }
+            let passed = op.holds(&values.iter().collect::<Vec<_>>());
+            leaf(passed, format!("header {name} {} {}", op.name(), op.operand()), values)
         }
     }
 }
@@ -152,6 +197,8 @@ mod tests {
             when,
             actions: vec![],
             stop,
+            after: None,
+            still: None,
         };
         let set = RuleSet::new(vec![
             mk("ready", None, "order.*", Some(when), false),

@@ -5,8 +5,9 @@ mod explain;
 mod path;
 mod pattern;
 mod ruleset;
+mod since;
 
-pub use condition::{Bound, Condition, MAX_PATH_LEN, MAX_PATH_NESTING, Memo, Op, Path, json_eq};
-pub use explain::{ConditionTrace, RuleTrace, explain};
+pub use condition::{Bound, Condition, MAX_PATH_LEN, MAX_PATH_NESTING, Memo, Op, Path, Prev, json_eq};
+pub use explain::{ConditionTrace, RuleTrace, explain, explain_prev};
 pub use pattern::EventPattern;
 pub use ruleset::{Rule, RuleSet};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{Condition, EventPattern, Memo};
+use super::{Condition, EventPattern, Memo, Prev};
 use crate::actions::Action;
 
 /// A rule, made only by the config compiler.
@@ -18,6 +18,11 @@ pub struct Rule {
     pub when: Option<Condition>,
     pub actions: Vec<Action>,
     pub stop: bool,
+    /// `after:`: the actions are due this long after the event (durably; the store keeps them).
+    pub after: Option<std::time::Duration>,
+    /// `still:`: must hold for every later event of the same key before the due time, or the
+    /// waiting deliveries are cancelled.
+    pub still: Option<Condition>,
 }
 
 impl Rule {
@@ -132,10 +137,23 @@ impl RuleSet {
         body: &Value,
         headers: Option<&http::HeaderMap>,
     ) -> Vec<&'a Rule> {
+        self.matching_prev(source, event_type, body, headers, None)
+    }
+
+    /// [`RuleSet::matching_with`] given the previous event of the same key (`None`: none), which
+    /// `becomes` and `changed` compare with.
+    pub fn matching_prev<'a>(
+        &'a self,
+        source: &str,
+        event_type: &str,
+        body: &Value,
+        headers: Option<&http::HeaderMap>,
+        prev: Prev<'_>,
+    ) -> Vec<&'a Rule> {
         let mut fired = Vec::new();
         let mut memo = Memo::new(self.memo_slots);
         for rule in self.candidates(source, event_type) {
-            if rule.when.as_ref().is_none_or(|c| c.eval_memo(body, headers, &mut memo)) {
+            if rule.when.as_ref().is_none_or(|c| c.eval_prev(body, headers, prev, &mut memo)) {
                 fired.push(rule);
                 if rule.stop {
                     break;
@@ -188,6 +206,8 @@ mod tests {
             when,
             actions: vec![],
             stop,
+            after: None,
+            still: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! reordering the steps moves one line.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
@@ -18,6 +19,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::AppState;
 use super::body::{self, BodyError, BodyLimits};
 use super::budget::Reservation;
+use super::keyed::{self, Outcome};
 use crate::config::{Config, Settings, Source};
 use crate::json::BodyDecodeError;
 use crate::metrics::{Received, Rejection};
@@ -58,7 +60,7 @@ pub async fn receive(
 /// other look at the request: the content type is only read once the signature is verified.
 async fn accept(
     state: &AppState,
-    config: &Config,
+    config: &Arc<Config>,
     source_name: &str,
     source: &Source,
     headers: &HeaderMap,
@@ -74,9 +76,9 @@ async fn accept(
 
     let id = uuid::Uuid::now_v7().to_string();
     let received_ms = crate::clock::now_ms();
-    let (event, matched) = route_event(config, &request, &id, received_ms);
+    let (event, matched, deferred) = route_event(config, &request, &id, received_ms);
     storable(&event)?;
-    Ok(store(state, event, &id, source_name, &event_type, &matched).await)
+    Ok(store(state, event, &id, source_name, &event_type, &matched, deferred.as_deref()).await)
 }
 
 /// A verified, parsed request of a known source: what routing and storing read.
@@ -90,13 +92,14 @@ struct Request<'r> {
 }
 
 /// The event to store with its rendered deliveries, and the rules it matched (borrowed from the
-/// config this request holds: counting matches allocates nothing).
+/// config this request holds: counting matches allocates nothing). An event with an entity key is
+/// routed later, in the ingest transaction (`keyed.rs`); its [`Outcome`] tells what matched.
 fn route_event<'c>(
-    config: &'c Config,
+    config: &'c Arc<Config>,
     r: &Request<'_>,
     id: &str,
     received_ms: i64,
-) -> (NewEvent, Vec<&'c str>) {
+) -> (NewEvent, Vec<&'c str>, Option<Arc<Outcome>>) {
     let raw = r.verified.body.bytes();
     let received_at = crate::clock::rfc3339_ms(received_ms);
     let content_type = r.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
@@ -109,7 +112,15 @@ fn route_event<'c>(
         received_at: &received_at,
         headers: Some(r.headers),
     };
-    let planned = route::plan(config, &event);
+    let key = keyed::key_of(r.source, r.body);
+    let (state, outcome) = match key {
+        Some(key) => {
+            let (state, outcome) = keyed::defer(config, key, &event, id);
+            (Some(state), Some(outcome))
+        }
+        None => (None, None),
+    };
+    let planned = if state.is_some() { Vec::new() } else { route::plan(config, &event) };
     let mut matched_for_metrics: Vec<&str> = planned.iter().map(|p| p.rule).collect();
     matched_for_metrics.dedup();
     let mut matched_rules: Vec<String> = planned.iter().map(|p| p.rule.to_owned()).collect();
@@ -128,8 +139,9 @@ fn route_event<'c>(
             expires_at: received_ms + i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX / 4),
         }),
         deliveries: deliveries(planned, id),
+        state,
     };
-    (new_event, matched_for_metrics)
+    (new_event, matched_for_metrics, outcome)
 }
 
 /// Why a request of a known source is refused before it is stored: counted as `reason`, answered
@@ -244,13 +256,15 @@ fn event_type(source: &Source, headers: &HeaderMap, body: &serde_json::Value) ->
 }
 
 /// The rendered deliveries to store; a failed render is logged and stored as dead.
-fn deliveries(planned: Vec<PlannedAction<'_>>, id: &str) -> Vec<NewDelivery> {
+pub(super) fn deliveries(planned: Vec<PlannedAction<'_>>, id: &str) -> Vec<NewDelivery> {
     planned
         .into_iter()
         .map(|p| NewDelivery {
             rule: p.rule.to_owned(),
             action_index: p.action_index,
             destination: p.destination.to_owned(),
+            due_at: p.due_at(crate::clock::now_ms()),
+            waits: p.waits,
             request: p.request.map(|r| (r.body, r.content_type)).map_err(|e| {
                 tracing::error!(event_id = %id, rule = p.rule, destination = p.destination,
                     "template failed; the delivery is stored as dead: {e}");
@@ -269,10 +283,19 @@ async fn store(
     source_name: &str,
     event_type: &str,
     matched: &[&str],
+    deferred: Option<&Outcome>,
 ) -> Response {
-    let count = event.deliveries.len();
+    let mut count = event.deliveries.len();
     match state.ingest.submit(event).await {
         Ok(Inserted::New) => {
+            let routed = deferred.map(Outcome::get);
+            let matched: Vec<&str> = match &routed {
+                Some((rules, n)) => {
+                    count = *n;
+                    rules.iter().map(String::as_str).collect()
+                }
+                None => matched.to_vec(),
+            };
             tracing::info!(event_id = %id, source = %source_name, event_type, deliveries = count, "event accepted");
             state.metrics.received(source_name, event_type, Received::Accepted);
             state.metrics.rules_matched(matched.iter().copied());

@@ -7,6 +7,7 @@ pub mod budget;
 mod dedup;
 mod edge;
 mod hooks;
+mod keyed;
 
 use std::future::Future;
 use std::sync::Arc;

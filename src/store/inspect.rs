@@ -9,7 +9,8 @@ SELECT e.id, e.source, e.event_type, e.received_at, e.matched_rules, e.rules_ver
        (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id AND d.status = 'failed') AS n_failed,
        (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id AND d.status = 'delivered') AS n_delivered,
        (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id AND d.status = 'dead') AS n_dead,
-       (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id AND d.status = 'held') AS n_held
+       (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id AND d.status = 'held') AS n_held,
+       (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id AND d.status = 'cancelled') AS n_cancelled
 FROM events e
 WHERE (CAST($1 AS TEXT) IS NULL OR e.source = $1)
   AND (CAST($2 AS TEXT) IS NULL OR e.event_type = $2)
@@ -144,6 +145,7 @@ macro_rules! inspect_methods {
                             delivered: r.try_get("n_delivered")?,
                             dead: r.try_get("n_dead")?,
                             held: r.try_get("n_held")?,
+                            cancelled: r.try_get("n_cancelled")?,
                         },
                     });
                 }

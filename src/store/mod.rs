@@ -4,6 +4,7 @@
 //! implementation. Times are unix milliseconds, passed in by callers so tests and replays control
 //! the clock.
 
+mod entity;
 mod inspect;
 mod nodelay;
 mod postgres;
@@ -11,6 +12,7 @@ mod redact;
 mod rows;
 mod serve_lock;
 mod sqlite;
+mod sqlite_entity;
 #[cfg(test)]
 pub(crate) mod test_database;
 #[cfg(test)]
@@ -23,6 +25,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
+pub use entity::{EntityState, Routed, StatefulRoute};
 pub use postgres::PostgresStore;
 pub use redact::redact_url;
 pub use rows::lease_until;
@@ -95,6 +98,9 @@ pub struct NewEvent {
     /// `None`: no deduplication for this source.
     pub dedup: Option<DedupKey>,
     pub deliveries: Vec<NewDelivery>,
+    /// `Some`: the event is about an entity key; its rules are routed in the ingest transaction
+    /// (replacing `matched_rules` and `deliveries`) and it becomes the key's previous event.
+    pub state: Option<EntityState>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +116,10 @@ pub struct NewDelivery {
     pub destination: String,
     /// `Err(reason)`: the template failed; the delivery is stored dead with the reason.
     pub request: Result<(Bytes, Option<String>), String>,
+    /// When it is first due (unix ms; `None`: at once). A rule's `after:`.
+    pub due_at: Option<i64>,
+    /// Its rule has `still:`: a later event of the same key may cancel it until it is due.
+    pub waits: bool,
 }
 
 /// What became of one event of a batch.
@@ -210,6 +220,8 @@ pub enum Status {
     Dead,
     /// Waiting for its destination to be in the rules again (a reload removed or renamed it).
     Held,
+    /// A waiting delivery (`after:`) whose `still:` a later event broke: never sent.
+    Cancelled,
 }
 
 impl Status {
@@ -220,6 +232,7 @@ impl Status {
             Status::Delivered => "delivered",
             Status::Dead => "dead",
             Status::Held => "held",
+            Status::Cancelled => "cancelled",
         }
     }
 }
@@ -353,6 +366,7 @@ pub struct Counts {
     pub delivered: i64,
     pub dead: i64,
     pub held: i64,
+    pub cancelled: i64,
 }
 
 pub trait Store: Send + Sync + 'static {
@@ -403,6 +417,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes events received before `before` whose deliveries are all delivered (and, with
     /// `include_dead`, dead ones too), and expired dedup keys. Returns events deleted.
     fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64>;
+    /// Forgets entity keys whose last event was stored before `before` (`settings.state_retention`):
+    /// a key seen again afterwards has no previous event. Returns keys forgotten.
+    fn prune_state(&self, before: i64) -> StoreFuture<'_, u64>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created when missing) or `postgres://…`; both are

@@ -85,7 +85,8 @@ macro_rules! counts_from_rows {
                 "failed" => c.failed = n,
                 "delivered" => c.delivered = n,
                 "held" => c.held = n,
-                _ => c.dead = n,
+                "cancelled" => c.cancelled = n,
+                _ => c.dead += n,
             }
         }
         c

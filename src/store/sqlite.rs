@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_inspection_indexes.sql")),
     (3, include_str!("../../migrations/sqlite/0003_claim_token.sql")),
+    (6, include_str!("../../migrations/sqlite/0006_entity_state.sql")),
 ];
 
 /// Writes go through a pool of one connection, so writers queue in order inside the process instead
@@ -40,7 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// alongside the writer).
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
+    pub(super) writer: SqlitePool,
     reader: SqlitePool,
 }
 
@@ -122,7 +123,7 @@ fn lease_json(leases: &[Lease]) -> String {
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
 }
 
-fn to_i64(n: usize) -> i64 {
+pub(super) fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -132,6 +133,9 @@ fn placeholders(from: usize, count: usize) -> String {
 
 impl SqliteStore {
     async fn insert_batch(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
+        if super::entity::needs_keyed_insert(batch) {
+            return self.insert_keyed(batch, now).await;
+        }
         // Multi-row statements: one round trip to SQLite's thread per table, not per row.
         let (mut out, keyed) = in_batch_duplicates(batch);
         let mut tx = self.writer.begin().await?;
@@ -464,9 +468,17 @@ impl Store for SqliteStore {
         })
     }
 
+    fn prune_state(&self, before: i64) -> StoreFuture<'_, u64> {
+        Box::pin(self.forget_states(before))
+    }
+
     fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            let finished = if include_dead { "('delivered', 'dead')" } else { "('delivered')" };
+            let finished = if include_dead {
+                "('delivered', 'cancelled', 'dead')"
+            } else {
+                "('delivered', 'cancelled')"
+            };
             // `finished` is one of two constant lists.
             let r = sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM events WHERE received_at < $1 AND NOT EXISTS (

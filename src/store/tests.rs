@@ -23,8 +23,11 @@ fn event(id: &str, dedup: Option<&str>, deliveries: usize) -> NewEvent {
                 action_index: i,
                 destination: if i == 0 { "slack".into() } else { "mail".into() },
                 request: Ok((Bytes::from_static(b"{}"), Some("application/json".into()))),
+                due_at: None,
+                waits: false,
             })
             .collect(),
+        state: None,
     }
 }
 

@@ -131,7 +131,7 @@ fn test_command_explains_and_masks_secrets() {
     assert!(stdout.contains("no    big-files: event type `order.updated` is not in its events"), "{stdout}");
     assert!(stdout.contains("POST ${SLACK_WEBHOOK_URL}"), "{stdout}");
     assert!(stdout.contains("authorization: Bearer ${SENDGRID_API_KEY}"), "{stdout}");
-    assert!(stdout.contains(r#"{"text":"Order 9001 is ready to schedule"}"#), "{stdout}");
+    assert!(stdout.contains(r#"{"text":"Order 9001 is ready to schedule (was new)"}"#), "{stdout}");
     for secret in [slack_url, "SG.super-secret-key", "hc-secret-value", "very-secret-path"] {
         assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} leaked:\n{stdout}");
     }
@@ -144,7 +144,10 @@ fn test_command_explains_and_masks_secrets() {
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json output");
     assert_eq!(report["rules"][0]["matched"], json!(false));
-    assert_eq!(report["rules"][0]["reason"], json!("$.payload.status equals \"to schedule\": saw \"new\""));
+    assert_eq!(
+        report["rules"][0]["reason"],
+        json!("$.payload.status becomes \"to schedule\": saw \"new\" (no previous event of this key)")
+    );
     assert_eq!(report["rules"][0]["condition"]["seen"], json!(["new"]));
     assert_eq!(report["actions"], json!([]));
 

@@ -151,7 +151,7 @@ fn check_reports_an_unknown_key_a_bad_jsonpath_and_a_duplicate_name_in_one_rule(
         [
             format!("{rules}:5:11: rules[1].name: duplicate rule name `r` (first used at line 4)"),
             format!(
-                "{rules}:6:5: rules[1].evnts: unknown field `evnts`, expected one of: name, source, events, when, actions, stop"
+                "{rules}:6:5: rules[1].evnts: unknown field `evnts`, expected one of: name, source, events, when, actions, stop, after, still"
             ),
             format!(
                 "{rules}:7:11: rules[1].when: invalid JSONPath at character 13: in long-hand segment, parser error"

@@ -24,6 +24,13 @@ fn files(dir: &str, ext: &str) -> Vec<std::path::PathBuf> {
 }
 
 fn fired(rules_file: &str, example: &Path) -> Vec<String> {
+    fired_after(rules_file, None, example)
+}
+
+/// The deliveries `example` causes when `prev` was the previous event of its key.
+fn fired_after(rules_file: &str, prev: Option<&Path>, example: &Path) -> Vec<String> {
+    let prev: Option<serde_json::Value> =
+        prev.map(|p| serde_json::from_slice(&std::fs::read(p).expect("read prev")).expect("prev is JSON"));
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rules_file)).expect("read");
     let (config, _) = compile_text_with_env(&text, rules_file, &any_env).expect("compiles");
     let raw = Bytes::from(std::fs::read(example).expect("read example"));
@@ -38,7 +45,7 @@ fn fired(rules_file: &str, example: &Path) -> Vec<String> {
         received_at: "2026-11-29T00:00:00Z",
         headers: None,
     };
-    route::plan(&config, &event)
+    route::plan_prev(&config, &event, prev.as_ref())
         .into_iter()
         .map(|p| {
             p.request.unwrap_or_else(|e| panic!("{} renders: {e}", example.display()));
@@ -64,7 +71,13 @@ fn every_example_event_is_routed_as_documented() {
         examples.iter().map(|p| p.file_name().expect("name").to_string_lossy().into_owned()).collect();
     assert_eq!(
         names,
-        ["files-created.json", "inspection-updated.json", "order-update.json", "order-updated.json"]
+        [
+            "files-created.json",
+            "inspection-updated.json",
+            "order-update.json",
+            "order-updated-note.json",
+            "order-updated.json"
+        ]
     );
     let expect = |file: &str, rules: &str, want: &[&str]| {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(file);
@@ -73,16 +86,31 @@ fn every_example_event_is_routed_as_documented() {
     expect(
         "order-updated.json",
         "rules/house-check.yaml",
-        &["order-ready-to-schedule->ops-slack", "order-ready-to-schedule->planning-mail"],
+        &[
+            "order-ready-to-schedule->ops-slack",
+            "order-ready-to-schedule->planning-mail",
+            "order-stuck->ops-slack",
+            "order-status-to-crm->crm",
+        ],
     );
     expect(
         "order-update.json",
         "rules/house-check.yaml",
-        &["order-ready-to-schedule->ops-slack", "order-ready-to-schedule->planning-mail"],
+        &[
+            "order-ready-to-schedule->ops-slack",
+            "order-ready-to-schedule->planning-mail",
+            "order-stuck->ops-slack",
+            "order-status-to-crm->crm",
+        ],
     );
     expect("files-created.json", "rules/house-check.yaml", &["big-files->ops-slack"]);
     expect("inspection-updated.json", "rules/house-check.yaml", &["inspections-to-crm->crm"]);
     expect("order-updated.json", "rules/local.yaml", &["order-ready-to-schedule->console"]);
+    // The same order again with only a note changed: no second "ready" message, no CRM update.
+    let example = |f: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(f);
+    let (first, note) = (example("order-updated.json"), example("order-updated-note.json"));
+    assert_eq!(fired_after("rules/house-check.yaml", Some(&first), &note), Vec::<String>::new());
+    assert_eq!(fired_after("rules/local.yaml", Some(&first), &note), Vec::<String>::new());
     expect("files-created.json", "rules/local.yaml", &["big-files->console"]);
     expect("inspection-updated.json", "rules/local.yaml", &["every-inspection->console"]);
 }
@@ -118,7 +146,7 @@ fn the_schema_flags_what_check_refuses() {
         ("    events:", "    evnts:"),
         ("type: slack", "type: slak"),
         ("scheme: hmac-sha256", "scheme: hmac-sha257"),
-        ("equals: \"to schedule\"", "equals: \"to schedule\"\n          matches: \"x\""),
+        ("becomes: \"to schedule\"", "becomes: \"to schedule\"\n          matches: \"x\""),
         ("secrets: [", "secret: ["),
     ] {
         assert!(base.contains(from), "the example still has `{from}`");
@@ -170,6 +198,7 @@ fn the_readme_delivery_settings_are_the_compiled_defaults() {
     let (config, _) = compile_text_with_env(&yaml, "README.md", &any_env).unwrap_or_else(|d| panic!("{d}"));
     let (shown, default) = (&config.settings, defaults());
     assert_eq!(shown.retention, default.retention, "retention");
+    assert_eq!(shown.state_retention, default.state_retention, "state_retention");
     assert_eq!(shown.delivery.timeout, default.delivery.timeout, "delivery.timeout");
     assert_eq!(shown.delivery.retry.schedule, default.delivery.retry.schedule, "schedule");
     assert_eq!(shown.delivery.retry.max_attempts, default.delivery.retry.max_attempts, "max_attempts");

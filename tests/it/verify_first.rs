@@ -161,6 +161,7 @@ fn new_event(id: &str) -> NewEvent {
         rules_version: "v".into(),
         dedup: None,
         deliveries: vec![],
+        state: None,
     }
 }
 

@@ -14,7 +14,7 @@
 'use strict';
 
 const TOKEN_KEY = 'hookroute.token';
-const STATUSES = ['pending', 'failed', 'held', 'delivered', 'dead'];
+const STATUSES = ['pending', 'failed', 'held', 'delivered', 'dead', 'cancelled'];
 const state = { view: null, overview: null, fast: false, fastSince: 0, eventsHash: '#/events' };
 const seenNames = { types: new Set(), rules: new Set() };
 const $ = (sel) => document.querySelector(sel);
@@ -221,7 +221,7 @@ async function refreshHeader() {
 // ---- renderers -------------------------------------------------------------------------------
 
 const statusBadge = (s) => h('span', { class: `status badge s-${s}` }, s);
-const replayable = (d) => d.status === 'dead' || d.status === 'failed' || d.status === 'held' || d.status === 'delivered';
+const replayable = (d) => ['dead', 'failed', 'held', 'delivered', 'cancelled'].includes(d.status);
 const inFlight = (d) => d.status === 'pending' || d.status === 'failed';
 const chips = (names) => (names.length ? names.map((n) => h('span', { class: 'chip' }, n)) : muted('none'));
 

@@ -63,7 +63,10 @@ pub(super) async fn attempt(
             tracing::warn!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, delivery_id = d.id,
                 attempt = attempts, retry_in_s = wait.as_secs_f64(), "attempt failed, will retry: {reason}");
             (
-                NextState::Retry { at: now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4) },
+                NextState::Retry {
+                    at: crate::route::hours_of(&config, &d.rule, d.action_index, &d.destination)
+                        .next_open(now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4)),
+                },
                 Some(reason),
             )
         }

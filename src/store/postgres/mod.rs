@@ -26,6 +26,7 @@ use super::{
 
 mod claim;
 mod columns;
+mod entity;
 
 use columns::{DeliveryColumns, EventColumns, RecordColumns};
 
@@ -35,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../../migrations/postgres/0003_claim_token.sql")),
     (4, include_str!("../../../migrations/postgres/0004_destination_buckets.sql")),
     (5, include_str!("../../../migrations/postgres/0005_leased_index.sql")),
+    (6, include_str!("../../../migrations/postgres/0006_entity_state.sql")),
 ];
 /// Any constant shared by all instances: serialises migrations.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_726f_7574;
@@ -112,6 +114,9 @@ impl PostgresStore {
     /// prepared once and then sent as a single write, which also keeps sqlx 0.9's sockets (no
     /// TCP_NODELAY) clear of Nagle/delayed-ACK stalls that multi-statement transactions hit.
     async fn insert_batch(&self, batch: &[NewEvent], now: i64) -> StoreResult<Vec<Inserted>> {
+        if super::entity::needs_keyed_insert(batch) {
+            return self.insert_keyed(batch, now).await;
+        }
         let (mut out, _) = in_batch_duplicates(batch);
         let mut e = EventColumns::default();
         let mut d = DeliveryColumns::default();
@@ -410,9 +415,14 @@ impl Store for PostgresStore {
         })
     }
 
+    fn prune_state(&self, before: i64) -> StoreFuture<'_, u64> {
+        Box::pin(self.forget_states(before))
+    }
+
     fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            let finished: &[&str] = if include_dead { &["delivered", "dead"] } else { &["delivered"] };
+            let finished: &[&str] =
+                if include_dead { &["delivered", "cancelled", "dead"] } else { &["delivered", "cancelled"] };
             let r = sqlx::query(
                 "DELETE FROM events WHERE received_at < $1 AND NOT EXISTS (
                     SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status <> ALL($2))",
