@@ -83,3 +83,25 @@ async fn diff_reports_added_and_removed_deliveries_and_exits_1() {
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("no change: 0 event(s)"), "{stdout}");
 }
+
+#[tokio::test]
+async fn diff_replays_a_keys_events_in_order_carrying_state() {
+    let (slack, crm) = (Receiver::start().await, Receiver::start().await);
+    let current = crate::entity::keyed_rules(&slack.url, &crm.url, false);
+    let app = App::start(&current).await;
+    for note in ["a", "b", "c"] {
+        let event =
+            json!({"type": "order.updated", "payload": {"id": 7, "status": "to schedule", "note": note}});
+        assert_eq!(app.post_event(event).await, 202);
+    }
+    slack.wait_for(1, WAIT).await;
+    // Judged with state, the same rules change nothing: only the first event `becomes`.
+    let (code, stdout, stderr) = diff(&app, &current, &[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("no change: 3 event(s) since"), "{stdout}");
+    // `equals` instead of `becomes`: the 2nd and 3rd events would notify too.
+    let (code, stdout, stderr) = diff(&app, &current.replace("becomes:", "equals:"), &[]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("2 of 3 event(s) since"), "{stdout}");
+    assert!(stdout.contains("  + ready action 0 -> ops-slack"), "{stdout}");
+}
