@@ -130,6 +130,10 @@ pub(super) fn defer(
 /// Whether the body arrived as a form (its JSON is what decoding made of it, not its bytes).
 fn is_form(content_type: Option<&str>) -> bool {
     content_type.is_some_and(|t| {
-        t.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        t.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
     })
 }
