@@ -252,3 +252,30 @@ async fn the_admin_dry_run_takes_an_optional_previous_event() {
     let (status, bad) = dry_run(json!({"event": event, "prev": "{not json"})).await;
     assert_eq!(status, 422, "{bad}");
 }
+
+/// A form body (`payload=<json>`, GitHub's default content type) is kept as its JSON: the next
+/// event of the key sees it as `prev`, exactly as if it had been sent as JSON.
+#[tokio::test]
+async fn a_form_encoded_event_is_the_previous_event_of_its_key_like_json() {
+    let (slack, crm) = (Receiver::start().await, Receiver::start().await);
+    let app = App::start(&keyed_rules(&slack.url, &crm.url, true)).await;
+    for note in ["first", "second"] {
+        let event = order(7, "to schedule", note).to_string();
+        let form: String =
+            form_urlencoded::Serializer::new(String::new()).append_pair("payload", &event).finish();
+        let status = app
+            .client
+            .post(format!("{}/hooks/house-check", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("signature", hookroute::sign_hex(SECRET, form.as_bytes()))
+            .body(form)
+            .send()
+            .await
+            .expect("send")
+            .status();
+        assert_eq!(status, 202, "{note}");
+    }
+    slack.wait_for(1, WAIT).await;
+    assert_quiet(&slack, 1).await;
+    assert_eq!(texts(&slack), ["Order 7 is ready to schedule (was new)"]);
+}
