@@ -555,7 +555,14 @@ async fn read_response(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) ->
 /// The entity load: every request is prepared (and signed) before the clock starts; C tasks, each
 /// with one keep-alive connection (reconnecting when the server closes it), take the next request
 /// in order, so a key's events go out in their order, K requests apart.
-async fn entity(url: &str, keys: u32, events: u32, conns: usize, secret: &str, limit: Duration) -> anyhow::Result<()> {
+async fn entity(
+    url: &str,
+    keys: u32,
+    events: u32,
+    conns: usize,
+    secret: &str,
+    limit: Duration,
+) -> anyhow::Result<()> {
     let rest = url.strip_prefix("http://").context("the URL must be http://HOST:PORT/PATH")?;
     let (host, path) = rest.split_once('/').context("the URL has no path")?;
     let path = format!("/{path}");
