@@ -323,10 +323,10 @@ if load("s6-plain-1.json"):
       + " |")
     w("| time to send all | " + " | ".join(fmt([x["secs"] if x else None for x in runs[v]], 1, "s")
                                           for v, _ in variants) + " |")
-    w("| CPU ms per 1 000 events (run + drain) | " + " | ".join(fmt(
+    w("| CPU ms per 1 000 events | " + " | ".join(fmt(
         [m["cpu_s"] * 1e6 / x["accepted"] if m and x and x["accepted"] else None
          for m, x in zip(metas[v], runs[v])], 0, "ms") for v, _ in variants) + " |")
-    w("| deliveries received / expected | " + " | ".join(fmt([m["delivered"] if m else None for m in metas[v]])
+    w("| deliveries made during the run / planned | " + " | ".join(fmt([m["delivered"] if m else None for m in metas[v]])
                                                         + f" / {metas[v][0]['expected']:,}" if metas[v][0] else "–"
                                                         for v, _ in variants) + " |")
     w("| peak RSS | " + " | ".join(fmt([m["hwm_kib"] / 1024 if m else None for m in metas[v]], 1, "MiB")
