@@ -494,7 +494,7 @@ async fn swap(
 /// One prepared request of the entity load: the whole HTTP/1.1 request, signed.
 fn entity_request(host: &str, path: &str, secret: &str, n: u64, key: u32, round: u32) -> Vec<u8> {
     use hmac::{KeyInit, Mac};
-    let status = if round % 2 == 0 { "to schedule" } else { "scheduled" };
+    let status = if round.is_multiple_of(2) { "to schedule" } else { "scheduled" };
     let body = json!({
         "type": rulegen::EVENT_TYPE,
         "id": format!("evt_bench_{n}"),
