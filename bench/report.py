@@ -305,4 +305,39 @@ if load("s5-slow-1.json"):
     w("| failed requests (sum) | " + " | ".join(str(sum(x["failed"] for x in runs[v] if x)) for v in variants)
       + " | |")
 
+# ---- 6 -------------------------------------------------------------------------------------------
+if load("s6-plain-1.json"):
+    w("")
+    w(f"## 6. Entity state ({env['entity_keys']:,} keys × {env['entity_events']} events; "
+      f"{env['entity_conns']} keep-alive connections; a fresh SQLite store per run)")
+    w("")
+    variants = (("plain", "without `key` (`equals`)"), ("keyed", "with `key` (`becomes`)"))
+    runs = {v: reps(lambda r, v=v: load(f"s6-{v}-{r}.json")) for v, _ in variants}
+    metas = {v: reps(lambda r, v=v: load(f"s6-{v}-{r}.meta.json")) for v, _ in variants}
+    rps = {v: [x["rps"] if x else None for x in runs[v]] for v, _ in variants}
+    cost = [1 - ratio(k, p) if ratio(k, p) is not None else None for p, k in zip(rps["plain"], rps["keyed"])]
+    w("| | " + " | ".join(label for _, label in variants) + " |")
+    w("| --- | --- | --- |")
+    w("| accepted events/s | " + " | ".join(fmt(rps[v]) for v, _ in variants) + " |")
+    w("| with ÷ without (run by run) | | " + fmt([ratio(k, p) for p, k in zip(rps["plain"], rps["keyed"])], 3)
+      + " |")
+    w("| time to send all | " + " | ".join(fmt([x["secs"] if x else None for x in runs[v]], 1, "s")
+                                          for v, _ in variants) + " |")
+    w("| CPU ms per 1 000 events | " + " | ".join(fmt(
+        [m["cpu_s"] * 1e6 / x["accepted"] if m and x and x["accepted"] else None
+         for m, x in zip(metas[v], runs[v])], 0, "ms") for v, _ in variants) + " |")
+    w("| deliveries made during the run / planned | " + " | ".join(fmt([m["delivered"] if m else None for m in metas[v]])
+                                                        + f" / {metas[v][0]['expected']:,}" if metas[v][0] else "–"
+                                                        for v, _ in variants) + " |")
+    w("| peak RSS | " + " | ".join(fmt([m["hwm_kib"] / 1024 if m else None for m in metas[v]], 1, "MiB")
+                                   for v, _ in variants) + " |")
+    w("| refused + failed requests (sum) | " + " | ".join(
+        f"{sum(x['refused'] + x['errors'] for x in runs[v] if x):,}" for v, _ in variants) + " |")
+    w("")
+    c = med(cost)
+    w(f"- Goal: state lookups cost ≤ 20 % of ingest throughput: {fmt([x * 100 if x is not None else None for x in cost], 1, '%')} "
+      f"less with `key` — {verdict(c, 0.20, False)}")
+    if any(x and x.get("timed_out") for v, _ in variants for x in runs[v]):
+        w("- **A run hit ENTITY_LIMIT**: its figure counts only what was sent in time.")
+
 print("\n".join(out))

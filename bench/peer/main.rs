@@ -14,7 +14,10 @@
 //! - `fill STORE_URL N --rules FILE`: stores N benchmark events with their pending deliveries,
 //!   without sending anything;
 //! - `swap --target PATH --readyz URL FILE_A FILE_B`: replaces PATH (write + rename) alternately
-//!   with A and B, timing each swap until `GET /readyz` reports the new version.
+//!   with A and B, timing each swap until `GET /readyz` reports the new version;
+//! - `entity URL [--keys K] [--events N] [--conns C]`: posts K keys × N signed House Check events
+//!   (status alternating "to schedule" / "scheduled", round by round, so a key's events are K apart)
+//!   over C HTTP/1.1 keep-alive connections, and reports accepted/s as JSON.
 
 #[path = "../rulegen.rs"]
 mod rulegen;
@@ -110,6 +113,23 @@ enum Command {
         file_a: PathBuf,
         file_b: PathBuf,
     },
+    /// Posts KEYS × EVENTS signed House Check events (distinct `payload.id`s) to URL over CONNS
+    /// keep-alive connections; accepted/s as JSON.
+    Entity {
+        /// e.g. http://127.0.0.1:8080/hooks/house-check
+        url: String,
+        #[arg(long, default_value_t = 10_000)]
+        keys: u32,
+        #[arg(long, default_value_t = 10)]
+        events: u32,
+        #[arg(long, default_value_t = 64)]
+        conns: usize,
+        #[arg(long, default_value = rulegen::SECRET)]
+        secret: String,
+        /// Give up (and report what was sent) after this long.
+        #[arg(long, default_value_t = 300)]
+        timeout_s: u64,
+    },
 }
 
 #[tokio::main]
@@ -131,6 +151,9 @@ async fn main() -> ExitCode {
         Command::Fill { store, events, rules, batch } => fill(&store, events, &rules, batch.max(1)).await,
         Command::Swap { target, readyz, count, within_ms, timeout_ms, file_a, file_b } => {
             swap(&target, &readyz, count, within_ms, timeout_ms, [&file_a, &file_b]).await
+        }
+        Command::Entity { url, keys, events, conns, secret, timeout_s } => {
+            entity(&url, keys, events, conns.max(1), &secret, Duration::from_secs(timeout_s)).await
         }
     };
     match result {
@@ -463,6 +486,148 @@ async fn swap(
         "swap_at_ms": swap_at_ms,
         "first_ms": first_ms,
         "last_ms": now_ms(),
+    });
+    println!("{out}");
+    Ok(())
+}
+
+/// One prepared request of the entity load: the whole HTTP/1.1 request, signed.
+fn entity_request(host: &str, path: &str, secret: &str, n: u64, key: u32, round: u32) -> Vec<u8> {
+    use hmac::{KeyInit, Mac};
+    let status = if round.is_multiple_of(2) { "to schedule" } else { "scheduled" };
+    let body = json!({
+        "type": rulegen::EVENT_TYPE,
+        "id": format!("evt_bench_{n}"),
+        "created_at": "2026-05-20T09:59:58Z",
+        "payload": {"id": key, "status": status, "address": "12 Elm Street, Springfield",
+            "customer": "Acme Realty", "inspector": "J. Doe", "scheduled_for": null,
+            "tags": ["urgent", "residential"], "notes": format!("round {round}")},
+    })
+    .to_string();
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(body.as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\ncontent-type: application/json\r\nsignature: {signature}\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Reads one HTTP/1.1 response (headers and a `content-length` body) from `stream`, keeping what
+/// follows it in `buf`; its status code.
+async fn read_response(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<u16> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let status: u16 = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .context("no status code in the answer")?;
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let total = end + 4 + length;
+            while buf.len() < total {
+                let mut chunk = [0u8; 4096];
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    bail!("connection closed in a body");
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            buf.drain(..total);
+            return Ok(status);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("connection closed before an answer");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The entity load: every request is prepared (and signed) before the clock starts; C tasks, each
+/// with one keep-alive connection (reconnecting when the server closes it), take the next request
+/// in order, so a key's events go out in their order, K requests apart.
+async fn entity(
+    url: &str,
+    keys: u32,
+    events: u32,
+    conns: usize,
+    secret: &str,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let rest = url.strip_prefix("http://").context("the URL must be http://HOST:PORT/PATH")?;
+    let (host, path) = rest.split_once('/').context("the URL has no path")?;
+    let path = format!("/{path}");
+    let mut requests = Vec::with_capacity(keys as usize * events as usize);
+    for round in 0..events {
+        for key in 0..keys {
+            let n = u64::from(round) * u64::from(keys) + u64::from(key);
+            requests.push(entity_request(host, &path, secret, n, key, round));
+        }
+    }
+    let requests = Arc::new(requests);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + limit;
+    let mut tasks = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        let (requests, next, host) = (Arc::clone(&requests), Arc::clone(&next), host.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let (mut accepted, mut refused, mut errors) = (0u64, 0u64, 0u64);
+            let mut stream: Option<tokio::net::TcpStream> = None;
+            let mut buf = Vec::with_capacity(1024);
+            loop {
+                let i = usize::try_from(next.fetch_add(1, Ordering::Relaxed)).unwrap_or(usize::MAX);
+                let Some(request) = requests.get(i) else { break };
+                if Instant::now() > deadline {
+                    break;
+                }
+                let sent = tokio::time::timeout_at(deadline.into(), async {
+                    if stream.is_none() {
+                        let s = tokio::net::TcpStream::connect(&host).await?;
+                        s.set_nodelay(true)?;
+                        stream = Some(s);
+                        buf.clear();
+                    }
+                    let s = stream.as_mut().context("connected")?;
+                    s.write_all(request).await?;
+                    read_response(s, &mut buf).await
+                })
+                .await;
+                match sent {
+                    Ok(Ok(status)) if (200..300).contains(&status) => accepted += 1,
+                    Ok(Ok(_)) => refused += 1,
+                    Ok(Err(_)) | Err(_) => {
+                        errors += 1;
+                        stream = None;
+                    }
+                }
+            }
+            (accepted, refused, errors)
+        }));
+    }
+    let (mut accepted, mut refused, mut errors) = (0u64, 0u64, 0u64);
+    for task in tasks {
+        let (a, r, e) = task.await.context("a sender task failed")?;
+        accepted += a;
+        refused += r;
+        errors += e;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    #[allow(clippy::cast_precision_loss)]
+    let rps = accepted as f64 / secs;
+    let out = json!({
+        "keys": keys, "events": events, "conns": conns, "requests": requests.len(),
+        "accepted": accepted, "refused": refused, "errors": errors, "secs": secs, "rps": rps,
+        "timed_out": Instant::now() > deadline,
     });
     println!("{out}");
     Ok(())

@@ -62,7 +62,10 @@ async fn commit_loop(mut rx: mpsc::Receiver<Job>, store: Arc<dyn Store>, wake: A
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (events, replies): (Vec<NewEvent>, Vec<_>) = jobs.drain(..).map(|j| (j.event, j.reply)).unzip();
-        let has_work = events.iter().any(|e| !e.deliveries.is_empty());
+        // An event about an entity key is routed inside the transaction: its deliveries are not
+        // known here, so it may bring work too.
+        let may_work = |e: &NewEvent| !e.deliveries.is_empty() || e.state.is_some();
+        let has_work = events.iter().any(may_work);
         let started = std::time::Instant::now();
         let results = match store.insert(&events, now_ms()).await {
             Ok(results) => {
@@ -89,7 +92,7 @@ async fn commit_loop(mut rx: mpsc::Receiver<Job>, store: Arc<dyn Store>, wake: A
                 tracing::error!(event_id = %event.id, source = %event.source, "could not store the event: {reason}");
                 IngestError::Store(reason)
             });
-            stored_work |= result.is_ok() && !event.deliveries.is_empty();
+            stored_work |= result.is_ok() && may_work(event);
             let _ = reply.send(result);
         }
         if has_work && stored_work {

@@ -23,12 +23,7 @@ impl SqliteStore {
                 out[i] = Some(Inserted::Duplicate(original));
             }
         }
-        let mut stored = HashMap::new();
-        for id in fresh_ids(batch, &out) {
-            if let Some(body) = read_state(&mut tx, &id).await? {
-                stored.insert(id, body);
-            }
-        }
+        let stored = read_states(&mut tx, &fresh_ids(batch, &out)).await?;
         let mut carry = Carry::new(stored);
         // Events with a delivery that may be cancelled are written at once (a later event of the
         // batch must see its wait); the others together, in multi-row statements, at the end.
@@ -94,15 +89,37 @@ async fn dedup(tx: &mut Transaction<'_, Sqlite>, ev: &NewEvent, now: i64) -> Sto
     Ok(Some(original))
 }
 
-async fn read_state(tx: &mut Transaction<'_, Sqlite>, id: &StateId) -> StoreResult<Option<Bytes>> {
-    let body: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT body FROM entity_state WHERE source = $1 AND key_path = $2 AND key = $3")
-            .bind(&id.0)
-            .bind(&id.1)
-            .bind(&id.2)
-            .fetch_optional(&mut **tx)
-            .await?;
-    Ok(body.map(Bytes::from))
+/// Rows per SELECT of states (3 binds a key).
+const KEYS_PER_READ: usize = 500;
+
+/// The stored last bodies of these keys, [`KEYS_PER_READ`] keys a statement (one round trip to
+/// the connection's thread each, not one a key).
+async fn read_states(
+    tx: &mut Transaction<'_, Sqlite>,
+    ids: &[StateId],
+) -> StoreResult<HashMap<StateId, Bytes>> {
+    let mut stored = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(KEYS_PER_READ) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT source, key_path, key, body FROM entity_state WHERE (source, key_path, key) IN (VALUES ",
+        );
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push("(");
+            list.push_bind_unseparated(id.0.clone());
+            list.push_unseparated(", ");
+            list.push_bind_unseparated(id.1.clone());
+            list.push_unseparated(", ");
+            list.push_bind_unseparated(id.2.clone());
+            list.push_unseparated(")");
+        }
+        q.push(")");
+        let rows: Vec<(String, String, String, Vec<u8>)> = q.build_query_as().fetch_all(&mut **tx).await?;
+        for (source, key_path, key, body) in rows {
+            stored.insert((source, key_path, key), Bytes::from(body));
+        }
+    }
+    Ok(stored)
 }
 
 /// The rules with deliveries of this key waiting (`after:` + `still:`, not yet due or sent).
