@@ -6,6 +6,7 @@
 
 mod entity;
 mod inspect;
+mod keyed_sql;
 mod nodelay;
 mod postgres;
 mod redact;
