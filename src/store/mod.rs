@@ -8,6 +8,9 @@ mod entity;
 mod inspect;
 mod keyed_sql;
 mod nodelay;
+pub mod overview;
+#[cfg(test)]
+mod overview_tests;
 mod postgres;
 mod redact;
 mod rows;
@@ -421,6 +424,16 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets entity keys whose last event was stored before `before` (`settings.state_retention`):
     /// a key seen again afterwards has no previous event. Returns keys forgotten.
     fn prune_state(&self, before: i64) -> StoreFuture<'_, u64>;
+
+    // --- The dashboard at a glance (issue 16; SQL in overview.rs) ---
+    /// Events received since `since`, counted per source and per `bucket_ms` from `since`.
+    fn event_rate(&self, since: i64, bucket_ms: i64) -> StoreFuture<'_, Vec<overview::SourceBucket>>;
+    /// Attempts made since `since`, counted per outcome and per `bucket_ms` from `since`.
+    fn outcome_rate(&self, since: i64, bucket_ms: i64) -> StoreFuture<'_, Vec<overview::OutcomeBucket>>;
+    /// Each destination's attempts since `since`: success rate, p50/p95 latency, failing or not.
+    fn destination_glance(&self, since: i64) -> StoreFuture<'_, Vec<overview::DestinationGlance>>;
+    /// How many events the filter selects (its `before` and `limit` are ignored).
+    fn count_events(&self, filter: EventFilter) -> StoreFuture<'_, i64>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created when missing) or `postgres://…`; both are

@@ -10,6 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::inspect::{self, inspect_methods};
+use super::overview::{self, overview_methods};
 use super::rows::{
     CLAIMED_COLUMNS, HELD_REASON, REPLAY_SET, RESUMED_STATUS, attempt_from_row, check_not_delivered,
     check_replayed, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
@@ -34,6 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_inspection_indexes.sql")),
     (3, include_str!("../../migrations/sqlite/0003_claim_token.sql")),
     (6, include_str!("../../migrations/sqlite/0006_entity_state.sql")),
+    (9, include_str!("../../migrations/sqlite/0009_overview_indexes.sql")),
 ];
 
 /// Writes go through a pool of one connection, so writers queue in order inside the process instead
@@ -364,6 +366,7 @@ impl SqliteStore {
 impl Store for SqliteStore {
     forward_store_methods!();
     inspect_methods!(reader);
+    overview_methods!(reader, overview::COUNT_EVENTS_SQLITE);
 
     fn release(&self, leases: &[Lease]) -> StoreFuture<'_, ()> {
         let leases = lease_json(leases);

@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, PgPool, Row};
 
 use super::inspect::{self, inspect_methods};
 use super::nodelay::Relay;
+use super::overview::{self, overview_methods};
 use super::rows::{
     HELD_REASON, REPLAY_SET, RESUMED_STATUS, attempt_from_row, check_not_delivered, check_replayed,
     counts_from_rows, delivery_from_row, event_from_row, forward_store_methods, in_batch_duplicates,
@@ -37,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../../migrations/postgres/0004_destination_buckets.sql")),
     (5, include_str!("../../../migrations/postgres/0005_leased_index.sql")),
     (6, include_str!("../../../migrations/postgres/0006_entity_state.sql")),
+    (9, include_str!("../../../migrations/postgres/0009_overview_indexes.sql")),
 ];
 /// Any constant shared by all instances: serialises migrations.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_726f_7574;
@@ -315,6 +317,7 @@ impl PostgresStore {
 impl Store for PostgresStore {
     forward_store_methods!();
     inspect_methods!(pool);
+    overview_methods!(pool, overview::COUNT_EVENTS_POSTGRES);
 
     fn release(&self, leases: &[Lease]) -> StoreFuture<'_, ()> {
         let (ids, tokens): (Vec<i64>, Vec<i64>) = leases.iter().map(|l| (l.id, l.token)).unzip();

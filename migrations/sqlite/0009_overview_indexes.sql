@@ -1,0 +1,7 @@
+-- The dashboard's overview (src/store/overview.rs) reads time ranges of events and attempts: these
+-- indexes cover its queries, so each reads only its window's index entries, never the table rows
+-- (events carry their bodies). Each replaces the narrower index it starts with.
+CREATE INDEX events_received_source ON events (received_at, source);
+DROP INDEX events_received_at;
+CREATE INDEX attempts_time_covering ON attempts (attempted_at, outcome, latency_ms, delivery_id);
+DROP INDEX attempts_time;
