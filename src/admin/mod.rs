@@ -48,6 +48,7 @@ const APP_CSS: &str = include_str!("assets/app.css");
 pub fn router(state: AdminState) -> Router {
     let api = Router::new()
         .route("/overview", get(api::overview))
+        .route("/activity", get(api::activity))
         .route("/events", get(api::events))
         .route("/events/{id}", get(api::event))
         .route("/deliveries", get(api::deliveries))

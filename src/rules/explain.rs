@@ -107,9 +107,15 @@ pub fn explain_prev(
         .collect()
 }
 
+/// How many selected values a one-line reason names (a path can select thousands).
+const SEEN_IN_REASON: usize = 10;
+
 fn render_seen(seen: &[Value]) -> String {
-    let parts: Vec<String> = seen.iter().map(Value::to_string).collect();
-    parts.join(", ")
+    let parts: Vec<String> = seen.iter().take(SEEN_IN_REASON).map(Value::to_string).collect();
+    match seen.len().saturating_sub(SEEN_IN_REASON) {
+        0 => parts.join(", "),
+        more => format!("{} … and {more} more", parts.join(", ")),
+    }
 }
 
 /// What a `becomes`/`changed` test saw in the previous event, for the one-line reason.
@@ -183,6 +189,19 @@ mod tests {
     use super::*;
     use crate::rules::{EventPattern, Op, Path, Rule};
     use serde_json::json;
+
+    #[test]
+    fn reasons_name_the_first_values_seen_and_count_the_rest() {
+        let check = |n: i64, expected: &str| {
+            let seen: Vec<Value> = (0..n).map(|i| json!(i)).collect();
+            assert_eq!(render_seen(&seen), expected, "{n} values");
+        };
+        check(0, "");
+        check(2, "0, 1");
+        check(10, "0, 1, 2, 3, 4, 5, 6, 7, 8, 9");
+        check(11, "0, 1, 2, 3, 4, 5, 6, 7, 8, 9 … and 1 more");
+        check(14_000, "0, 1, 2, 3, 4, 5, 6, 7, 8, 9 … and 13990 more");
+    }
 
     #[test]
     fn explains_each_kind_of_miss() {
