@@ -17,6 +17,7 @@ mod http_contract;
 mod jsonpath_cts;
 mod layers;
 mod limits;
+mod overview;
 mod reload;
 mod secrets;
 mod senders;
