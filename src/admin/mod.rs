@@ -44,6 +44,7 @@ pub struct AdminState {
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
+const OVERVIEW_JS: &str = include_str!("assets/overview.js");
 
 pub fn router(state: AdminState) -> Router {
     let api = Router::new()
@@ -64,6 +65,7 @@ pub fn router(state: AdminState) -> Router {
         .nest("/api", api)
         .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
+        .route("/assets/overview.js", get(|| async { asset("text/javascript; charset=utf-8", OVERVIEW_JS) }))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -5,7 +5,12 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them), so it is
 //! `#[ignore]`d: `cargo test -- --include-ignored` runs it, and then a missing browser fails it.
-//! `HOOKROUTE_SCREENSHOT=path.png` saves a screenshot of the event view.
+//! `HOOKROUTE_SCREENSHOT=path.png` saves a screenshot of the event view, and
+//! `HOOKROUTE_OVERVIEW_SCREENSHOT=path.png` one of the overview (docs/dashboard.png is made so).
+//!
+//! The overview case sends known events and reads the counts the SVG charts were drawn from (each
+//! chart, bar and segment carries its count as a `data-` attribute), the tiles and the highlighted
+//! destination rows.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -107,6 +112,28 @@ impl Driver {
         v.get(ELEMENT_KEY).and_then(Value::as_str).map(str::to_owned)
     }
 
+    /// An attribute of an element (`""` when absent).
+    async fn attr(&self, element: &str, name: &str) -> String {
+        let v = self.call("GET", &format!("/element/{element}/attribute/{name}"), Value::Null).await;
+        v.as_str().unwrap_or("").to_owned()
+    }
+
+    /// Waits until attribute `name` of the element `css` selects is `expected`.
+    async fn wait_attr(&self, css: &str, name: &str, expected: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let seen = match self.find_now(css).await {
+                Some(el) => self.attr(&el, name).await,
+                None => String::new(),
+            };
+            if seen == expected {
+                return;
+            }
+            assert!(Instant::now() < deadline, "`{css}` has {name}={seen:?}, expected {expected:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn text(&self, element: &str) -> String {
         self.call("GET", &format!("/element/{element}/text"), Value::Null)
             .await
@@ -182,7 +209,7 @@ async fn the_dashboard_shows_an_event_and_replays_its_dead_delivery_then_with_fo
     slack.wait_for(1, WAIT).await;
 
     // The events view lists it (live: the page polls), with a link to its detail.
-    browser.goto(&format!("{}/", app.admin)).await;
+    browser.goto(&format!("{}/#/events", app.admin)).await;
     let row = browser.find(&format!("#events tr[data-event-id=\"{id}\"]")).await;
     assert!(browser.text(&row).await.contains("order.updated"));
     let link = browser.find(&format!("#events tr[data-event-id=\"{id}\"] a[href=\"#/events/{id}\"]")).await;
@@ -232,4 +259,62 @@ async fn the_dashboard_shows_an_event_and_replays_its_dead_delivery_then_with_fo
     assert!(browser.find_now(&dead_row).await.is_none(), "the replayed delivery left the dead letters");
     let png = browser.screenshot().await;
     assert!(png.starts_with(b"\x89PNG"), "a real screenshot");
+}
+
+/// The overview after known traffic: 3 ready orders (Slack refuses the first: dead; mail
+/// delivers all) and 1 inspection (CRM delivers): 4 events, 7 attempts (6 delivered, 1 dead).
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver"]
+async fn the_overview_charts_count_the_events_and_attempts_sent() {
+    let slack = Receiver::with_script(vec![Reply(400, None, "invalid_payload")]).await;
+    let mail = Receiver::start().await;
+    let crm = Receiver::start().await;
+    let app = App::start(&rules(&slack.url, &mail.url, &crm.url)).await;
+    for id in 1..=3_u32 {
+        let event = json!({"type": "order.updated", "payload": {"id": id, "status": "to schedule"}});
+        assert_eq!(app.post_event(event).await, 202);
+        slack.wait_for(id as usize, WAIT).await;
+    }
+    assert_eq!(app.post_event(json!({"type": "inspection.updated", "payload": {"id": 4}})).await, 202);
+    mail.wait_for(3, WAIT).await;
+    crm.wait_for(1, WAIT).await;
+    let browser = Driver::start().await;
+
+    // `/` is the overview; the page polls, so the charts reach the final counts by themselves.
+    browser.goto(&format!("{}/", app.admin)).await;
+    browser.find("#overview #chart-events").await;
+    browser.wait_attr("#chart-events", "data-total", "4").await;
+    browser.wait_attr("#chart-outcomes", "data-total", "7").await;
+    browser.wait_attr("#chart-outcomes .seg.out-dead", "data-count", "1").await;
+    browser.wait_attr("#chart-events .seg[data-series=\"house-check\"]", "data-count", "4").await;
+    let delivered = browser.find("#chart-outcomes .seg.out-delivered").await;
+    assert_eq!(browser.attr(&delivered, "data-count").await, "6");
+    browser.wait_text("#tile-dead .tile-value", "1").await;
+    browser.wait_text("#tile-events .tile-value", "4").await;
+    // The destination with a dead letter is highlighted and links to its dead letters.
+    let slack_row = browser.find("#overview-destinations tr[data-destination=\"ops-slack\"]").await;
+    assert_eq!(browser.attr(&slack_row, "class").await, "has-dead");
+    browser.find("#overview-destinations tr[data-destination=\"ops-slack\"] a[href=\"#/dead?destination=ops-slack\"]").await;
+    let mail_row = browser.find("#overview-destinations tr[data-destination=\"planning-mail\"]").await;
+    assert!(browser.text(&mail_row).await.contains("100.0 %"), "{}", browser.text(&mail_row).await);
+    browser.find("#overview-dead li[data-delivery-id]").await;
+    if let Ok(path) = std::env::var("HOOKROUTE_OVERVIEW_SCREENSHOT") {
+        std::fs::write(&path, browser.screenshot().await).expect("write screenshot");
+    }
+
+    // The day window counts the same traffic in quarter-hour bars.
+    let day = browser.find("#overview button[data-window=\"day\"]").await;
+    browser.click(&day).await;
+    browser.wait_attr("#overview .overview-body", "data-window", "day").await;
+    browser.wait_attr("#chart-events", "data-total", "4").await;
+
+    // The events list counts what its filter selects, with times in UTC by default.
+    browser.goto(&format!("{}/#/events?source=house-check", app.admin)).await;
+    browser.wait_text("#events-total", "4 events match the filter").await;
+    let first = browser.find("#events tbody tr[data-event-id] .time .abs").await;
+    assert!(browser.text(&first).await.ends_with(" UTC"), "{}", browser.text(&first).await);
+    let toggle = browser.find("#zone-toggle").await;
+    browser.click(&toggle).await;
+    let first = browser.find("#events tbody tr[data-event-id] .time .abs").await;
+    assert!(browser.text(&first).await.contains(" UTC+") || browser.text(&first).await.contains(" UTC−"));
 }

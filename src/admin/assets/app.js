@@ -1,7 +1,9 @@
 /* hookroute dashboard: one page, plain JS, no dependencies, embedded in the binary.
  *
  * Structure, top to bottom:
- *   helpers    h() builds DOM from plain text (never innerHTML), time / latency / JSON formatting
+ *   helpers    h() builds DOM from plain text (never innerHTML), time (UTC or local, with its zone),
+ *              latency and JSON formatting
+ *   (overview.js, loaded first: the landing page with its SVG charts, uses these helpers)
  *   api        fetch wrapper: bearer token from localStorage, 401 → #token-form, errors → #error-banner
  *   header     counts, queue and rules version from /api/overview
  *   renderers  status badges, deliveries with their attempts, the match explanation (event detail
@@ -14,8 +16,12 @@
 'use strict';
 
 const TOKEN_KEY = 'hookroute.token';
+const ZONE_KEY = 'hookroute.zone';
 const STATUSES = ['pending', 'failed', 'held', 'delivered', 'dead', 'cancelled'];
-const state = { view: null, overview: null, fast: false, fastSince: 0, eventsHash: '#/events' };
+const state = {
+  view: null, overview: null, fast: false, fastSince: 0, eventsHash: '#/events',
+  zone: localStorage.getItem(ZONE_KEY) === 'local' ? 'local' : 'utc',
+};
 const seenNames = { types: new Set(), rules: new Set() };
 const $ = (sel) => document.querySelector(sel);
 
@@ -54,10 +60,40 @@ const fmtMs = (ms) => (ms == null ? '—' : ms < 1000 ? `${Math.round(ms)} ms` :
 const term = (name, ...value) => [h('dt', {}, name), h('dd', {}, value)];
 const muted = (text) => h('span', { class: 'muted' }, text);
 
-function localTime(ms) {
+/** The zone times are shown in: `UTC`, or the browser's offset at that instant (`UTC+02:00`). */
+function zoneName(d) {
+  if (state.zone === 'utc') return 'UTC';
+  const off = -d.getTimezoneOffset();
+  return `UTC${off < 0 ? '−' : '+'}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+}
+
+/** Date and time parts of `ms` in the chosen zone. */
+function timeParts(ms) {
   const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return state.zone === 'utc'
+    ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
+    : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
+}
+
+/** `2026-12-04 01:02:03 UTC`; with `clock`, just `01:02`. */
+function fmtTime(ms, { clock = false } = {}) {
+  const [y, mo, d, hh, mm, ss] = timeParts(ms);
+  if (clock) return `${pad(hh)}:${pad(mm)}`;
+  return `${y}-${pad(mo)}-${pad(d)} ${pad(hh)}:${pad(mm)}:${pad(ss)} ${zoneName(new Date(ms))}`;
+}
+
+/** A `datetime-local` input's value for unix ms (as text) in the chosen zone; '' stays ''. */
+function toInputTime(msText) {
+  if (!msText) return '';
+  const [y, mo, d, hh, mm] = timeParts(Number(msText));
+  return `${y}-${pad(mo)}-${pad(d)}T${pad(hh)}:${pad(mm)}`;
+}
+
+/** Unix ms (as text) of a `datetime-local` value read in the chosen zone; '' when empty or bad. */
+function fromInputTime(text) {
+  if (!text) return '';
+  const ms = state.zone === 'utc' ? Date.parse(`${text}Z`) : new Date(text).getTime();
+  return Number.isFinite(ms) ? String(ms) : '';
 }
 
 function duration(seconds) {
@@ -78,7 +114,7 @@ function relative(ms) {
 function timeEl(ms) {
   if (!ms) return muted('—');
   return h('span', { class: 'time', title: new Date(ms).toString() },
-    h('span', { class: 'abs' }, localTime(ms)), ' ', h('span', { class: 'rel', 'data-ts': ms }, relative(ms)));
+    h('span', { class: 'abs' }, fmtTime(ms)), ' ', h('span', { class: 'rel', 'data-ts': ms }, relative(ms)));
 }
 
 function refreshRelativeTimes() {
@@ -302,7 +338,8 @@ function renderCondition(c) {
   return h('li', { class: c.passed ? 'pass' : 'fail' },
     h('span', { class: 'mark' }, c.passed ? '✓' : '✗'), ' ', h('code', {}, c.test),
     c.seen ? h('span', { class: 'seen' }, ' saw ',
-      c.seen.length ? h('code', {}, c.seen.map((v) => JSON.stringify(v)).join(', ')) : 'nothing') : null,
+      c.seen.length ? h('code', {}, c.seen.map((v) => JSON.stringify(v)).join(', ')) : 'nothing',
+      c.seen_more ? h('span', { class: 'more' }, ` … and ${grouped(c.seen_more)} more`) : null) : null,
     c.children?.length ? h('ul', { class: 'cond' }, c.children.map(renderCondition)) : null);
 }
 
@@ -327,10 +364,12 @@ function filterBar(fields, values, onChange) {
   const form = h('form', { class: 'filters', onsubmit: (e) => e.preventDefault() },
     fields.map((f) => h('label', {}, h('span', {}, f.label), f.options
       ? h('select', { name: f.name }, f.options.map((o) => h('option', { value: o, selected: o === values[f.name] }, o || 'any')))
-      : h('input', { name: f.name, type: 'search', value: values[f.name], list: f.list, placeholder: 'any', autocomplete: 'off' }))));
+      : f.time
+        ? h('input', { name: f.name, type: 'datetime-local', value: toInputTime(values[f.name]), title: `in ${zoneName(new Date())}` })
+        : h('input', { name: f.name, type: 'search', value: values[f.name], list: f.list, placeholder: 'any', autocomplete: 'off' }))));
   const apply = () => {
     clearTimeout(timer);
-    const next = fields.map((f) => form.elements[f.name].value.trim());
+    const next = fields.map((f) => (f.time ? fromInputTime(form.elements[f.name].value) : form.elements[f.name].value.trim()));
     if (next.every((v, i) => v === values[fields[i].name])) return;
     fields.forEach((f, i) => { values[f.name] = next[i]; });
     onChange();
@@ -350,6 +389,7 @@ function pagedTable({ route, endpoint, fixed = {}, itemsKey, fields, params, tab
   let known = null;
   let requests = 0;
   const info = muted('');
+  const total = h('span', { class: 'total', id: `${route}-total` });
   const newest = h('button', { type: 'button', onclick: () => go('') }, '⇤ Newest');
   const older = h('button', { type: 'button', onclick: () => go(next) }, 'Older →');
 
@@ -385,11 +425,12 @@ function pagedTable({ route, endpoint, fixed = {}, itemsKey, fields, params, tab
     newest.disabled = !before;
     older.disabled = !next;
     info.textContent = before ? `${items.length} older rows` : `newest ${items.length}, live`;
+    if (data.total != null) total.textContent = `${grouped(data.total)} ${data.total === 1 ? 'event matches' : 'events match'} the filter`;
     onItems?.(items);
   }
 
   const el = h('div', {}, filterBar(fields, values, () => go('')),
-    h('div', { class: 'table-wrap' }, table), h('div', { class: 'pager' }, newest, older, info));
+    h('div', { class: 'table-wrap' }, table), h('div', { class: 'pager' }, total, newest, older, info));
   return { el, poll };
 }
 
@@ -433,6 +474,8 @@ function eventsView(params) {
       { name: 'type', label: 'Type', list: 'types-list' },
       { name: 'rule', label: 'Matched rule', list: 'rules-list' },
       { name: 'status', label: 'Delivery status', options: ['', ...STATUSES] },
+      { name: 'since', label: 'Received from', time: true },
+      { name: 'until', label: 'Received before', time: true },
     ],
   });
   return { el: h('section', { class: 'view' }, h('h1', {}, 'Events'), list.el), poll: list.poll };
@@ -580,11 +623,15 @@ function destinationsView() {
   return { el, poll };
 }
 
-function reloadSummary(r) {
+/** A reload attempt: applied → the version it runs now; refused → the version kept and the file refused. */
+function reloadSummary(r, file) {
+  const refused = r.outcome === 'rejected' || r.outcome === 'unreadable';
   return h('div', { class: 'reload' },
     h('span', { class: `badge o-${r.outcome}` }, r.outcome), ' ', `${r.trigger}, `, timeEl(r.at),
     r.duration_ms != null ? muted(` (${fmtMs(r.duration_ms)})`) : null,
-    r.version ? [' → version ', h('code', {}, r.version)] : null,
+    refused
+      ? ['; kept version ', h('code', {}, r.version), `; ${r.outcome} file `, h('code', {}, file || 'the rules file')]
+      : r.version ? [' → version ', h('code', {}, r.version)] : null,
     r.diagnostics?.length ? h('pre', { class: 'diagnostics' }, r.diagnostics.join('\n')) : null);
 }
 
@@ -596,7 +643,7 @@ function rulesSummary(r) {
     term('Sources', chips(r.sources)),
     term('Destinations', chips(r.destinations)),
     term('Loaded', timeEl(r.loaded_at)),
-    term('Last reload', r.last_reload ? reloadSummary(r.last_reload) : muted('none since start')));
+    term('Last reload', r.last_reload ? reloadSummary(r.last_reload, r.path) : muted('none since start')));
 }
 
 function rulesView() {
@@ -615,7 +662,7 @@ function rulesView() {
     fill(result, muted('Reloading…'));
     try {
       const r = await api('/api/reload', { method: 'POST' });
-      fill(result, h('h3', {}, 'Reload result'), reloadSummary(r));
+      fill(result, h('h3', {}, 'Reload result'), reloadSummary(r, state.overview?.rules.path));
       await Promise.all([poll(), refreshHeader()]);
     } catch (err) {
       fill(result, h('p', { class: 'error-text' }, err.message));
@@ -693,13 +740,14 @@ function route() {
   else if (name === 'dead') state.view = deadView(params);
   else if (name === 'destinations') state.view = destinationsView();
   else if (name === 'rules') state.view = rulesView();
-  else {
+  else if (name === 'events') {
     state.view = eventsView(params);
-    state.eventsHash = location.hash || '#/events';
-  }
-  const section = (id ? 'event' : name) || 'events';
+    state.eventsHash = location.hash;
+  } else state.view = overviewView(params);
+  const known = ['events', 'dead', 'destinations', 'rules'];
+  const section = id ? 'event' : known.includes(name) ? name : 'overview';
   document.title = `hookroute · ${section}`;
-  for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.getAttribute('href') === `#/${name || 'events'}`);
+  for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.getAttribute('href') === `#/${id ? 'events' : section}`);
   $('#view').replaceChildren(state.view.el);
   tick();
 }
@@ -718,6 +766,18 @@ async function tick() {
 }
 
 $('#error-banner .dismiss').addEventListener('click', () => { $('#error-banner').hidden = true; });
+function showZone() {
+  const b = $('#zone-toggle');
+  b.textContent = state.zone === 'utc' ? 'Times: UTC' : `Times: local (${zoneName(new Date())})`;
+  b.title = state.zone === 'utc' ? 'Show times in this browser\'s zone' : 'Show times in UTC';
+}
+$('#zone-toggle').addEventListener('click', () => {
+  state.zone = state.zone === 'utc' ? 'local' : 'utc';
+  localStorage.setItem(ZONE_KEY, state.zone);
+  showZone();
+  route();
+});
+showZone();
 $('#token-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const token = $('#token-input').value.trim();
