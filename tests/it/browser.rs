@@ -318,3 +318,34 @@ async fn the_overview_charts_count_the_events_and_attempts_sent() {
     let first = browser.find("#events tbody tr[data-event-id] .time .abs").await;
     assert!(browser.text(&first).await.contains(" UTC+") || browser.text(&first).await.contains(" UTC−"));
 }
+
+/// An 840 KB event whose filter selected 14 000 files: its page names the first 10 values and
+/// counts the rest, and stays a few screens tall (it was 304 000 px).
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver"]
+async fn a_huge_event_page_shows_the_first_values_seen_and_stays_short() {
+    let slack = Receiver::start().await;
+    let app = App::start(&rules(&slack.url, &slack.url, &slack.url)).await;
+    let files: Vec<Value> = (0..14_000)
+        .map(
+            |i| json!({"size": 2_000_000, "name": format!("inspection-photo-{i:05}.jpg"), "room": "kitchen"}),
+        )
+        .collect();
+    let body = json!({"type": "files.created", "payload": {"order_id": 9001, "files": files}}).to_string();
+    let (status, accepted) = app.post("house-check", body.as_bytes(), Some(crate::support::SECRET)).await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().expect("id");
+    let browser = Driver::start().await;
+    browser.goto(&format!("{}/#/events/{id}", app.admin)).await;
+    browser.find("#event-detail .explanation").await;
+    let more = browser.find("#event-detail .seen .more").await;
+    assert_eq!(browser.text(&more).await, "… and 13 990 more");
+    let height = browser
+        .call(
+            "POST",
+            "/execute/sync",
+            json!({"script": "return document.documentElement.scrollHeight", "args": []}),
+        )
+        .await;
+    assert!(height.as_f64().is_some_and(|h| h < 10_000.0), "the page is {height} px tall");
+}

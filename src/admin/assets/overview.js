@@ -77,7 +77,9 @@ function stackedBars({ id, series, since, bucketMs, label }) {
   const ticks = 6;
   for (let t = 0; t <= ticks; t++) {
     const i = Math.round((t * (buckets - 1)) / ticks);
-    chart.append(svg('text', { class: 'axis', x: left + i * slot + slot / 2, y: height - 6, 'text-anchor': 'middle' },
+    const anchor = t === 0 ? 'start' : t === ticks ? 'end' : 'middle';
+    const x = t === 0 ? left + i * slot : t === ticks ? left + (i + 1) * slot : left + i * slot + slot / 2;
+    chart.append(svg('text', { class: 'axis', x, y: height - 6, 'text-anchor': anchor },
       fmtTime(since + i * bucketMs, { clock: true })));
   }
   return chart;
