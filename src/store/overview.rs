@@ -236,11 +236,10 @@ mod tests {
         }
     }
 
-    /// (groups, destination, attempts, rate, p50, p95, failing)
-    fn check(
-        groups: Vec<LatencyGroup>,
-        expected: &[(&str, i64, Option<f64>, Option<i64>, Option<i64>, bool)],
-    ) {
+    /// One destination's summary: (name, attempts, rate, p50, p95, failing).
+    type Summary<'a> = (&'a str, i64, Option<f64>, Option<i64>, Option<i64>, bool);
+
+    fn check(groups: Vec<LatencyGroup>, expected: &[Summary<'_>]) {
         let got: Vec<_> = fold_latencies(groups)
             .into_iter()
             .map(|d| (d.name, d.attempts, d.success_rate, d.p50_latency_ms, d.p95_latency_ms, d.failing))
