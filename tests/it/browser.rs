@@ -349,3 +349,23 @@ async fn a_huge_event_page_shows_the_first_values_seen_and_stays_short() {
         .await;
     assert!(height.as_f64().is_some_and(|h| h < 10_000.0), "the page is {height} px tall");
 }
+
+/// A refused reload says which version kept running and which file was refused.
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver"]
+async fn a_rejected_reload_reads_kept_version_and_rejected_file() {
+    let slack = Receiver::start().await;
+    let text = rules(&slack.url, &slack.url, &slack.url);
+    let app = App::start(&text).await;
+    let version = app.reloader.current().load().version.clone();
+    std::fs::write(&app.rules_path, text.replace("type: slack", "type: slak")).expect("write");
+    let browser = Driver::start().await;
+    browser.goto(&format!("{}/#/rules", app.admin)).await;
+    let reload = browser.find("#reload-now").await;
+    browser.click(&reload).await;
+    let result = browser.find("#reload-result .reload").await;
+    let shown = browser.text(&result).await;
+    let path = app.rules_path.display().to_string();
+    assert!(shown.contains(&format!("kept version {version}; rejected file {path}")), "{shown}");
+    assert!(!shown.contains('→'), "{shown}");
+}
