@@ -366,7 +366,7 @@ impl SqliteStore {
 impl Store for SqliteStore {
     forward_store_methods!();
     inspect_methods!(reader);
-    overview_methods!(reader, overview::COUNT_EVENTS_SQLITE);
+    overview_methods!(reader, "instr");
 
     fn release(&self, leases: &[Lease]) -> StoreFuture<'_, ()> {
         let leases = lease_json(leases);

@@ -1,7 +1,8 @@
 //! `GET /api/activity`: the overview page's data in one answer — events per bucket by source,
-//! attempts per bucket by outcome, each destination's success rate, p50/p95 latency and whether
-//! it is failing, dead letters, and the queue. The store aggregates (see `store::overview`); this
-//! lays its sparse rows out as dense series aligned to bucket boundaries.
+//! attempts per bucket by outcome (over the chosen window), each destination's success rate,
+//! p50/p95 latency and whether it is failing (always over the last hour: health is about now),
+//! dead letters, and the queue. The store aggregates (see `store::overview`); this lays its sparse
+//! rows out as dense series aligned to bucket boundaries.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,8 @@ use crate::store::{Filter, Status};
 pub const OUTCOMES: [&str; 3] = ["delivered", "retry", "dead"];
 /// Dead deliveries listed on the overview (the dead-letter page has them all).
 const RECENT_DEAD: i64 = 5;
+/// Destination health reads the attempts of the last hour, whatever the charts' window.
+const HEALTH_MS: i64 = 3_600_000;
 
 /// A chart's time range: `buckets` buckets of `bucket_ms`, the last one holding now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,18 +84,18 @@ pub(in crate::admin) async fn activity(
     };
     let now = now_ms();
     let since = window.start(now);
+    let health_since = now - HEALTH_MS;
     let store = &state.store;
     let dead_filter = Filter { status: Some(Status::Dead), limit: RECENT_DEAD, ..Filter::default() };
     let answers = tokio::try_join!(
         store.event_rate(since, window.bucket_ms),
         store.outcome_rate(since, window.bucket_ms),
-        store.destination_glance(since),
-        store.destination_stats(since, since),
+        store.destination_glance(health_since),
+        store.destination_stats(health_since, health_since),
         store.list(dead_filter),
-        store.counts(),
         store.queue(),
     );
-    let (events, outcomes, glance, stats, dead, counts, queue) = match answers {
+    let (events, outcomes, glance, stats, dead, queue) = match answers {
         Ok(all) => all,
         Err(e) => return store_error(&e),
     };
@@ -158,7 +161,8 @@ pub(in crate::admin) async fn activity(
         "attempts": { "by_outcome": by_outcome, "totals": total(&by_outcome) },
         "destinations": destinations,
         "failing": glance.iter().filter(|g| g.failing).map(|g| g.name.clone()).collect::<Vec<_>>(),
-        "dead": { "total": counts.dead, "recent": recent_dead },
+        "health_since": health_since,
+        "dead": { "total": stats.iter().map(|s| s.dead).sum::<i64>(), "recent": recent_dead },
         "queue": { "depth": queue.depth, "oldest_pending_age_seconds": oldest },
     }))
     .into_response()
