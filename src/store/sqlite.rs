@@ -10,7 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::inspect::{self, inspect_methods};
-use super::overview::{self, overview_methods};
+use super::overview::{self, overview_methods, per_minute_method};
 use super::rows::{
     CLAIMED_COLUMNS, HELD_REASON, REPLAY_SET, RESUMED_STATUS, attempt_from_row, check_not_delivered,
     check_replayed, claimed_from_row, counts_from_rows, delivery_from_row, event_from_row,
@@ -494,4 +494,9 @@ impl Store for SqliteStore {
             Ok(r.rows_affected())
         })
     }
+}
+
+/// The overview's per-minute counts (see `store::overview`).
+impl SqliteStore {
+    per_minute_method!(reader);
 }

@@ -13,7 +13,7 @@ use sqlx::{AssertSqlSafe, PgPool, Row};
 
 use super::inspect::{self, inspect_methods};
 use super::nodelay::Relay;
-use super::overview::{self, overview_methods};
+use super::overview::{self, overview_methods, per_minute_method};
 use super::rows::{
     HELD_REASON, REPLAY_SET, RESUMED_STATUS, attempt_from_row, check_not_delivered, check_replayed,
     counts_from_rows, delivery_from_row, event_from_row, forward_store_methods, in_batch_duplicates,
@@ -438,4 +438,9 @@ impl Store for PostgresStore {
             Ok(r.rows_affected())
         })
     }
+}
+
+/// The overview's per-minute counts (see `store::overview`).
+impl PostgresStore {
+    per_minute_method!(pool);
 }
