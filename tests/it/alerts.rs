@@ -1,0 +1,409 @@
+//! hookroute's own events (issue 16), end to end: the real app with real receivers, a destination
+//! kept failing, deliveries going dead, a broken rules file, a stuck queue; each reported once to
+//! an ops receiver through an ordinary rule with `source: hookroute`.
+
+use std::time::Duration;
+
+use hookroute::alerts::OwnEventOptions;
+use hookroute::config::compile_text;
+use hookroute::store::EventFilter;
+use serde_json::{Value, json};
+
+use crate::support::{App, Captured, Receiver, Reply, SECRET, WAIT, assert_quiet};
+
+/// A rules file: `house-check` → `crm`, and every own event forwarded (raw body) to `ops`.
+/// `settings` and `crm_extra` are spliced in (YAML, indented for their place).
+fn own_rules(crm: &str, ops: &str, alerts: &str, delivery: &str, crm_extra: &str) -> String {
+    format!(
+        r#"
+settings:
+  delivery: {delivery}
+  alerts: {alerts}
+sources:
+  house-check:
+    dedup: false
+    verify: {{scheme: hmac-sha256, header: signature, secrets: ["{SECRET}"]}}
+destinations:
+  crm: {{type: http, url: "{crm}/crm"{crm_extra}}}
+  ops: {{type: http, url: "{ops}/ops", retry: {{max_attempts: 1}}}}
+rules:
+  - name: to-crm
+    source: house-check
+    events: ["order.*"]
+    actions:
+      - to: crm
+  - name: tell-ops-about-hookroute
+    source: hookroute
+    events: ["hookroute.*"]
+    actions:
+      - to: ops
+"#
+    )
+}
+
+fn fast() -> OwnEventOptions {
+    OwnEventOptions { tick: Duration::from_millis(100), ..OwnEventOptions::default() }
+}
+
+fn order(id: u32) -> Value {
+    json!({"type": "order.updated", "payload": {"id": id, "status": "to schedule"}})
+}
+
+/// The own events the ops receiver got, as (type, payload).
+fn own(got: &[Captured]) -> Vec<(String, Value)> {
+    got.iter()
+        .map(|c| {
+            let body = c.json();
+            (body["type"].as_str().unwrap_or_default().to_owned(), body["payload"].clone())
+        })
+        .collect()
+}
+
+fn types(got: &[Captured]) -> Vec<String> {
+    own(got).into_iter().map(|(t, _)| t).collect()
+}
+
+/// Stored events of the built-in source.
+async fn stored_own(app: &App) -> Vec<String> {
+    let filter = EventFilter { source: Some("hookroute".into()), limit: 100, ..EventFilter::default() };
+    app.store.events(filter).await.expect("events").into_iter().map(|e| e.event_type).collect()
+}
+
+async fn metrics(app: &App) -> String {
+    app.client.get(format!("{}/metrics", app.admin)).send().await.expect("metrics").text().await.expect("text")
+}
+
+#[tokio::test]
+async fn a_destination_down_longer_than_failing_after_is_failing_once_then_recovered_once() {
+    let (crm, ops) = (Receiver::start().await, Receiver::start().await);
+    crm.set_default(Reply(500, None, "down"));
+    let rules = own_rules(
+        &crm.url,
+        &ops.url,
+        "{failing_after: 2s}",
+        "{schedule: [300ms], max_attempts: 1000}",
+        "",
+    );
+    let app = App::start_own_events(&rules, None, fast()).await;
+    assert_eq!(app.post_event(order(1)).await, 202);
+    let got = ops.wait_for(1, WAIT).await;
+    assert_eq!(types(&got), ["hookroute.destination.failing"]);
+    let failed_before = crm.got().len();
+    assert!(failed_before >= 5, "2 s of attempts every 300 ms failed first: {failed_before}");
+    let (_, payload) = &own(&got)[0];
+    assert_eq!(payload["destination"], "crm");
+    assert!(payload["failed_attempts"].as_u64().is_some_and(|n| n >= 5), "{payload}");
+    assert_eq!(payload["last_error"], "HTTP 500: down");
+    assert!(payload["since"].as_str().is_some_and(|s| s.ends_with('Z')), "{payload}");
+    // Attempts keep failing: still one event, not one per attempt.
+    assert_quiet(&ops, 1).await;
+    assert!(crm.got().len() > failed_before, "attempts went on meanwhile");
+
+    crm.set_default(Reply(200, None, "ok"));
+    let got = ops.wait_for(2, WAIT).await;
+    assert_eq!(types(&got), ["hookroute.destination.failing", "hookroute.destination.recovered"]);
+    let (_, recovered) = &own(&got)[1];
+    assert_eq!(recovered["destination"], "crm");
+    assert!(recovered["down_for_seconds"].as_f64().is_some_and(|s| s >= 2.0), "{recovered}");
+    assert!(recovered["attempts_failed_meanwhile"].as_u64().is_some_and(|n| n > 5), "{recovered}");
+    assert_eq!(app.post_event(order(2)).await, 202);
+    crm.wait_for(crm.got().len() + 1, WAIT).await;
+    assert_quiet(&ops, 2).await;
+    // Stored and shown like any other event, under source `hookroute`.
+    let mut stored = stored_own(&app).await;
+    stored.sort();
+    assert_eq!(stored, ["hookroute.destination.failing", "hookroute.destination.recovered"]);
+    let m = metrics(&app).await;
+    assert!(m.contains("hookroute_own_events_total{type=\"hookroute.destination.failing\"} 1"), "{m}");
+}
+
+#[tokio::test]
+async fn a_dead_delivery_is_one_delivery_dead_through_the_issue_example_rule() {
+    let (crm, mail) = (Receiver::start().await, Receiver::start().await);
+    crm.set_default(Reply(500, None, "nope"));
+    let rules = format!(
+        r#"
+settings:
+  delivery: {{schedule: [100ms], max_attempts: 2}}
+sources:
+  house-check:
+    dedup: false
+    verify: {{scheme: hmac-sha256, header: signature, secrets: ["{SECRET}"]}}
+destinations:
+  crm: {{type: http, url: "{crm}/crm"}}
+  ops-email:
+    type: email
+    provider: sendgrid
+    url: "{mail}/v3/mail/send"
+    headers: {{Authorization: "Bearer SG.test-key"}}
+    from: "hookroute@example.com"
+rules:
+  - name: to-crm
+    source: house-check
+    events: ["order.*"]
+    actions: [{{to: crm}}]
+  - name: tell-ops-about-hookroute
+    source: hookroute
+    events: ["hookroute.*"]
+    actions:
+      - to: ops-email
+        recipients: ["ops@example.com"]
+        subject: "hookroute: {{{{ type }}}}"
+        text: "{{{{ payload | tojson }}}}"
+"#,
+        crm = crm.url,
+        mail = mail.url
+    );
+    let app = App::start_own_events(&rules, None, fast()).await;
+    let (status, answer) = app.post("house-check", order(7).to_string().as_bytes(), Some(SECRET)).await;
+    assert_eq!(status, 202);
+    let got = mail.wait_for(1, WAIT).await;
+    assert_eq!(got.len(), 1);
+    let email = got[0].json();
+    assert_eq!(email["subject"], "hookroute: hookroute.delivery.dead");
+    let payload: Value =
+        serde_json::from_str(email["content"][0]["value"].as_str().expect("text")).expect("payload is JSON");
+    let event_id = answer["id"].as_str().expect("id");
+    assert_eq!(payload["event_id"], event_id);
+    assert_eq!(payload["rule"], "to-crm");
+    assert_eq!(payload["destination"], "crm");
+    assert_eq!(payload["attempts"], 2);
+    assert_eq!(payload["last_error"], "gave up after 2 attempts; last: HTTP 500: nope");
+    assert_eq!(payload["count"], 1);
+    assert_eq!(payload["link"], format!("/#/events/{event_id}"));
+    let dead = app
+        .store
+        .list(hookroute::store::Filter { event_id: Some(event_id.into()), limit: 10, ..Default::default() })
+        .await
+        .expect("list");
+    assert_eq!(payload["delivery_id"], dead[0].id);
+    // No secret of the rules (the SendGrid key) in what was stored or sent.
+    assert!(!got[0].body.windows(7).any(|w| w == b"SG.test"), "the key stays in the header");
+    assert_quiet(&mail, 1).await;
+}
+
+#[tokio::test]
+async fn a_dead_delivery_of_an_own_event_emits_no_new_event() {
+    let (crm, ops) = (Receiver::start().await, Receiver::start().await);
+    crm.set_default(Reply(500, None, "crm down"));
+    ops.set_default(Reply(500, None, "ops down too"));
+    let rules = own_rules(&crm.url, &ops.url, "{failing_after: 1h}", "{schedule: [100ms], max_attempts: 1}", "");
+    let app = App::start_own_events(&rules, None, fast()).await;
+    assert_eq!(app.post_event(order(1)).await, 202);
+    // crm's delivery dies → one delivery.dead → its delivery to ops dies → nothing more.
+    let got = ops.wait_for(1, WAIT).await;
+    assert_eq!(types(&got), ["hookroute.delivery.dead"]);
+    crate::support::eventually("the own event's delivery to be dead", || async {
+        let m = metrics(&app).await;
+        m.contains("hookroute_own_events_suppressed_total{reason=\"own_delivery\"} 1").then_some(())
+    })
+    .await;
+    assert_quiet(&ops, 1).await;
+    assert_eq!(stored_own(&app).await, ["hookroute.delivery.dead"]);
+}
+
+#[tokio::test]
+async fn a_burst_of_dead_deliveries_is_summarised_per_destination_and_window() {
+    let (crm, ops) = (Receiver::start().await, Receiver::start().await);
+    crm.set_default(Reply(500, None, "down"));
+    let rules = own_rules(&crm.url, &ops.url, "{failing_after: 1h}", "{max_attempts: 1}", "");
+    let window = OwnEventOptions { summary_window: Duration::from_secs(2), ..fast() };
+    let app = App::start_own_events(&rules, None, window).await;
+    for i in 0..5 {
+        assert_eq!(app.post_event(order(i)).await, 202);
+    }
+    // Five deaths within a moment: reported in at most three windows, all counted.
+    let mut counted = 0;
+    let mut reports = Vec::new();
+    crate::support::eventually("every death counted", || {
+        reports = own(&ops.got());
+        counted = reports.iter().map(|(_, p)| p["count"].as_u64().unwrap_or(0)).sum::<u64>();
+        std::future::ready((counted == 5).then_some(()))
+    })
+    .await;
+    assert!(reports.iter().all(|(t, p)| t == "hookroute.delivery.dead" && p["destination"] == "crm"));
+    assert!(reports.len() <= 3, "at most one report per window: {reports:?}");
+    assert!(reports.iter().any(|(_, p)| p["count"].as_u64() > Some(1)), "a summary says how many: {reports:?}");
+    let n = reports.len();
+    assert_quiet(&ops, n).await;
+}
+
+#[tokio::test]
+async fn a_rejected_reload_is_one_reload_rejected() {
+    let (crm, ops) = (Receiver::start().await, Receiver::start().await);
+    let rules = own_rules(&crm.url, &ops.url, "{}", "{}", "");
+    let app = App::start_own_events(&rules, None, fast()).await;
+    let kept = app.reloader.current().load().version.clone();
+    let broken = rules.replace("      - to: crm\n", "      - to: crn\n");
+    assert_ne!(broken, rules);
+    std::fs::write(&app.rules_path, &broken).expect("write");
+    let got = ops.wait_for(1, WAIT).await;
+    assert_eq!(types(&got), ["hookroute.reload.rejected"]);
+    let (_, payload) = &own(&got)[0];
+    assert_eq!(payload["version_kept"], kept.as_str());
+    let diagnostics: Vec<&str> =
+        payload["diagnostics"].as_array().expect("list").iter().filter_map(Value::as_str).collect();
+    let path = app.rules_path.display().to_string();
+    assert!(
+        diagnostics.iter().any(|d| d.starts_with(&format!("{path}:")) && d.contains("unknown destination `crn`")),
+        "{diagnostics:?}"
+    );
+    // The same broken file looked at again (poll, SIGHUP-like forced reload): still one event.
+    app.reloader.reload("test", true).await;
+    assert_quiet(&ops, 1).await;
+    assert_eq!(app.reloader.current().load().version, kept, "the old rules keep running");
+}
+
+#[tokio::test]
+async fn a_queue_whose_oldest_due_delivery_waits_past_queue_age_is_stale_once() {
+    let (crm, ops) = (Receiver::start().await, Receiver::start().await);
+    let rules = own_rules(&crm.url, &ops.url, "{queue_age: 1s}", "{}", ", rate_limit: 1/m");
+    let app = App::start_own_events(&rules, None, fast()).await;
+    for i in 0..3 {
+        assert_eq!(app.post_event(order(i)).await, 202);
+    }
+    // One a minute: the first goes, the others wait past their due time.
+    let got = ops.wait_for(1, WAIT).await;
+    assert_eq!(types(&got), ["hookroute.queue.stale"]);
+    let (_, payload) = &own(&got)[0];
+    assert_eq!(payload["destination"], "crm");
+    assert!(payload["age_seconds"].as_f64().is_some_and(|a| a >= 1.0), "{payload}");
+    assert!(payload["depth"].as_i64().is_some_and(|d| d >= 2), "{payload}");
+    assert_quiet(&ops, 1).await;
+    assert_eq!(crm.got().len(), 1);
+}
+
+#[tokio::test]
+async fn the_hookroute_source_takes_no_requests() {
+    let (crm, ops) = (Receiver::start().await, Receiver::start().await);
+    let app = App::start_own_events(&own_rules(&crm.url, &ops.url, "{}", "{}", ""), None, fast()).await;
+    let body = json!({"type": "hookroute.delivery.dead", "payload": {}}).to_string();
+    let (status, answer) = app.post("hookroute", body.as_bytes(), Some(SECRET)).await;
+    assert_eq!(status, 403);
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("built-in source")), "{answer}");
+    assert!(stored_own(&app).await.is_empty());
+}
+
+/// `(rules file, expected error text or `None` for a clean compile)`.
+fn check_config(text: &str, expected: Option<&str>) {
+    match (compile_text(text, "rules.yaml"), expected) {
+        (Ok(_), None) => {}
+        (Ok(_), Some(e)) => panic!("compiled, expected `{e}`:\n{text}"),
+        (Err(d), None) => panic!("{d}"),
+        (Err(d), Some(e)) => assert!(d.to_string().contains(e), "expected `{e}` in:\n{d}"),
+    }
+}
+
+#[test]
+fn the_built_in_source_and_alert_settings_in_the_rules_file() {
+    let rule = "rules:\n  - {name: ops, source: hookroute, events: [\"hookroute.*\"], actions: [{to: log, text: hi}]}\n";
+    let log = "destinations:\n  log: {type: log}\n";
+    check_config(&format!("{log}{rule}"), None);
+    check_config(
+        &format!("sources:\n  hookroute:\n    verify: {{scheme: none}}\n{log}{rule}"),
+        Some("rules.yaml:2:3: sources.hookroute: `hookroute` is the built-in source"),
+    );
+    check_config(
+        &format!("{log}rules:\n  - {{name: x, source: hookroot, actions: [{{to: log, text: hi}}]}}\n"),
+        Some("unknown source `hookroot`, expected one of: hookroute"),
+    );
+    check_config(
+        &format!(
+            "{log}rules:\n  - {{name: x, source: hookroute, when: {{path: \"$.payload.count\", changed: true}}, actions: [{{to: log, text: hi}}]}}\n"
+        ),
+        Some("the built-in `hookroute` source has none"),
+    );
+    check_config(&format!("settings:\n  alerts: {{failing_after: 30s, queue_age: 1h}}\n{log}{rule}"), None);
+    check_config("settings:\n  alerts: {failing_after: 100ms}\n", Some("settings.alerts.failing_after: must be at least 1s"));
+    check_config("settings:\n  alerts: {queue_age: soon}\n", Some("settings.alerts.queue_age"));
+    check_config("settings:\n  alerts: {failing: 5m}\n", Some("unknown field `failing`"));
+    let (config, _) = compile_text(&format!("{log}{rule}"), "rules.yaml").expect("compiles");
+    assert_eq!(config.settings.alerts.failing_after, Duration::from_secs(300));
+    assert_eq!(config.settings.alerts.queue_age, Duration::from_secs(900));
+}
+
+#[test]
+fn own_events_are_dry_run_like_any_other() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let rules = "destinations:\n  log: {type: log}\nrules:\n  - name: ops\n    source: hookroute\n    events: [\"hookroute.destination.*\"]\n    actions: [{to: log, text: \"{{ payload.destination }} {{ type }}\"}]\n";
+    let (config, _) = compile_text(rules, "rules.yaml").expect("compiles");
+    for (file, fires) in [
+        ("hookroute.destination.failing.json", true),
+        ("hookroute.destination.recovered.json", true),
+        ("hookroute.delivery.dead.json", false),
+    ] {
+        let raw = std::fs::read(examples.join(file)).expect("example");
+        let report = hookroute::dry_run::build(
+            &config,
+            Some("hookroute"),
+            bytes::Bytes::from(raw),
+            &http::HeaderMap::new(),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(report.source, "hookroute");
+        assert_eq!(report.actions.len(), usize::from(fires), "{file}");
+    }
+}
+
+/// The `hookroute_deliveries_total` sample of `destination` and `outcome` in a scrape.
+fn deliveries_counted(metrics: &str, destination: &str, outcome: &str) -> u64 {
+    let prefix = format!("hookroute_deliveries_total{{destination=\"{destination}\",outcome=\"{outcome}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL on 127.0.0.1:5432"]
+async fn a_fleet_reports_each_transition_once() {
+    let db = crate::test_database::TestDatabase::create().await;
+    let (crm, ops) = (Receiver::start().await, Receiver::start().await);
+    crm.set_default(Reply(500, None, "down"));
+    let rules = own_rules(&crm.url, &ops.url, "{failing_after: 2s}", "{schedule: [200ms], max_attempts: 1000}", "");
+    let a = App::start_own_events(&rules, Some(db.url().to_owned()), fast()).await;
+    let b = App::start_own_events(&rules, Some(db.url().to_owned()), fast()).await;
+    for i in 0..8 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(app.post_event(order(i)).await, 202);
+    }
+    let got = ops.wait_for(1, WAIT).await;
+    assert_eq!(types(&got), ["hookroute.destination.failing"]);
+    // Both instances saw crm fail (each retried some of its deliveries), one reported it.
+    crate::support::eventually("both instances retrying crm", || async {
+        let (ma, mb) = (metrics(&a).await, metrics(&b).await);
+        (deliveries_counted(&ma, "crm", "retried") > 0 && deliveries_counted(&mb, "crm", "retried") > 0).then_some(())
+    })
+    .await;
+    assert_quiet(&ops, 1).await;
+    let reported = |m: &str| m.contains("hookroute_own_events_total{type=\"hookroute.destination.failing\"} 1");
+    let (ma, mb) = (metrics(&a).await, metrics(&b).await);
+    assert!(reported(&ma) ^ reported(&mb), "exactly one instance reported:\n{ma}\n{mb}");
+    // The other one saw the same transition and found it reported (the store said so).
+    let other = if reported(&ma) { &mb } else { &ma };
+    assert!(other.contains("hookroute_own_events_suppressed_total{reason=\"duplicate\"} 1"), "{other}");
+
+    crm.set_default(Reply(200, None, "ok"));
+    let got = ops.wait_for(2, WAIT).await;
+    assert_eq!(types(&got), ["hookroute.destination.failing", "hookroute.destination.recovered"]);
+    assert_quiet(&ops, 2).await;
+
+    // Both instances read the same broken file (each its own copy): one event.
+    let broken = rules.replace("      - to: crm\n", "      - to: crn\n");
+    std::fs::write(&a.rules_path, &broken).expect("write a");
+    std::fs::write(&b.rules_path, &broken).expect("write b");
+    let got = ops.wait_for(3, WAIT).await;
+    assert_eq!(types(&got)[2], "hookroute.reload.rejected");
+    crate::support::eventually("both instances rejected the file", || async {
+        let both = [&a, &b].iter().all(|app| {
+            app.reloader.last_report().is_some_and(|r| r.outcome == "rejected")
+        });
+        both.then_some(())
+    })
+    .await;
+    assert_quiet(&ops, 3).await;
+    let mut stored = stored_own(&a).await;
+    stored.sort();
+    assert_eq!(
+        stored,
+        ["hookroute.destination.failing", "hookroute.destination.recovered", "hookroute.reload.rejected"]
+    );
+}
