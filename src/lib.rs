@@ -17,8 +17,8 @@
 //! and RFC 3339), [`secret`], [`json`]. Modules import downward only (ARCHITECTURE.md, "Layers").
 
 pub mod actions;
-pub mod alerts;
 pub mod admin;
+pub mod alerts;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -158,7 +158,11 @@ mod tests {
             &[("crm", 1, 1, 0), ("slack", 2, 1, 0), ("crm", 3, 1, 1)],
         );
         // A death in a later window with deaths pending reports them all at once.
-        check(1000, &[("crm", 1, 0), ("crm", 2, 10), ("crm", 3, 1500)], &[("crm", 1, 1, 0), ("crm", 3, 2, 1)]);
+        check(
+            1000,
+            &[("crm", 1, 0), ("crm", 2, 10), ("crm", 3, 1500)],
+            &[("crm", 1, 1, 0), ("crm", 3, 2, 1)],
+        );
     }
 
     #[test]

@@ -116,7 +116,9 @@ impl OwnEvents {
         let failing_after = ms(config.settings.alerts.failing_after);
         let error = match &f.outcome {
             FactOutcome::Delivered => None,
-            FactOutcome::Failed { error } | FactOutcome::Dead { error } => Some(config.redactor.redact(error)),
+            FactOutcome::Failed { error } | FactOutcome::Dead { error } => {
+                Some(config.redactor.redact(error))
+            }
         };
         if let Some(step) = health.observe(&f.destination, f.at, error.as_deref(), failing_after) {
             self.health_step(step, health).await;
@@ -166,8 +168,14 @@ impl OwnEvents {
             HealthStep::Failing { destination, since, failed, last_error } => {
                 match self.store.open_episode(&failing_subject(&destination), since, now).await {
                     Ok(Some(since)) => {
-                        self.emit(payload::destination_failing(&destination, since, failed, &last_error, now))
-                            .await;
+                        self.emit(payload::destination_failing(
+                            &destination,
+                            since,
+                            failed,
+                            &last_error,
+                            now,
+                        ))
+                        .await;
                     }
                     Ok(None) => {
                         tracing::debug!(destination = %destination, "destination failing: already reported");
@@ -256,7 +264,10 @@ impl OwnEvents {
                 }
                 Err(IngestError::Closed) => break,
                 Err(err) => {
-                    tracing::warn!(event_type = e.event_type, "cannot store hookroute's own event yet: {err}");
+                    tracing::warn!(
+                        event_type = e.event_type,
+                        "cannot store hookroute's own event yet: {err}"
+                    );
                     tokio::time::sleep(wait).await;
                     wait *= 2;
                 }

@@ -69,8 +69,7 @@ impl Health {
             (state, Some(error)) => {
                 let mut reported = false;
                 let step = failing_step(destination, at, 1, error, &mut reported, at, failing_after_ms);
-                let new =
-                    State::Failing { since: at, failed: 1, last_error: error.to_owned(), reported };
+                let new = State::Failing { since: at, failed: 1, last_error: error.to_owned(), reported };
                 match state {
                     Some(s) => *s = new,
                     None => {
@@ -197,7 +196,10 @@ mod tests {
     fn due_turns_a_quiet_failing_destination_failing_once() {
         let mut h = Health::default();
         assert_eq!(h.observe("crm", 0, Some("HTTP 500"), 100), None);
-        assert_eq!(h.observe("slack", 0, None, 100).map(|s| describe(&s)), Some("recovered at 0 after 0".into()));
+        assert_eq!(
+            h.observe("slack", 0, None, 100).map(|s| describe(&s)),
+            Some("recovered at 0 after 0".into())
+        );
         assert!(h.due(99, 100).is_empty());
         let due: Vec<String> = h.due(100, 100).iter().map(describe).collect();
         assert_eq!(due, ["failing since 0 after 1: HTTP 500"]);

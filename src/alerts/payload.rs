@@ -58,7 +58,13 @@ pub fn delivery_dead(r: &DeadReport) -> OwnEvent {
 }
 
 /// `hookroute.destination.failing`: every attempt since `since` failed.
-pub fn destination_failing(destination: &str, since: i64, failed: u64, last_error: &str, now: i64) -> OwnEvent {
+pub fn destination_failing(
+    destination: &str,
+    since: i64,
+    failed: u64,
+    last_error: &str,
+    now: i64,
+) -> OwnEvent {
     let payload = json!({
         "destination": destination,
         "since": rfc3339_ms(since),
@@ -161,7 +167,10 @@ mod tests {
         assert_eq!(rejected.body["payload"], json!({"version_kept": "abc123", "diagnostics": diags}));
         // The same problem in a file at another path is the same event.
         let elsewhere = vec!["/srv/b/rules.yaml:3:5: unknown destination `x`".to_owned()];
-        assert_eq!(rejected.dedup_key, reload_rejected("abc123", &elsewhere, "/srv/b/rules.yaml", 9).dedup_key);
+        assert_eq!(
+            rejected.dedup_key,
+            reload_rejected("abc123", &elsewhere, "/srv/b/rules.yaml", 9).dedup_key
+        );
         assert_ne!(rejected.dedup_key, reload_rejected("abc124", &diags, "/etc/a/rules.yaml", 0).dedup_key);
     }
 }

@@ -56,8 +56,17 @@ mod tests {
 
     #[test]
     fn one_step_per_change() {
-        check(&[(None, 0, Some("close")), (None, 10, None), (Some(0), 50, None), (Some(0), 100, Some("open 0"))]);
+        check(&[
+            (None, 0, Some("close")),
+            (None, 10, None),
+            (Some(0), 50, None),
+            (Some(0), 100, Some("open 0")),
+        ]);
         check(&[(Some(0), 500, Some("open 0")), (Some(0), 600, None), (Some(550), 600, Some("close"))]);
-        check(&[(Some(0), 500, Some("open 0")), (None, 600, Some("close")), (Some(600), 700, Some("open 600"))]);
+        check(&[
+            (Some(0), 500, Some("open 0")),
+            (None, 600, Some("close")),
+            (Some(600), 700, Some("open 600")),
+        ]);
     }
 }

@@ -237,9 +237,9 @@ fn rules(
     ok.then_some(out)
 }
 
+/// Why a rule of the built-in source cannot compare with a previous event.
 const BUILTIN_HAS_NO_KEY: &str =
-    "`becomes`, `changed` and `still` compare events of the same key, and the built-in `hookroute` \
-     source has none (each of its events stands alone)";
+    "`becomes`, `changed` and `still` compare events of one key; the built-in `hookroute` source has none";
 
 /// A rule comparing with the previous event (`becomes`, `changed`) needs every source it can see
 /// to have a `key`: its own `source:`, or, without one, all sources (say `source:` to narrow it).

@@ -46,9 +46,19 @@ impl OwnEventCounters {
     }
 
     pub(super) fn render(&self, out: &mut String) {
-        super::family(out, "hookroute_own_events_total", "counter", "hookroute's own events stored, by type.");
+        super::family(
+            out,
+            "hookroute_own_events_total",
+            "counter",
+            "hookroute's own events stored, by type.",
+        );
         for (t, n) in OWN_EVENT_TYPES.iter().zip(&self.emitted) {
-            super::sample(out, "hookroute_own_events_total", &[("type", t)], n.load(Ordering::Relaxed) as f64);
+            super::sample(
+                out,
+                "hookroute_own_events_total",
+                &[("type", t)],
+                n.load(Ordering::Relaxed) as f64,
+            );
         }
         super::family(
             out,

@@ -37,8 +37,7 @@ pub struct Rule {
 
 impl Rule {
     pub fn applies_to(&self, source: &str, event_type: &str) -> bool {
-        sees(self.source.as_deref(), source)
-            && self.events.iter().any(|p| p.matches(event_type))
+        sees(self.source.as_deref(), source) && self.events.iter().any(|p| p.matches(event_type))
     }
 }
 

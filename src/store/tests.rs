@@ -460,7 +460,11 @@ both_stores!(
 async fn episodes_open_and_close_once_and_the_oldest_due_delivery(s: &dyn Store) {
     assert_eq!(s.close_episode("destination.failing:crm", 5).await.expect("close"), None, "none open");
     assert_eq!(s.open_episode("destination.failing:crm", 100, 400).await.expect("open"), Some(100));
-    assert_eq!(s.open_episode("destination.failing:crm", 150, 450).await.expect("open"), None, "already open");
+    assert_eq!(
+        s.open_episode("destination.failing:crm", 150, 450).await.expect("open"),
+        None,
+        "already open"
+    );
     assert_eq!(s.open_episode("queue.stale", 7, 450).await.expect("another subject"), Some(7));
     assert_eq!(s.close_episode("destination.failing:crm", 900).await.expect("close"), Some(100));
     assert_eq!(s.close_episode("destination.failing:crm", 901).await.expect("close"), None, "closed once");

@@ -70,20 +70,22 @@ async fn stored_own(app: &App) -> Vec<String> {
 }
 
 async fn metrics(app: &App) -> String {
-    app.client.get(format!("{}/metrics", app.admin)).send().await.expect("metrics").text().await.expect("text")
+    app.client
+        .get(format!("{}/metrics", app.admin))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
 }
 
 #[tokio::test]
 async fn a_destination_down_longer_than_failing_after_is_failing_once_then_recovered_once() {
     let (crm, ops) = (Receiver::start().await, Receiver::start().await);
     crm.set_default(Reply(500, None, "down"));
-    let rules = own_rules(
-        &crm.url,
-        &ops.url,
-        "{failing_after: 2s}",
-        "{schedule: [300ms], max_attempts: 1000}",
-        "",
-    );
+    let rules =
+        own_rules(&crm.url, &ops.url, "{failing_after: 2s}", "{schedule: [300ms], max_attempts: 1000}", "");
     let app = App::start_own_events(&rules, None, fast()).await;
     assert_eq!(app.post_event(order(1)).await, 202);
     let got = ops.wait_for(1, WAIT).await;
@@ -187,7 +189,8 @@ async fn a_dead_delivery_of_an_own_event_emits_no_new_event() {
     let (crm, ops) = (Receiver::start().await, Receiver::start().await);
     crm.set_default(Reply(500, None, "crm down"));
     ops.set_default(Reply(500, None, "ops down too"));
-    let rules = own_rules(&crm.url, &ops.url, "{failing_after: 1h}", "{schedule: [100ms], max_attempts: 1}", "");
+    let rules =
+        own_rules(&crm.url, &ops.url, "{failing_after: 1h}", "{schedule: [100ms], max_attempts: 1}", "");
     let app = App::start_own_events(&rules, None, fast()).await;
     assert_eq!(app.post_event(order(1)).await, 202);
     // crm's delivery dies → one delivery.dead → its delivery to ops dies → nothing more.
@@ -223,7 +226,10 @@ async fn a_burst_of_dead_deliveries_is_summarised_per_destination_and_window() {
     .await;
     assert!(reports.iter().all(|(t, p)| t == "hookroute.delivery.dead" && p["destination"] == "crm"));
     assert!(reports.len() <= 3, "at most one report per window: {reports:?}");
-    assert!(reports.iter().any(|(_, p)| p["count"].as_u64() > Some(1)), "a summary says how many: {reports:?}");
+    assert!(
+        reports.iter().any(|(_, p)| p["count"].as_u64() > Some(1)),
+        "a summary says how many: {reports:?}"
+    );
     let n = reports.len();
     assert_quiet(&ops, n).await;
 }
@@ -245,7 +251,9 @@ async fn a_rejected_reload_is_one_reload_rejected() {
         payload["diagnostics"].as_array().expect("list").iter().filter_map(Value::as_str).collect();
     let path = app.rules_path.display().to_string();
     assert!(
-        diagnostics.iter().any(|d| d.starts_with(&format!("{path}:")) && d.contains("unknown destination `crn`")),
+        diagnostics
+            .iter()
+            .any(|d| d.starts_with(&format!("{path}:")) && d.contains("unknown destination `crn`")),
         "{diagnostics:?}"
     );
     // The same broken file looked at again (poll, SIGHUP-like forced reload): still one event.
@@ -314,7 +322,10 @@ fn the_built_in_source_and_alert_settings_in_the_rules_file() {
         Some("the built-in `hookroute` source has none"),
     );
     check_config(&format!("settings:\n  alerts: {{failing_after: 30s, queue_age: 1h}}\n{log}{rule}"), None);
-    check_config("settings:\n  alerts: {failing_after: 100ms}\n", Some("settings.alerts.failing_after: must be at least 1s"));
+    check_config(
+        "settings:\n  alerts: {failing_after: 100ms}\n",
+        Some("settings.alerts.failing_after: must be at least 1s"),
+    );
     check_config("settings:\n  alerts: {queue_age: soon}\n", Some("settings.alerts.queue_age"));
     check_config("settings:\n  alerts: {failing: 5m}\n", Some("unknown field `failing`"));
     let (config, _) = compile_text(&format!("{log}{rule}"), "rules.yaml").expect("compiles");
@@ -348,7 +359,8 @@ fn own_events_are_dry_run_like_any_other() {
 
 /// The `hookroute_deliveries_total` sample of `destination` and `outcome` in a scrape.
 fn deliveries_counted(metrics: &str, destination: &str, outcome: &str) -> u64 {
-    let prefix = format!("hookroute_deliveries_total{{destination=\"{destination}\",outcome=\"{outcome}\"}} ");
+    let prefix =
+        format!("hookroute_deliveries_total{{destination=\"{destination}\",outcome=\"{outcome}\"}} ");
     metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
@@ -358,7 +370,8 @@ async fn a_fleet_reports_each_transition_once() {
     let db = crate::test_database::TestDatabase::create().await;
     let (crm, ops) = (Receiver::start().await, Receiver::start().await);
     crm.set_default(Reply(500, None, "down"));
-    let rules = own_rules(&crm.url, &ops.url, "{failing_after: 2s}", "{schedule: [200ms], max_attempts: 1000}", "");
+    let rules =
+        own_rules(&crm.url, &ops.url, "{failing_after: 2s}", "{schedule: [200ms], max_attempts: 1000}", "");
     let a = App::start_own_events(&rules, Some(db.url().to_owned()), fast()).await;
     let b = App::start_own_events(&rules, Some(db.url().to_owned()), fast()).await;
     for i in 0..8 {
@@ -370,11 +383,13 @@ async fn a_fleet_reports_each_transition_once() {
     // Both instances saw crm fail (each retried some of its deliveries), one reported it.
     crate::support::eventually("both instances retrying crm", || async {
         let (ma, mb) = (metrics(&a).await, metrics(&b).await);
-        (deliveries_counted(&ma, "crm", "retried") > 0 && deliveries_counted(&mb, "crm", "retried") > 0).then_some(())
+        (deliveries_counted(&ma, "crm", "retried") > 0 && deliveries_counted(&mb, "crm", "retried") > 0)
+            .then_some(())
     })
     .await;
     assert_quiet(&ops, 1).await;
-    let reported = |m: &str| m.contains("hookroute_own_events_total{type=\"hookroute.destination.failing\"} 1");
+    let reported =
+        |m: &str| m.contains("hookroute_own_events_total{type=\"hookroute.destination.failing\"} 1");
     let (ma, mb) = (metrics(&a).await, metrics(&b).await);
     assert!(reported(&ma) ^ reported(&mb), "exactly one instance reported:\n{ma}\n{mb}");
     // The other one saw the same transition and found it reported (the store said so).
@@ -393,9 +408,8 @@ async fn a_fleet_reports_each_transition_once() {
     let got = ops.wait_for(3, WAIT).await;
     assert_eq!(types(&got)[2], "hookroute.reload.rejected");
     crate::support::eventually("both instances rejected the file", || async {
-        let both = [&a, &b].iter().all(|app| {
-            app.reloader.last_report().is_some_and(|r| r.outcome == "rejected")
-        });
+        let both =
+            [&a, &b].iter().all(|app| app.reloader.last_report().is_some_and(|r| r.outcome == "rejected"));
         both.then_some(())
     })
     .await;
@@ -406,4 +420,42 @@ async fn a_fleet_reports_each_transition_once() {
         stored,
         ["hookroute.destination.failing", "hookroute.destination.recovered", "hookroute.reload.rejected"]
     );
+}
+
+#[test]
+fn hookroute_test_dry_runs_the_shipped_samples_with_source_hookroute() {
+    for example in [
+        "examples/hookroute.delivery.dead.json",
+        "examples/hookroute.destination.failing.json",
+        "examples/hookroute.destination.recovered.json",
+        "examples/hookroute.reload.rejected.json",
+        "examples/hookroute.queue.stale.json",
+    ] {
+        let out = std::process::Command::new(crate::cli::BIN)
+            .args(["test", "--rules", "rules/house-check.yaml", "--source", "hookroute", example])
+            .env("HOUSE_CHECK_SECRET", "hc-secret-value")
+            .env("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x")
+            .env("SENDGRID_API_KEY", "SG.super-secret-key")
+            .env("CRM_URL", "https://crm.example.com")
+            .output()
+            .expect("run");
+        let (stdout, stderr) = crate::cli::text(&out);
+        assert_eq!(out.status.code(), Some(0), "{example}: {stderr}");
+        assert!(stdout.contains("on source `hookroute`"), "{stdout}");
+        assert!(stdout.contains("MATCH tell-ops-about-hookroute"), "{stdout}");
+        assert!(stdout.contains("no    order-ready-to-schedule"), "{stdout}");
+        let event_type = example.trim_start_matches("examples/").trim_end_matches(".json");
+        assert!(stdout.contains(&format!("\"subject\":\"hookroute: {event_type}\"")), "{stdout}");
+        assert!(!stdout.contains("SG.super-secret-key"), "{stdout}");
+    }
+    // Without `--source`, the file's one source is meant; naming an unknown one is an error.
+    let out = crate::cli::run(&[
+        "test",
+        "--rules",
+        "rules/local.yaml",
+        "--source",
+        "hookrout",
+        "examples/hookroute.queue.stale.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", crate::cli::text(&out));
 }

@@ -11,9 +11,13 @@ use crate::store::Recorded;
 pub enum FactOutcome {
     Delivered,
     /// Failed; another attempt is scheduled.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     /// Failed for the last time: the delivery is dead now.
-    Dead { error: String },
+    Dead {
+        error: String,
+    },
 }
 
 /// One recorded attempt of one delivery.
