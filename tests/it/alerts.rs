@@ -459,3 +459,17 @@ fn hookroute_test_dry_runs_the_shipped_samples_with_source_hookroute() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{:?}", crate::cli::text(&out));
 }
+
+#[test]
+fn the_readme_operator_events_example_compiles_with_the_default_thresholds() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("read");
+    let section = &readme[readme.find("## Operator events").expect("the README section")..];
+    let start = section.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let yaml = &section[start..start + section[start..].find("```").expect("the block ends")];
+    let env = |_: &str| Some("SG.x".to_owned());
+    let (config, _) = hookroute::config::compile_text_with_env(yaml, "README.md", &env)
+        .unwrap_or_else(|d| panic!("the README example fails:\n{d}"));
+    assert_eq!(config.settings.alerts, hookroute::config::AlertSettings::default());
+    assert_eq!(config.rules.rules()[0].source.as_deref(), Some("hookroute"));
+}
