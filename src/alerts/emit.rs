@@ -100,6 +100,8 @@ impl OwnEvents {
                         self.report_dead(report, &mut bursts).await;
                     }
                     bursts.forget_quiet(now);
+                    let config = self.config.load();
+                    health.retain(|name| config.destinations.contains_key(name));
                     if now >= next_queue_look {
                         let age = ms(alerts.queue_age);
                         self.look_at_queue(&mut queue, age).await;

@@ -69,7 +69,7 @@ pub struct RawAlerts {
     /// A destination whose attempts have all failed for this long emits
     /// `hookroute.destination.failing` (default `5m`).
     pub failing_after: Option<Spanned<String>>,
-    /// The oldest pending delivery older than this emits `hookroute.queue.stale` (default `15m`).
+    /// A delivery due this long and not yet sent emits `hookroute.queue.stale` (default `15m`).
     pub queue_age: Option<Spanned<String>>,
 }
 
