@@ -122,7 +122,10 @@ impl OwnEvents {
                 Some(config.redactor.redact(error))
             }
         };
-        if let Some(step) = health.observe(&f.destination, f.at, error.as_deref(), failing_after) {
+        // A delivery that died before its request (a failed template) says nothing of its destination.
+        if f.sent
+            && let Some(step) = health.observe(&f.destination, f.at, error.as_deref(), failing_after)
+        {
             self.health_step(step, health).await;
         }
         let FactOutcome::Dead { .. } = f.outcome else { return };

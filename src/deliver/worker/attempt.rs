@@ -85,13 +85,20 @@ pub(super) async fn attempt(
         response_excerpt: result.excerpt,
     };
     let (series, token) = (d.series, d.token);
-    let fact = fact(d, attempts, started, &next, error.as_deref());
+    let fact = fact(d, attempts, started, &next, error.as_deref(), true);
     let record = Recorded { id: fact.delivery_id, series, token, attempt: record_row, next, error };
     let _ = record_tx.send(Finished { record, fact });
 }
 
 /// What the attempt showed, taking the claim's names (the claim is done with).
-fn fact(d: Claimed, attempts: u32, at: i64, next: &NextState, error: Option<&str>) -> AttemptFact {
+fn fact(
+    d: Claimed,
+    attempts: u32,
+    at: i64,
+    next: &NextState,
+    error: Option<&str>,
+    sent: bool,
+) -> AttemptFact {
     let error = error.unwrap_or_default().to_owned();
     AttemptFact {
         delivery_id: d.id,
@@ -100,6 +107,7 @@ fn fact(d: Claimed, attempts: u32, at: i64, next: &NextState, error: Option<&str
         destination: d.destination,
         attempts,
         at,
+        sent,
         outcome: match next {
             NextState::Delivered => FactOutcome::Delivered,
             NextState::Retry { .. } => FactOutcome::Failed { error },
@@ -126,7 +134,7 @@ pub(super) fn unsent(record_tx: &RecordTx, d: Claimed, reason: String) {
         response_excerpt: None,
     };
     let (id, series, token, attempts) = (d.id, d.series, d.token, d.attempts + 1);
-    let fact = fact(d, attempts, at, &NextState::Dead, Some(&reason));
+    let fact = fact(d, attempts, at, &NextState::Dead, Some(&reason), false);
     let record = Recorded { id, series, token, attempt, next: NextState::Dead, error: Some(reason) };
     let _ = record_tx.send(Finished { record, fact });
 }

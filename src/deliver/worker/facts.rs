@@ -31,6 +31,9 @@ pub struct AttemptFact {
     pub attempts: u32,
     /// When the attempt was made (unix ms).
     pub at: i64,
+    /// Whether a request was sent (`false`: it died before, e.g. its template failed), so whether
+    /// the outcome says anything about the destination.
+    pub sent: bool,
     pub outcome: FactOutcome,
 }
 
