@@ -373,7 +373,7 @@ fn the_built_in_source_and_alert_settings_in_the_rules_file() {
 #[test]
 fn own_events_are_dry_run_like_any_other() {
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let rules = "destinations:\n  log: {type: log}\nrules:\n  - name: ops\n    source: hookroute\n    events: [\"hookroute.destination.*\"]\n    actions: [{to: log, text: \"{{ payload.destination }} {{ type }}\"}]\n";
+    let rules = "destinations:\n  log: {type: log}\nrules:\n  - name: ops\n    source: hookroute\n    events: [\"hookroute.destination.*\"]\n    actions: [{to: log, text: \"{{ payload.destination }} {{ type }}\"}]\n  - name: everything\n    actions: [{to: log, text: \"{{ type }}\"}]\n";
     let (config, _) = compile_text(rules, "rules.yaml").expect("compiles");
     for (file, fires) in [
         ("hookroute.destination.failing.json", true),
@@ -391,6 +391,14 @@ fn own_events_are_dry_run_like_any_other() {
         .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(report.source, "hookroute");
         assert_eq!(report.actions.len(), usize::from(fires), "{file}");
+        // The catch-all rule without `source:` is not shown as matching what it never receives.
+        let everything = report.rules.iter().find(|t| t.rule == "everything").expect("traced");
+        assert!(!everything.matched, "{file}");
+        assert!(
+            everything.reason.as_deref().is_some_and(|r| r.contains("does not see hookroute's own events")),
+            "{:?}",
+            everything.reason
+        );
     }
 }
 
