@@ -11,8 +11,9 @@ use std::collections::HashMap;
 pub enum HealthStep {
     /// Its attempts have all failed since `since`, for at least `failing_after`: open its episode.
     Failing { destination: String, since: i64, failed: u64, last_error: String },
-    /// A success after an episode this instance saw reported, or the first success this instance
-    /// sees (an episode left open by a restart or another instance is closed then): close it.
+    /// A success after an episode this instance saw reported, or a success when this instance has
+    /// not asked for `failing_after` (the first one after a start included): an episode left open
+    /// by a restart or by another instance of a fleet (which may have died since) is closed then.
     Recovered { destination: String, at: i64, failed: u64 },
 }
 
@@ -26,8 +27,16 @@ impl HealthStep {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
-    Healthy,
-    Failing { since: i64, failed: u64, last_error: String, reported: bool },
+    /// The last attempt succeeded; the store was last asked to close an episode at `asked_at`.
+    Healthy {
+        asked_at: i64,
+    },
+    Failing {
+        since: i64,
+        failed: u64,
+        last_error: String,
+        reported: bool,
+    },
 }
 
 /// The destinations' states, as this instance saw their attempts.
@@ -49,11 +58,18 @@ impl Health {
         let state = self.destinations.get_mut(destination);
         match (state, error) {
             (None, None) => {
-                self.destinations.insert(destination.to_owned(), State::Healthy);
+                self.destinations.insert(destination.to_owned(), State::Healthy { asked_at: at });
+                Some(HealthStep::Recovered { destination: destination.to_owned(), at, failed: 0 })
+            }
+            (Some(State::Healthy { asked_at }), None) => {
+                if at - *asked_at < failing_after_ms {
+                    return None;
+                }
+                *asked_at = at;
                 Some(HealthStep::Recovered { destination: destination.to_owned(), at, failed: 0 })
             }
             (Some(state), None) => {
-                let was = std::mem::replace(state, State::Healthy);
+                let was = std::mem::replace(state, State::Healthy { asked_at: at });
                 match was {
                     State::Failing { failed, reported: true, .. } => {
                         Some(HealthStep::Recovered { destination: destination.to_owned(), at, failed })
@@ -91,7 +107,7 @@ impl Health {
                 State::Failing { since, failed, last_error, reported } => {
                     failing_step(name, *since, *failed, last_error, reported, now, failing_after_ms)
                 }
-                State::Healthy => None,
+                State::Healthy { .. } => None,
             })
             .collect();
         steps.sort_by(|a, b| a.destination().cmp(b.destination()));
@@ -160,8 +176,15 @@ mod tests {
 
     #[test]
     fn one_step_per_episode_not_per_attempt() {
-        // The first success ever closes any episode left open (by a restart, another instance).
-        check(&[(0, None, Some("recovered at 0 after 0")), (10, None, None)]);
+        // The first success, and one every `failing_after` while healthy, closes any episode left
+        // open (by a restart, or another instance that reported it and died).
+        check(&[
+            (0, None, Some("recovered at 0 after 0")),
+            (10, None, None),
+            (99, None, None),
+            (100, None, Some("recovered at 100 after 0")),
+            (150, None, None),
+        ]);
         // Failing for 100 ms: reported once, at the attempt that crossed the threshold.
         check(&[
             (0, None, Some("recovered at 0 after 0")),
