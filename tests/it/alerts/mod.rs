@@ -5,15 +5,17 @@
 use std::time::Duration;
 
 use hookroute::alerts::OwnEventOptions;
-use hookroute::config::compile_text;
 use hookroute::store::EventFilter;
 use serde_json::{Value, json};
 
 use crate::support::{App, Captured, Receiver, Reply, SECRET, WAIT, assert_quiet};
 
+mod config;
+mod fleet;
+
 /// A rules file: `house-check` → `crm`, and every own event forwarded (raw body) to `ops`.
 /// `settings` and `crm_extra` are spliced in (YAML, indented for their place).
-fn own_rules(crm: &str, ops: &str, alerts: &str, delivery: &str, crm_extra: &str) -> String {
+pub(super) fn own_rules(crm: &str, ops: &str, alerts: &str, delivery: &str, crm_extra: &str) -> String {
     format!(
         r#"
 settings:
@@ -41,16 +43,16 @@ rules:
     )
 }
 
-fn fast() -> OwnEventOptions {
+pub(super) fn fast() -> OwnEventOptions {
     OwnEventOptions { tick: Duration::from_millis(100), ..OwnEventOptions::default() }
 }
 
-fn order(id: u32) -> Value {
+pub(super) fn order(id: u32) -> Value {
     json!({"type": "order.updated", "payload": {"id": id, "status": "to schedule"}})
 }
 
 /// The own events the ops receiver got, as (type, payload).
-fn own(got: &[Captured]) -> Vec<(String, Value)> {
+pub(super) fn own(got: &[Captured]) -> Vec<(String, Value)> {
     got.iter()
         .map(|c| {
             let body = c.json();
@@ -59,17 +61,17 @@ fn own(got: &[Captured]) -> Vec<(String, Value)> {
         .collect()
 }
 
-fn types(got: &[Captured]) -> Vec<String> {
+pub(super) fn types(got: &[Captured]) -> Vec<String> {
     own(got).into_iter().map(|(t, _)| t).collect()
 }
 
 /// Stored events of the built-in source.
-async fn stored_own(app: &App) -> Vec<String> {
+pub(super) async fn stored_own(app: &App) -> Vec<String> {
     let filter = EventFilter { source: Some("hookroute".into()), limit: 100, ..EventFilter::default() };
     app.store.events(filter).await.expect("events").into_iter().map(|e| e.event_type).collect()
 }
 
-async fn metrics(app: &App) -> String {
+pub(super) async fn metrics(app: &App) -> String {
     app.client
         .get(format!("{}/metrics", app.admin))
         .send()
@@ -327,196 +329,6 @@ async fn the_hookroute_source_takes_no_requests() {
     assert_eq!(status, 403);
     assert!(answer["error"].as_str().is_some_and(|e| e.contains("built-in source")), "{answer}");
     assert!(stored_own(&app).await.is_empty());
-}
-
-/// `(rules file, expected error text or `None` for a clean compile)`.
-fn check_config(text: &str, expected: Option<&str>) {
-    match (compile_text(text, "rules.yaml"), expected) {
-        (Ok(_), None) => {}
-        (Ok(_), Some(e)) => panic!("compiled, expected `{e}`:\n{text}"),
-        (Err(d), None) => panic!("{d}"),
-        (Err(d), Some(e)) => assert!(d.to_string().contains(e), "expected `{e}` in:\n{d}"),
-    }
-}
-
-#[test]
-fn the_built_in_source_and_alert_settings_in_the_rules_file() {
-    let rule = "rules:\n  - {name: ops, source: hookroute, events: [\"hookroute.*\"], actions: [{to: log, text: hi}]}\n";
-    let log = "destinations:\n  log: {type: log}\n";
-    check_config(&format!("{log}{rule}"), None);
-    check_config(
-        &format!("sources:\n  hookroute:\n    verify: {{scheme: none}}\n{log}{rule}"),
-        Some("rules.yaml:2:3: sources.hookroute: `hookroute` is the built-in source"),
-    );
-    check_config(
-        &format!("{log}rules:\n  - {{name: x, source: hookroot, actions: [{{to: log, text: hi}}]}}\n"),
-        Some("unknown source `hookroot`, expected one of: hookroute"),
-    );
-    check_config(
-        &format!(
-            "{log}rules:\n  - {{name: x, source: hookroute, when: {{path: \"$.payload.count\", changed: true}}, actions: [{{to: log, text: hi}}]}}\n"
-        ),
-        Some("the built-in `hookroute` source has none"),
-    );
-    check_config(&format!("settings:\n  alerts: {{failing_after: 30s, queue_age: 1h}}\n{log}{rule}"), None);
-    check_config(
-        "settings:\n  alerts: {failing_after: 100ms}\n",
-        Some("settings.alerts.failing_after: must be at least 1s"),
-    );
-    check_config("settings:\n  alerts: {queue_age: soon}\n", Some("settings.alerts.queue_age"));
-    check_config("settings:\n  alerts: {failing: 5m}\n", Some("unknown field `failing`"));
-    let (config, _) = compile_text(&format!("{log}{rule}"), "rules.yaml").expect("compiles");
-    assert_eq!(config.settings.alerts.failing_after, Duration::from_secs(300));
-    assert_eq!(config.settings.alerts.queue_age, Duration::from_secs(900));
-}
-
-#[test]
-fn own_events_are_dry_run_like_any_other() {
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let rules = "destinations:\n  log: {type: log}\nrules:\n  - name: ops\n    source: hookroute\n    events: [\"hookroute.destination.*\"]\n    actions: [{to: log, text: \"{{ payload.destination }} {{ type }}\"}]\n  - name: everything\n    actions: [{to: log, text: \"{{ type }}\"}]\n";
-    let (config, _) = compile_text(rules, "rules.yaml").expect("compiles");
-    for (file, fires) in [
-        ("hookroute.destination.failing.json", true),
-        ("hookroute.destination.recovered.json", true),
-        ("hookroute.delivery.dead.json", false),
-    ] {
-        let raw = std::fs::read(examples.join(file)).expect("example");
-        let report = hookroute::dry_run::build(
-            &config,
-            Some("hookroute"),
-            bytes::Bytes::from(raw),
-            &http::HeaderMap::new(),
-            None,
-        )
-        .unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert_eq!(report.source, "hookroute");
-        assert_eq!(report.actions.len(), usize::from(fires), "{file}");
-        // The catch-all rule without `source:` is not shown as matching what it never receives.
-        let everything = report.rules.iter().find(|t| t.rule == "everything").expect("traced");
-        assert!(!everything.matched, "{file}");
-        assert!(
-            everything.reason.as_deref().is_some_and(|r| r.contains("does not see hookroute's own events")),
-            "{:?}",
-            everything.reason
-        );
-    }
-}
-
-/// The `hookroute_deliveries_total` sample of `destination` and `outcome` in a scrape.
-fn deliveries_counted(metrics: &str, destination: &str, outcome: &str) -> u64 {
-    let prefix =
-        format!("hookroute_deliveries_total{{destination=\"{destination}\",outcome=\"{outcome}\"}} ");
-    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
-#[tokio::test]
-#[ignore = "needs PostgreSQL on 127.0.0.1:5432"]
-async fn a_fleet_reports_each_transition_once() {
-    let db = crate::test_database::TestDatabase::create().await;
-    let (crm, ops) = (Receiver::start().await, Receiver::start().await);
-    crm.set_default(Reply(500, None, "down"));
-    let rules =
-        own_rules(&crm.url, &ops.url, "{failing_after: 2s}", "{schedule: [200ms], max_attempts: 1000}", "");
-    let a = App::start_own_events(&rules, Some(db.url().to_owned()), fast()).await;
-    let b = App::start_own_events(&rules, Some(db.url().to_owned()), fast()).await;
-    for i in 0..8 {
-        let app = if i % 2 == 0 { &a } else { &b };
-        assert_eq!(app.post_event(order(i)).await, 202);
-    }
-    let got = ops.wait_for(1, WAIT).await;
-    assert_eq!(types(&got), ["hookroute.destination.failing"]);
-    // Both instances saw crm fail (each retried some of its deliveries), one reported it.
-    crate::support::eventually("both instances retrying crm", || async {
-        let (ma, mb) = (metrics(&a).await, metrics(&b).await);
-        (deliveries_counted(&ma, "crm", "retried") > 0 && deliveries_counted(&mb, "crm", "retried") > 0)
-            .then_some(())
-    })
-    .await;
-    assert_quiet(&ops, 1).await;
-    let reported =
-        |m: &str| m.contains("hookroute_own_events_total{type=\"hookroute.destination.failing\"} 1");
-    let (ma, mb) = (metrics(&a).await, metrics(&b).await);
-    assert!(reported(&ma) ^ reported(&mb), "exactly one instance reported:\n{ma}\n{mb}");
-    // The other one saw the same transition and found it reported (the store said so).
-    let other = if reported(&ma) { &mb } else { &ma };
-    assert!(other.contains("hookroute_own_events_suppressed_total{reason=\"duplicate\"} 1"), "{other}");
-
-    crm.set_default(Reply(200, None, "ok"));
-    let got = ops.wait_for(2, WAIT).await;
-    assert_eq!(types(&got), ["hookroute.destination.failing", "hookroute.destination.recovered"]);
-    assert_quiet(&ops, 2).await;
-
-    // Both instances read the same broken file (each its own copy): one event.
-    let broken = rules.replace("      - to: crm\n", "      - to: crn\n");
-    std::fs::write(&a.rules_path, &broken).expect("write a");
-    std::fs::write(&b.rules_path, &broken).expect("write b");
-    let got = ops.wait_for(3, WAIT).await;
-    assert_eq!(types(&got)[2], "hookroute.reload.rejected");
-    crate::support::eventually("both instances rejected the file", || async {
-        let both =
-            [&a, &b].iter().all(|app| app.reloader.last_report().is_some_and(|r| r.outcome == "rejected"));
-        both.then_some(())
-    })
-    .await;
-    assert_quiet(&ops, 3).await;
-    let mut stored = stored_own(&a).await;
-    stored.sort();
-    assert_eq!(
-        stored,
-        ["hookroute.destination.failing", "hookroute.destination.recovered", "hookroute.reload.rejected"]
-    );
-}
-
-#[test]
-fn hookroute_test_dry_runs_the_shipped_samples_with_source_hookroute() {
-    for example in [
-        "examples/hookroute.delivery.dead.json",
-        "examples/hookroute.destination.failing.json",
-        "examples/hookroute.destination.recovered.json",
-        "examples/hookroute.reload.rejected.json",
-        "examples/hookroute.queue.stale.json",
-    ] {
-        let out = std::process::Command::new(crate::cli::BIN)
-            .args(["test", "--rules", "rules/house-check.yaml", "--source", "hookroute", example])
-            .env("HOUSE_CHECK_SECRET", "hc-secret-value")
-            .env("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x")
-            .env("SENDGRID_API_KEY", "SG.super-secret-key")
-            .env("CRM_URL", "https://crm.example.com")
-            .output()
-            .expect("run");
-        let (stdout, stderr) = crate::cli::text(&out);
-        assert_eq!(out.status.code(), Some(0), "{example}: {stderr}");
-        assert!(stdout.contains("on source `hookroute`"), "{stdout}");
-        assert!(stdout.contains("MATCH tell-ops-about-hookroute"), "{stdout}");
-        assert!(stdout.contains("no    order-ready-to-schedule"), "{stdout}");
-        let event_type = example.trim_start_matches("examples/").trim_end_matches(".json");
-        assert!(stdout.contains(&format!("\"subject\":\"hookroute: {event_type}\"")), "{stdout}");
-        assert!(!stdout.contains("SG.super-secret-key"), "{stdout}");
-    }
-    // Without `--source`, the file's one source is meant; naming an unknown one is an error.
-    let out = crate::cli::run(&[
-        "test",
-        "--rules",
-        "rules/local.yaml",
-        "--source",
-        "hookrout",
-        "examples/hookroute.queue.stale.json",
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{:?}", crate::cli::text(&out));
-}
-
-#[test]
-fn the_readme_operator_events_example_compiles_with_the_default_thresholds() {
-    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("read");
-    let section = &readme[readme.find("## Operator events").expect("the README section")..];
-    let start = section.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
-    let yaml = &section[start..start + section[start..].find("```").expect("the block ends")];
-    let env = |_: &str| Some("SG.x".to_owned());
-    let (config, _) = hookroute::config::compile_text_with_env(yaml, "README.md", &env)
-        .unwrap_or_else(|d| panic!("the README example fails:\n{d}"));
-    assert_eq!(config.settings.alerts, hookroute::config::AlertSettings::default());
-    assert_eq!(config.rules.rules()[0].source.as_deref(), Some("hookroute"));
 }
 
 #[tokio::test]
