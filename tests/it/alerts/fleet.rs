@@ -68,3 +68,42 @@ async fn a_fleet_reports_each_transition_once() {
         ["hookroute.destination.failing", "hookroute.destination.recovered", "hookroute.reload.rejected"]
     );
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL on 127.0.0.1:5432"]
+async fn a_fleet_summarises_dead_deliveries_without_losing_count() {
+    let db = crate::test_database::TestDatabase::create().await;
+    let (crm, ops) = (Receiver::start().await, Receiver::start().await);
+    crm.set_default(Reply(500, None, "down"));
+    let rules = own_rules(&crm.url, &ops.url, "{failing_after: 1h}", "{max_attempts: 1}", "");
+    let options =
+        hookroute::alerts::OwnEventOptions { summary_window: std::time::Duration::from_secs(2), ..fast() };
+    let a = App::start_own_events(&rules, Some(db.url().to_owned()), options.clone()).await;
+    let b = App::start_own_events(&rules, Some(db.url().to_owned()), options).await;
+    for i in 0..6 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(app.post_event(order(i)).await, 202);
+    }
+    // Both instances saw deaths; a report another instance beat is carried into the next window.
+    let mut reports = Vec::new();
+    crate::support::eventually("all six deaths reported", || {
+        reports = super::own(&ops.got());
+        let counted: u64 = reports.iter().map(|(_, p)| p["count"].as_u64().unwrap_or(0)).sum();
+        std::future::ready((counted == 6).then_some(()))
+    })
+    .await;
+    assert!(reports.iter().all(|(t, _)| t == "hookroute.delivery.dead"), "{reports:?}");
+    let (ma, mb) = (metrics(&a).await, metrics(&b).await);
+    let dead = |m: &str| deliveries_counted(m, "crm", "dead");
+    assert_eq!(dead(&ma) + dead(&mb), 6);
+    crate::support::report(format_args!(
+        "deaths: {} on one instance, {} on the other; {} report(s)",
+        dead(&ma),
+        dead(&mb),
+        reports.len()
+    ));
+    // Deaths within two windows, two instances: at most one report per window, four windows.
+    assert!(reports.len() <= 4, "{reports:?}");
+    let n = reports.len();
+    assert_quiet(&ops, n).await;
+}
