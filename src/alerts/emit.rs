@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::metrics::own_events::NotEmitted;
 use crate::route::{self, ParsedEvent};
 use crate::rules::BUILTIN_SOURCE;
-use crate::store::{DedupKey, Inserted, NewDelivery, NewEvent, Store};
+use crate::store::{DedupKey, Filter, Inserted, NewDelivery, NewEvent, Status, Store};
 
 /// How long an own event's dedup key is kept (an episode's key names its start, so this only
 /// bounds how long the same rejected file is one event).
@@ -130,14 +130,18 @@ impl OwnEvents {
         }
         let FactOutcome::Dead { .. } = f.outcome else { return };
         if self.about_own_event(&config, &f).await {
-            tracing::warn!(delivery_id = f.delivery_id, event_id = %f.event_id, rule = %f.rule,
+            tracing::warn!(delivery_id = ?f.delivery_id, event_id = %f.event_id, rule = %f.rule,
                 destination = %f.destination,
                 "a delivery of hookroute's own event went dead; not reported as an event (it could loop)");
             self.metrics.own_events.not_emitted(NotEmitted::OwnDelivery);
             return;
         }
+        let delivery_id = match f.delivery_id {
+            Some(id) => id,
+            None => self.dead_delivery_id(&f).await,
+        };
         let dead = Dead {
-            delivery_id: f.delivery_id,
+            delivery_id,
             event_id: f.event_id,
             rule: f.rule,
             destination: f.destination,
@@ -158,6 +162,25 @@ impl OwnEvents {
             return rule.source.as_deref() == Some(BUILTIN_SOURCE);
         }
         matches!(self.store.event(&f.event_id).await, Ok(Some(e)) if e.source == BUILTIN_SOURCE)
+    }
+
+    /// The id of a delivery stored dead as its event arrived (0 when the store cannot say).
+    async fn dead_delivery_id(&self, f: &AttemptFact) -> i64 {
+        let filter = Filter {
+            event_id: Some(f.event_id.clone()),
+            rule: Some(f.rule.clone()),
+            destination: Some(f.destination.clone()),
+            status: Some(Status::Dead),
+            limit: 10,
+            ..Filter::default()
+        };
+        match self.store.list(filter).await {
+            Ok(rows) => rows.iter().map(|r| r.id).min().unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(event_id = %f.event_id, "cannot look up a delivery stored dead: {e}");
+                0
+            }
+        }
     }
 
     async fn report_dead(&self, report: DeadReport, bursts: &mut Bursts) {

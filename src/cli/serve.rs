@@ -89,8 +89,9 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
     let reload_task = tokio::spawn(Arc::clone(&reloader).run(stop_rx.clone(), args.watch_file));
 
     let wake = Arc::new(Notify::new());
-    let (ingest, committer) = Ingest::start(Arc::clone(&store), Arc::clone(&wake));
     let (facts_tx, facts_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ingest, committer) =
+        Ingest::start_observed(Arc::clone(&store), Arc::clone(&wake), Some(facts_tx.clone()));
     let worker = Worker {
         store: Arc::clone(&store),
         config: reloader.current(),

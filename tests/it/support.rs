@@ -183,9 +183,10 @@ impl App {
         let store = store::open(&store_url).await.expect("open store");
         let wake = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::new());
-        let (ingest, _committer) = Ingest::start(Arc::clone(&store), Arc::clone(&wake));
+        let (facts_tx, facts_rx) = tokio::sync::mpsc::unbounded_channel();
+        let observed = own.is_some().then(|| facts_tx.clone());
+        let (ingest, _committer) = Ingest::start_observed(Arc::clone(&store), Arc::clone(&wake), observed);
         if let Some(own) = own {
-            let (facts_tx, facts_rx) = tokio::sync::mpsc::unbounded_channel();
             options.facts = Some(facts_tx);
             let emitter = OwnEvents {
                 store: Arc::clone(&store),

@@ -84,9 +84,9 @@ pub(super) async fn attempt(
         error: error.clone(),
         response_excerpt: result.excerpt,
     };
-    let (series, token) = (d.series, d.token);
+    let (id, series, token) = (d.id, d.series, d.token);
     let fact = fact(d, attempts, started, &next, error.as_deref(), true);
-    let record = Recorded { id: fact.delivery_id, series, token, attempt: record_row, next, error };
+    let record = Recorded { id, series, token, attempt: record_row, next, error };
     let _ = record_tx.send(Finished { record, fact });
 }
 
@@ -101,7 +101,7 @@ fn fact(
 ) -> AttemptFact {
     let error = error.unwrap_or_default().to_owned();
     AttemptFact {
-        delivery_id: d.id,
+        delivery_id: Some(d.id),
         event_id: d.event_id,
         rule: d.rule,
         destination: d.destination,

@@ -20,10 +20,11 @@ pub enum FactOutcome {
     },
 }
 
-/// One recorded attempt of one delivery.
+/// One recorded attempt of one delivery, or a delivery stored dead at ingest (`attempts` 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptFact {
-    pub delivery_id: i64,
+    /// `None` for a delivery stored dead as its event arrived (the store numbers it then).
+    pub delivery_id: Option<i64>,
     pub event_id: String,
     pub rule: String,
     pub destination: String,

@@ -37,7 +37,9 @@ pub(super) async fn record_loop(
                 Ok(stale) => {
                     report_stale(&batch, &stale, &metrics);
                     if let Some(tx) = &facts_tx {
-                        for fact in facts.drain(..).filter(|f| !stale.contains(&f.delivery_id)) {
+                        for fact in
+                            facts.drain(..).filter(|f| f.delivery_id.is_none_or(|id| !stale.contains(&id)))
+                        {
                             let _ = tx.send(fact);
                         }
                     }

@@ -317,7 +317,9 @@ async fn a_queue_whose_oldest_due_delivery_waits_past_queue_age_is_stale_once() 
     assert!(payload["age_seconds"].as_f64().is_some_and(|a| a >= 1.0), "{payload}");
     assert!(payload["depth"].as_i64().is_some_and(|d| d >= 2), "{payload}");
     assert_quiet(&ops, 1).await;
-    assert_eq!(crm.got().len(), 1);
+    let sent: Vec<(String, String)> =
+        crm.got().iter().map(|c| (c.path.clone(), String::from_utf8_lossy(&c.body).into_owned())).collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
 }
 
 #[tokio::test]
@@ -361,4 +363,30 @@ async fn a_secret_a_destination_echoes_back_never_reaches_an_own_event() {
     let stored = stored.await.expect("events");
     let event = app.store.event(&stored[0].id).await.expect("event").expect("stored");
     assert!(!String::from_utf8_lossy(&event.body).contains(TOKEN));
+}
+
+#[tokio::test]
+async fn a_delivery_stored_dead_because_its_template_failed_is_reported_too() {
+    let (crm, ops) = (Receiver::start().await, Receiver::start().await);
+    let rules = own_rules(&crm.url, &ops.url, "{}", "{}", "").replace(
+        "      - to: crm\n",
+        "      - to: crm\n        body: {note: \"{{ payload.missing.deeper }}\"}\n",
+    );
+    assert!(rules.contains("payload.missing.deeper"));
+    let app = App::start_own_events(&rules, None, fast()).await;
+    let (status, answer) = app.post("house-check", order(3).to_string().as_bytes(), Some(SECRET)).await;
+    assert_eq!(status, 202);
+    let got = ops.wait_for(1, WAIT).await;
+    assert_eq!(types(&got), ["hookroute.delivery.dead"]);
+    let (_, payload) = &own(&got)[0];
+    let event_id = answer["id"].as_str().expect("id");
+    assert_eq!(payload["event_id"], event_id);
+    assert_eq!(payload["attempts"], 0, "never attempted");
+    assert!(payload["last_error"].as_str().is_some_and(|e| e.starts_with("template failed")), "{payload}");
+    let filter =
+        hookroute::store::Filter { event_id: Some(event_id.into()), limit: 10, ..Default::default() };
+    let dead = app.store.list(filter).await.expect("list");
+    assert_eq!(payload["delivery_id"], dead[0].id);
+    assert!(crm.got().is_empty());
+    assert_quiet(&ops, 1).await;
 }
