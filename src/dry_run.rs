@@ -79,7 +79,7 @@ pub fn build_with_prev(
     prev: Option<&[u8]>,
 ) -> Result<Report, DryRunError> {
     let source = match source {
-        Some(s) if config.sources.contains_key(s) => s.to_owned(),
+        Some(s) if config.sources.contains_key(s) || s == crate::rules::BUILTIN_SOURCE => s.to_owned(),
         Some(s) => return Err(DryRunError::UnknownSource(s.to_owned(), sorted_sources(config))),
         None if config.sources.len() == 1 => config.sources.keys().next().cloned().unwrap_or_default(),
         None => return Err(DryRunError::AmbiguousSource(sorted_sources(config))),
@@ -90,6 +90,7 @@ pub fn build_with_prev(
     let source_def = config
         .sources
         .get(&source)
+        .or_else(|| (source == crate::rules::BUILTIN_SOURCE).then(crate::config::builtin_source))
         .ok_or_else(|| DryRunError::UnknownSource(source.clone(), sorted_sources(config)))?;
     let spec = &source_def.event_type;
     let prev: Option<Value> = match prev {

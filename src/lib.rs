@@ -7,6 +7,7 @@
 //! - [`route`] and [`rules`]: which rules an event fires, pure and indexed by event type.
 //! - [`template`] and [`actions`]: the rendered request body of each action, pure.
 //! - [`deliver`]: the queue seam and the workers that send, retry and classify outcomes.
+//! - [`alerts`]: hookroute's own events (source `hookroute`), emitted through the same ingest path.
 //! - [`config`]: the rules file compiled into validated types, and its hot reload.
 //! - [`admin`] and [`metrics`]: the operators' listener (dashboard, JSON API, `/metrics`).
 //! - [`dry_run`]: why an event matches what it matches (`hookroute test`, the admin API).
@@ -17,6 +18,7 @@
 
 pub mod actions;
 pub mod admin;
+pub mod alerts;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -170,7 +170,7 @@ async fn diff_event(
     };
     let mut planned = BTreeSet::new();
     // An event whose source the new rules dropped gets nothing; its body may not be JSON then.
-    if config.sources.contains_key(&e.source)
+    if (config.sources.contains_key(&e.source) || e.source == crate::rules::BUILTIN_SOURCE)
         && let Ok(body) = crate::json::decode_received(&e.body, e.content_type.as_deref())
     {
         let received_at = rfc3339_ms(e.received_at);

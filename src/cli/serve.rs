@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::admin::{self, AdminState};
+use crate::alerts::{OwnEventOptions, OwnEvents};
 use crate::clock::now_ms;
 use crate::config::{self, LoadError, watch::Reloader};
 use crate::deliver::{Ingest, Sender, Worker, WorkerOptions};
@@ -88,16 +89,29 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
     let reload_task = tokio::spawn(Arc::clone(&reloader).run(stop_rx.clone(), args.watch_file));
 
     let wake = Arc::new(Notify::new());
-    let (ingest, committer) = Ingest::start(Arc::clone(&store), Arc::clone(&wake));
+    let (facts_tx, facts_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ingest, committer) =
+        Ingest::start_observed(Arc::clone(&store), Arc::clone(&wake), Some(facts_tx.clone()));
     let worker = Worker {
         store: Arc::clone(&store),
         config: reloader.current(),
         sender: Sender::new().context("cannot build the HTTP client")?,
         wake,
-        options: WorkerOptions { grace: args.grace, ..WorkerOptions::default() },
+        options: WorkerOptions { grace: args.grace, facts: Some(facts_tx), ..WorkerOptions::default() },
         metrics: Arc::clone(&metrics),
     };
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
+    // hookroute's own events; stopped before the committer is awaited, since it holds an Ingest.
+    let (own_stop_tx, own_stop_rx) = watch::channel(false);
+    let own_events = OwnEvents {
+        store: Arc::clone(&store),
+        config: reloader.current(),
+        reloader: Arc::clone(&reloader),
+        ingest: ingest.clone(),
+        metrics: Arc::clone(&metrics),
+        options: OwnEventOptions::default(),
+    };
+    let own_task = tokio::spawn(own_events.run(facts_rx, own_stop_rx));
     let prune_task = tokio::spawn(prune_loop(Arc::clone(&store), reloader.current(), stop_rx.clone()));
     let state = AppState::new(reloader.current(), ingest, Arc::clone(&store), Arc::clone(&metrics));
     let admin_task = admin_listener.map(|l| {
@@ -127,6 +141,8 @@ async fn serve(args: &ServeArgs<'_>, loaded: config::Loaded) -> anyhow::Result<(
         "hookroute is serving"
     );
     server::run(listener, state, stop_signal()).await?;
+    let _ = own_stop_tx.send(true);
+    let _ = own_task.await;
     // The server has answered every request it accepted; the committer drains what it holds.
     let _ = committer.await;
     let _ = stop_tx.send(true);

@@ -148,6 +148,34 @@ fn settings(node: Option<&Node>, p: &mut Problems) -> Settings {
             None => None,
         },
         admin_allowed_hosts: admin_hosts(raw.admin_allowed_hosts.unwrap_or_default(), p),
+        alerts: alerts(raw.alerts, p),
+    }
+}
+
+/// `settings.alerts` (issue 16): when hookroute's own events fire.
+fn alerts(raw: Option<super::raw::RawAlerts>, p: &mut Problems) -> super::AlertSettings {
+    let raw = raw.unwrap_or_default();
+    let mut at_least_a_second = |d: Option<Spanned<String>>, path: &str, default: Duration| match d {
+        Some(d) => match duration(&d, path, p) {
+            Some(v) if v < Duration::from_secs(1) => {
+                p.error(d.loc, path, "must be at least 1s").unwrap_or(default)
+            }
+            Some(v) => v,
+            None => default,
+        },
+        None => default,
+    };
+    super::AlertSettings {
+        failing_after: at_least_a_second(
+            raw.failing_after,
+            "settings.alerts.failing_after",
+            super::AlertSettings::DEFAULT_FAILING_AFTER,
+        ),
+        queue_age: at_least_a_second(
+            raw.queue_age,
+            "settings.alerts.queue_age",
+            super::AlertSettings::DEFAULT_QUEUE_AGE,
+        ),
     }
 }
 
@@ -209,6 +237,10 @@ fn rules(
     ok.then_some(out)
 }
 
+/// Why a rule of the built-in source cannot compare with a previous event.
+const BUILTIN_HAS_NO_KEY: &str =
+    "`becomes`, `changed` and `still` compare events of one key; the built-in `hookroute` source has none";
+
 /// A rule comparing with the previous event (`becomes`, `changed`) needs every source it can see
 /// to have a `key`: its own `source:`, or, without one, all sources (say `source:` to narrow it).
 fn keyed_sources(
@@ -249,11 +281,14 @@ fn rule(
     p: &mut Problems,
 ) -> Option<Rule> {
     let mut ok = true;
+    let builtin = raw.source.as_ref().is_some_and(|s| s.value == crate::rules::BUILTIN_SOURCE);
     if let Some(s) = &raw.source
         && !sources.contains_key(&s.value)
+        && !builtin
     {
         ok = false;
-        let known: BTreeMap<_, _> = sources.keys().map(|k| (k.as_str(), ())).collect();
+        let mut known: BTreeMap<_, _> = sources.keys().map(|k| (k.as_str(), ())).collect();
+        known.insert(crate::rules::BUILTIN_SOURCE, ());
         let known: Vec<_> = known.into_keys().collect();
         p.error::<()>(
             s.loc,
@@ -296,7 +331,12 @@ fn rule(
             let c = when::compile(n, &join(path, "when"), p);
             ok &= c.is_some();
             if c.as_ref().is_some_and(Condition::needs_prev) {
-                ok &= keyed_sources(raw.source.as_ref(), sources, n.loc, &join(path, "when"), p);
+                ok &= if builtin {
+                    p.error::<()>(n.loc, &join(path, "when"), BUILTIN_HAS_NO_KEY);
+                    false
+                } else {
+                    keyed_sources(raw.source.as_ref(), sources, n.loc, &join(path, "when"), p)
+                };
             }
             c
         }
@@ -320,7 +360,12 @@ fn rule(
                     "`still` needs `after`: it holds while the actions wait",
                 );
             }
-            ok &= keyed_sources(raw.source.as_ref(), sources, n.loc, &join(path, "still"), p);
+            ok &= if builtin {
+                p.error::<()>(n.loc, &join(path, "still"), BUILTIN_HAS_NO_KEY);
+                false
+            } else {
+                keyed_sources(raw.source.as_ref(), sources, n.loc, &join(path, "still"), p)
+            };
             c
         }
         None => None,

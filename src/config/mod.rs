@@ -29,6 +29,7 @@ pub use compile::DEFAULT_MAX_BODY_BYTES;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use edge::EdgeLimits;
 pub use env::Redactor;
+pub use source::builtin as builtin_source;
 
 use crate::actions::Destination;
 use crate::rules::RuleSet;
@@ -114,6 +115,28 @@ pub struct Settings {
     /// Host names the admin listener answers to besides IP literals and `localhost` (DNS
     /// rebinding defence), e.g. `hookroute.internal`.
     pub admin_allowed_hosts: Vec<String>,
+    /// When hookroute's own events fire (`settings.alerts`, issue 16).
+    pub alerts: AlertSettings,
+}
+
+/// `settings.alerts`: the thresholds of hookroute's own events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertSettings {
+    /// A destination whose attempts have all failed for this long is `hookroute.destination.failing`.
+    pub failing_after: Duration,
+    /// A queue whose oldest pending delivery is older than this is `hookroute.queue.stale`.
+    pub queue_age: Duration,
+}
+
+impl AlertSettings {
+    pub const DEFAULT_FAILING_AFTER: Duration = Duration::from_secs(5 * 60);
+    pub const DEFAULT_QUEUE_AGE: Duration = Duration::from_secs(15 * 60);
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self { failing_after: Self::DEFAULT_FAILING_AFTER, queue_age: Self::DEFAULT_QUEUE_AGE }
+    }
 }
 
 #[derive(Debug, Clone)]

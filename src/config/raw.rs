@@ -57,6 +57,20 @@ pub struct RawSettings {
     /// Request-body bytes held in memory by all requests together; a body that does not fit gets
     /// 503 with Retry-After before it is read (default 64 MiB; read at start).
     pub body_memory_bytes: Option<Spanned<u64>>,
+    /// When hookroute's own events (source `hookroute`) fire.
+    pub alerts: Option<RawAlerts>,
+}
+
+/// `settings.alerts`: thresholds of hookroute's own events.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Alerts")]
+pub struct RawAlerts {
+    /// A destination whose attempts have all failed for this long emits
+    /// `hookroute.destination.failing` (default `5m`).
+    pub failing_after: Option<Spanned<String>>,
+    /// A delivery due this long and not yet sent emits `hookroute.queue.stale` (default `15m`).
+    pub queue_age: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

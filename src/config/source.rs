@@ -27,6 +27,15 @@ pub(super) fn sources(
             );
             continue;
         }
+        if name == crate::rules::BUILTIN_SOURCE {
+            p.error::<()>(
+                key.loc,
+                &path,
+                "`hookroute` is the built-in source of hookroute's own events (`source: hookroute` in a \
+                 rule routes them); give your source another name",
+            );
+            continue;
+        }
         let Some(raw) = p.decode::<RawSource>(value, &path) else { continue };
         let scheme = raw.verify.scheme.value;
         let event_type = event_type(raw.event_type.as_ref(), scheme, &join(&path, "event_type"), p);
@@ -44,6 +53,19 @@ pub(super) fn sources(
         }
     }
     out
+}
+
+/// The built-in `hookroute` source (issue 16): events hookroute emits about itself, with their
+/// type at `$.type` like House Check's. No verifier is ever asked: it is not served over HTTP.
+pub fn builtin() -> &'static Source {
+    static BUILTIN: std::sync::LazyLock<Source> = std::sync::LazyLock::new(|| Source {
+        name: crate::rules::BUILTIN_SOURCE.to_owned(),
+        verifier: Verifier::None,
+        dedup: None,
+        event_type: EventTypeSpec::Path(Path::parse("$.type").unwrap_or_else(|_| unreachable!())),
+        key: None,
+    });
+    &BUILTIN
 }
 
 fn valid_name(name: &str) -> bool {

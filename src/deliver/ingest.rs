@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use super::worker::{AttemptFact, FactOutcome, FactTx};
 use crate::clock::now_ms;
 use crate::store::{Inserted, NewEvent, Store, StoreError};
 
@@ -41,8 +42,18 @@ impl Ingest {
     /// Starts the committer. It ends when every `Ingest` handle is dropped and the queue is empty;
     /// `wake` is notified after each commit that created deliveries.
     pub fn start(store: Arc<dyn Store>, wake: Arc<Notify>) -> (Self, tokio::task::JoinHandle<()>) {
+        Self::start_observed(store, wake, None)
+    }
+
+    /// [`Ingest::start`], telling `dead_at_birth` about each delivery stored dead because its
+    /// template failed as the event arrived (hookroute's own events: `hookroute.delivery.dead`).
+    pub fn start_observed(
+        store: Arc<dyn Store>,
+        wake: Arc<Notify>,
+        dead_at_birth: Option<FactTx>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(commit_loop(rx, store, wake));
+        let task = tokio::spawn(commit_loop(rx, store, wake, dead_at_birth));
         (Self { tx }, task)
     }
 
@@ -58,7 +69,12 @@ impl Ingest {
     }
 }
 
-async fn commit_loop(mut rx: mpsc::Receiver<Job>, store: Arc<dyn Store>, wake: Arc<Notify>) {
+async fn commit_loop(
+    mut rx: mpsc::Receiver<Job>,
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+    dead_at_birth: Option<FactTx>,
+) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (events, replies): (Vec<NewEvent>, Vec<_>) = jobs.drain(..).map(|j| (j.event, j.reply)).unzip();
@@ -93,10 +109,31 @@ async fn commit_loop(mut rx: mpsc::Receiver<Job>, store: Arc<dyn Store>, wake: A
                 IngestError::Store(reason)
             });
             stored_work |= result.is_ok() && may_work(event);
+            if let (Some(tx), Ok(Inserted::New)) = (&dead_at_birth, &result) {
+                report_dead_at_birth(tx, event);
+            }
             let _ = reply.send(result);
         }
         if has_work && stored_work {
             wake.notify_one();
+        }
+    }
+}
+
+/// The deliveries of a newly stored event that were stored dead (their template failed).
+fn report_dead_at_birth(tx: &FactTx, event: &NewEvent) {
+    for d in &event.deliveries {
+        if let Err(reason) = &d.request {
+            let _ = tx.send(AttemptFact {
+                delivery_id: None,
+                event_id: event.id.clone(),
+                rule: d.rule.clone(),
+                destination: d.destination.clone(),
+                attempts: 0,
+                at: event.received_at,
+                sent: false,
+                outcome: FactOutcome::Dead { error: reason.clone() },
+            });
         }
     }
 }

@@ -17,4 +17,4 @@ mod worker;
 pub use gate::Gates;
 pub use ingest::{Ingest, IngestError};
 pub use send::{Attempt, DELIVERY_HEADER, LogContext, Sender};
-pub use worker::{Worker, WorkerOptions};
+pub use worker::{AttemptFact, FactOutcome, FactTx, Worker, WorkerOptions};

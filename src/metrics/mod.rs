@@ -6,6 +6,7 @@
 //! scrape time by the admin endpoint and passed in as [`Gauges`].
 
 mod edge;
+pub mod own_events;
 
 pub use edge::{Closed, EdgeCounters};
 
@@ -133,6 +134,8 @@ pub struct Metrics {
     counters: Mutex<Counters>,
     /// The `/hooks` listener's connections (atomics, no lock).
     pub edge: EdgeCounters,
+    /// hookroute's own events (issue 16).
+    pub own_events: own_events::OwnEventCounters,
 }
 
 /// Values read at scrape time from the store, the reloader and the process.
@@ -329,6 +332,7 @@ impl Metrics {
             );
         }
         self.edge.render(&mut out);
+        self.own_events.render(&mut out);
         family(&mut out, "hookroute_rules_info", "gauge", "The running rules version (a hash of the file).");
         sample(&mut out, "hookroute_rules_info", &[("version", &g.rules_version)], 1.0);
         if let Some(rss) = g.resident_memory_bytes {

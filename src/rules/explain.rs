@@ -79,6 +79,10 @@ pub fn explain_prev(
                     "source is `{source}`, rule wants `{}`",
                     rule.source.as_deref().unwrap_or_default()
                 ));
+            } else if rule.source.is_none() && source == super::BUILTIN_SOURCE {
+                trace.reason = Some(format!(
+                    "a rule without `source:` does not see hookroute's own events (add `source: {source}`)"
+                ));
             } else if !rule.events.iter().any(|p| p.matches(event_type)) {
                 trace.reason = Some(format!("event type `{event_type}` is not in its events"));
             } else if let Some(cond) = &rule.when {

@@ -10,4 +10,4 @@ mod since;
 pub use condition::{Bound, Condition, MAX_PATH_LEN, MAX_PATH_NESTING, Memo, Op, Path, Prev, json_eq};
 pub use explain::{ConditionTrace, RuleTrace, explain, explain_prev};
 pub use pattern::EventPattern;
-pub use ruleset::{Rule, RuleSet};
+pub use ruleset::{BUILTIN_SOURCE, Rule, RuleSet};

@@ -8,6 +8,16 @@ use serde_json::Value;
 use super::{Condition, EventPattern, Memo, Prev};
 use crate::actions::Action;
 
+/// The built-in source of hookroute's own events (`hookroute.*`, issue 16). Only rules that name
+/// it with `source: hookroute` see its events: a rule without `source:` sees every *other* source,
+/// so a catch-all rule written for senders never forwards operator alerts by surprise.
+pub const BUILTIN_SOURCE: &str = "hookroute";
+
+/// Whether a rule for `rule_source` (`None`: no `source:`) sees events of `source`.
+fn sees(rule_source: Option<&str>, source: &str) -> bool {
+    rule_source.map_or(source != BUILTIN_SOURCE, |s| s == source)
+}
+
 /// A rule, made only by the config compiler.
 #[derive(Debug)]
 pub struct Rule {
@@ -27,8 +37,7 @@ pub struct Rule {
 
 impl Rule {
     pub fn applies_to(&self, source: &str, event_type: &str) -> bool {
-        self.source.as_deref().is_none_or(|s| s == source)
-            && self.events.iter().any(|p| p.matches(event_type))
+        sees(self.source.as_deref(), source) && self.events.iter().any(|p| p.matches(event_type))
     }
 }
 
@@ -119,7 +128,10 @@ impl RuleSet {
         // Every rule here names the type or a glob matching it: only its source is left to check.
         let source_id = self.source_ids.get(source).copied();
         let merged: Vec<usize> = merge_sorted(exact, &globbed)
-            .filter(|&i| self.rule_sources[i].is_none_or(|s| Some(s) == source_id))
+            .filter(|&i| match self.rule_sources[i] {
+                Some(s) => Some(s) == source_id,
+                None => source != BUILTIN_SOURCE,
+            })
             .collect();
         merged.into_iter().map(move |i| &self.rules[i])
     }
@@ -261,6 +273,11 @@ mod tests {
         assert_eq!(names(&set, "house-check", "order.updated", &body), ["globs", "late"]);
         assert_eq!(names(&set, "partner", "order.updated", &body), ["globs", "other-source", "late"]);
         assert_eq!(names(&set, "unknown-source", "files.updated", &body), ["globs", "late"]);
+        // hookroute's own events reach only rules that name its source.
+        assert!(names(&set, BUILTIN_SOURCE, "files.updated", &body).is_empty());
+        let own = RuleSet::new(vec![rule("ops", Some(BUILTIN_SOURCE), &["hookroute.*"], None, false)]);
+        assert_eq!(names(&own, BUILTIN_SOURCE, "hookroute.delivery.dead", &body), ["ops"]);
+        assert!(own.rules()[0].applies_to(BUILTIN_SOURCE, "hookroute.queue.stale"));
     }
 
     #[test]

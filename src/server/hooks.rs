@@ -37,6 +37,13 @@ pub async fn receive(
     let Some(_permit) = admit(&state, &source_name) else {
         return busy("too many requests in flight");
     };
+    if source_name == crate::rules::BUILTIN_SOURCE {
+        state.metrics.received("", "", Received::Rejected(Rejection::UnknownSource));
+        return reply(
+            StatusCode::FORBIDDEN,
+            "`hookroute` is the built-in source of hookroute's own events; it takes no requests",
+        );
+    }
     let config = state.config.load_full();
     let Some(source) = known_source(&state, &config, &source_name) else {
         return reply(StatusCode::NOT_FOUND, "unknown source");

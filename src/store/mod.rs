@@ -5,6 +5,7 @@
 //! the clock.
 
 mod entity;
+mod episodes;
 mod inspect;
 mod keyed_sql;
 mod nodelay;
@@ -434,6 +435,15 @@ pub trait Store: Send + Sync + 'static {
     fn destination_glance(&self, since: i64) -> StoreFuture<'_, Vec<overview::DestinationGlance>>;
     /// How many events the filter selects (its `before` and `limit` are ignored).
     fn count_events(&self, filter: EventFilter) -> StoreFuture<'_, i64>;
+    // Operator events (issue 16): episodes opened and closed by one statement each, so that in a
+    // fleet exactly one instance reports a transition.
+    /// Opens `subject`'s episode (trouble since `since`) unless one is open; `Some(since)` when
+    /// this call opened it.
+    fn open_episode(&self, subject: &str, since: i64, now: i64) -> StoreFuture<'_, Option<i64>>;
+    /// Closes `subject`'s open episode; `Some(since)` (as it was opened) when this call closed it.
+    fn close_episode(&self, subject: &str, now: i64) -> StoreFuture<'_, Option<i64>>;
+    /// The destination and due time of the delivery due the longest (by `now`) and not yet sent.
+    fn oldest_due(&self, now: i64) -> StoreFuture<'_, Option<(String, i64)>>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created when missing) or `postgres://…`; both are

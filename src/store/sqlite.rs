@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_inspection_indexes.sql")),
     (3, include_str!("../../migrations/sqlite/0003_claim_token.sql")),
     (6, include_str!("../../migrations/sqlite/0006_entity_state.sql")),
+    (8, include_str!("../../migrations/sqlite/0008_alert_episodes.sql")),
     (9, include_str!("../../migrations/sqlite/0009_overview_indexes.sql")),
 ];
 
@@ -44,7 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(super) writer: SqlitePool,
-    reader: SqlitePool,
+    pub(super) reader: SqlitePool,
 }
 
 impl SqliteStore {
@@ -473,6 +474,21 @@ impl Store for SqliteStore {
 
     fn prune_state(&self, before: i64) -> StoreFuture<'_, u64> {
         Box::pin(self.forget_states(before))
+    }
+
+    // Operator events (issue 16).
+    fn open_episode(&self, subject: &str, since: i64, now: i64) -> StoreFuture<'_, Option<i64>> {
+        let subject = subject.to_owned();
+        Box::pin(async move { self.open_episode_sql(&subject, since, now).await })
+    }
+
+    fn close_episode(&self, subject: &str, now: i64) -> StoreFuture<'_, Option<i64>> {
+        let subject = subject.to_owned();
+        Box::pin(async move { self.close_episode_sql(&subject, now).await })
+    }
+
+    fn oldest_due(&self, now: i64) -> StoreFuture<'_, Option<(String, i64)>> {
+        Box::pin(self.oldest_due_sql(now))
     }
 
     fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64> {

@@ -10,6 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["admin"],
     &["server"],
     &["dry_run"],
+    &["alerts"],
     &["deliver"],
     &["route"],
     &["store"],

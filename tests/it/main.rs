@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_guard;
+mod alerts;
 mod browser;
 mod cli;
 mod cli_mistakes;

@@ -36,8 +36,10 @@ fn fired_after(rules_file: &str, prev: Option<&Path>, example: &Path) -> Vec<Str
     let raw = Bytes::from(std::fs::read(example).expect("read example"));
     let body: serde_json::Value = serde_json::from_slice(&raw).expect("example is JSON");
     let event_type = route::event_type(&body).expect("example has a type").to_owned();
+    // hookroute's own events come from its built-in source.
+    let source = if event_type.starts_with("hookroute.") { "hookroute" } else { "house-check" };
     let event = ParsedEvent {
-        source: "house-check",
+        source,
         event_type: &event_type,
         body: &body,
         raw_body: &raw,
@@ -73,6 +75,11 @@ fn every_example_event_is_routed_as_documented() {
         names,
         [
             "files-created.json",
+            "hookroute.delivery.dead.json",
+            "hookroute.destination.failing.json",
+            "hookroute.destination.recovered.json",
+            "hookroute.queue.stale.json",
+            "hookroute.reload.rejected.json",
             "inspection-updated.json",
             "order-update.json",
             "order-updated-note.json",
@@ -112,6 +119,17 @@ fn every_example_event_is_routed_as_documented() {
     assert_eq!(fired_after("rules/house-check.yaml", Some(&first), &note), Vec::<String>::new());
     assert_eq!(fired_after("rules/local.yaml", Some(&first), &note), Vec::<String>::new());
     expect("files-created.json", "rules/local.yaml", &["big-files->console"]);
+    // hookroute's own events reach only the rule that names their source.
+    for own in [
+        "hookroute.delivery.dead.json",
+        "hookroute.destination.failing.json",
+        "hookroute.destination.recovered.json",
+        "hookroute.queue.stale.json",
+        "hookroute.reload.rejected.json",
+    ] {
+        expect(own, "rules/house-check.yaml", &["tell-ops-about-hookroute->ops-email"]);
+        expect(own, "rules/local.yaml", &[]);
+    }
     expect("inspection-updated.json", "rules/local.yaml", &["every-inspection->console"]);
 }
 

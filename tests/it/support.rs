@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use hookroute::admin::{self, AdminState};
+use hookroute::alerts::{OwnEventOptions, OwnEvents};
 use hookroute::config::watch::Reloader;
 use hookroute::deliver::{Ingest, Sender, Worker, WorkerOptions};
 use hookroute::metrics::Metrics;
@@ -153,6 +154,22 @@ impl App {
 
     /// Like `start_with_store`, with the worker's options (a short lease, say).
     pub async fn start_with(rules: &str, store_url: Option<String>, options: WorkerOptions) -> Self {
+        Self::start_full(rules, store_url, options, None).await
+    }
+
+    /// Like `start_with_store`, emitting hookroute's own events with these timings.
+    pub async fn start_own_events(rules: &str, store_url: Option<String>, own: OwnEventOptions) -> Self {
+        let options = WorkerOptions { poll: Duration::from_millis(50), ..WorkerOptions::default() };
+        Self::start_full(rules, store_url, options, Some(own)).await
+    }
+
+    /// The app with every part: `own` turns hookroute's own events on.
+    pub async fn start_full(
+        rules: &str,
+        store_url: Option<String>,
+        mut options: WorkerOptions,
+        own: Option<OwnEventOptions>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let rules_path = dir.path().join("rules.yaml");
         std::fs::write(&rules_path, rules).expect("write rules");
@@ -166,7 +183,21 @@ impl App {
         let store = store::open(&store_url).await.expect("open store");
         let wake = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::new());
-        let (ingest, _committer) = Ingest::start(Arc::clone(&store), Arc::clone(&wake));
+        let (facts_tx, facts_rx) = tokio::sync::mpsc::unbounded_channel();
+        let observed = own.is_some().then(|| facts_tx.clone());
+        let (ingest, _committer) = Ingest::start_observed(Arc::clone(&store), Arc::clone(&wake), observed);
+        if let Some(own) = own {
+            options.facts = Some(facts_tx);
+            let emitter = OwnEvents {
+                store: Arc::clone(&store),
+                config: reloader.current(),
+                reloader: Arc::clone(&reloader),
+                ingest: ingest.clone(),
+                metrics: Arc::clone(&metrics),
+                options: own,
+            };
+            tokio::spawn(emitter.run(facts_rx, stop_rx.clone()));
+        }
         let worker = Worker {
             store: Arc::clone(&store),
             config: reloader.current(),

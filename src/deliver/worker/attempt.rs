@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::RecordTx;
+use super::facts::{AttemptFact, FactOutcome, Finished};
 use crate::actions::{Incoming, RenderedRequest};
 use crate::clock::{now_ms, rfc3339_ms};
 use crate::config::Config;
@@ -34,7 +35,7 @@ pub(super) async fn attempt(
             Err(reason) => {
                 tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, "delivery dead: {reason}");
                 metrics.attempt(&d.destination, DeliveryOutcome::Dead, None);
-                unsent(&record_tx, &d, reason);
+                unsent(&record_tx, d, reason);
                 return;
             }
         },
@@ -83,14 +84,36 @@ pub(super) async fn attempt(
         error: error.clone(),
         response_excerpt: result.excerpt,
     };
-    let _ = record_tx.send(Recorded {
-        id: d.id,
-        series: d.series,
-        token: d.token,
-        attempt: record_row,
-        next,
-        error,
-    });
+    let (id, series, token) = (d.id, d.series, d.token);
+    let fact = fact(d, attempts, started, &next, error.as_deref(), true);
+    let record = Recorded { id, series, token, attempt: record_row, next, error };
+    let _ = record_tx.send(Finished { record, fact });
+}
+
+/// What the attempt showed, taking the claim's names (the claim is done with).
+fn fact(
+    d: Claimed,
+    attempts: u32,
+    at: i64,
+    next: &NextState,
+    error: Option<&str>,
+    sent: bool,
+) -> AttemptFact {
+    let error = error.unwrap_or_default().to_owned();
+    AttemptFact {
+        delivery_id: Some(d.id),
+        event_id: d.event_id,
+        rule: d.rule,
+        destination: d.destination,
+        attempts,
+        at,
+        sent,
+        outcome: match next {
+            NextState::Delivered => FactOutcome::Delivered,
+            NextState::Retry { .. } => FactOutcome::Failed { error },
+            NextState::Dead => FactOutcome::Dead { error },
+        },
+    }
 }
 
 fn outcome_reason(o: &Outcome) -> String {
@@ -101,22 +124,19 @@ fn outcome_reason(o: &Outcome) -> String {
 }
 
 /// Records an attempt that never reached the network (unknown destination, failed template).
-pub(super) fn unsent(record_tx: &RecordTx, d: &Claimed, reason: String) {
+pub(super) fn unsent(record_tx: &RecordTx, d: Claimed, reason: String) {
+    let at = now_ms();
     let attempt = AttemptRecord {
-        attempted_at: now_ms(),
+        attempted_at: at,
         status_code: None,
         latency_ms: 0,
         error: Some(reason.clone()),
         response_excerpt: None,
     };
-    let _ = record_tx.send(Recorded {
-        id: d.id,
-        series: d.series,
-        token: d.token,
-        attempt,
-        next: NextState::Dead,
-        error: Some(reason),
-    });
+    let (id, series, token, attempts) = (d.id, d.series, d.token, d.attempts + 1);
+    let fact = fact(d, attempts, at, &NextState::Dead, Some(&reason), false);
+    let record = Recorded { id, series, token, attempt, next: NextState::Dead, error: Some(reason) };
+    let _ = record_tx.send(Finished { record, fact });
 }
 
 /// A delivery whose template failed when the event arrived is rendered again from the stored

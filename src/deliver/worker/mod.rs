@@ -17,10 +17,11 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::policy::Limits;
-use crate::store::{Claimed, Lease, Recorded, Store, Want, lease_until};
+use crate::store::{Claimed, Lease, Store, Want, lease_until};
 
 mod attempt;
 mod claims;
+mod facts;
 mod leases;
 mod queue;
 mod record;
@@ -30,13 +31,15 @@ use claims::Claims;
 use queue::{Waiting, queue_cap};
 use record::record_loop;
 
+pub use facts::{AttemptFact, FactOutcome, FactTx};
+
 /// Deliveries claimed per store round trip at most.
 const CLAIM_BATCH: usize = 256;
 /// Attempts recorded per transaction at most.
 const RECORD_BATCH: usize = 512;
 
 /// Where finished attempts go to be written in batches.
-type RecordTx = mpsc::UnboundedSender<Recorded>;
+type RecordTx = mpsc::UnboundedSender<facts::Finished>;
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -51,6 +54,8 @@ pub struct WorkerOptions {
     pub grace: Duration,
     /// Names this worker's leases.
     pub owner: String,
+    /// Where to tell what each recorded attempt showed (hookroute's own events); `None`: nowhere.
+    pub facts: Option<FactTx>,
 }
 
 impl Default for WorkerOptions {
@@ -61,6 +66,7 @@ impl Default for WorkerOptions {
             lease: None,
             grace: Duration::from_secs(10),
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
+            facts: None,
         }
     }
 }
@@ -94,6 +100,7 @@ impl Worker {
             Arc::clone(&self.wake),
             claims.clone(),
             Arc::clone(&self.metrics),
+            self.options.facts.clone(),
         ));
         let fixed_lease = self.options.lease;
         // Renewals go on through the grace period: sends finishing then still hold their leases.

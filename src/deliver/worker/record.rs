@@ -7,6 +7,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::RECORD_BATCH;
 use super::claims::Claims;
+use super::facts::{FactTx, Finished};
 use crate::metrics::Metrics;
 use crate::store::{NextState, Recorded, Store};
 
@@ -15,19 +16,33 @@ use crate::store::{NextState, Recorded, Store};
 /// the deliveries stay leased and would be sent again after the lease. A record the store refused
 /// as stale (another worker holds the delivery now) is logged and counted.
 pub(super) async fn record_loop(
-    mut rx: mpsc::UnboundedReceiver<Recorded>,
+    mut rx: mpsc::UnboundedReceiver<Finished>,
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
     claims: Claims,
     metrics: Arc<Metrics>,
+    facts_tx: Option<FactTx>,
 ) {
+    let mut finished = Vec::with_capacity(RECORD_BATCH);
     let mut batch = Vec::with_capacity(RECORD_BATCH);
-    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+    let mut facts = Vec::with_capacity(RECORD_BATCH);
+    while rx.recv_many(&mut finished, RECORD_BATCH).await > 0 {
+        for f in finished.drain(..) {
+            batch.push(f.record);
+            facts.push(f.fact);
+        }
         let mut wait = Duration::from_millis(100);
         loop {
             match store.record(&batch).await {
                 Ok(stale) => {
                     report_stale(&batch, &stale, &metrics);
+                    if let Some(tx) = &facts_tx {
+                        for fact in
+                            facts.drain(..).filter(|f| f.delivery_id.is_none_or(|id| !stale.contains(&id)))
+                        {
+                            let _ = tx.send(fact);
+                        }
+                    }
                     break;
                 }
                 Err(e) if wait < Duration::from_secs(5) => {
@@ -50,6 +65,7 @@ pub(super) async fn record_loop(
             wake.notify_one();
         }
         batch.clear();
+        facts.clear();
     }
 }
 

@@ -28,6 +28,7 @@ use super::{
 mod claim;
 mod columns;
 mod entity;
+mod episodes;
 
 use columns::{DeliveryColumns, EventColumns, RecordColumns};
 
@@ -38,6 +39,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../../migrations/postgres/0004_destination_buckets.sql")),
     (5, include_str!("../../../migrations/postgres/0005_leased_index.sql")),
     (6, include_str!("../../../migrations/postgres/0006_entity_state.sql")),
+    (8, include_str!("../../../migrations/postgres/0008_alert_episodes.sql")),
     (9, include_str!("../../../migrations/postgres/0009_overview_indexes.sql")),
 ];
 /// Any constant shared by all instances: serialises migrations.
@@ -420,6 +422,21 @@ impl Store for PostgresStore {
 
     fn prune_state(&self, before: i64) -> StoreFuture<'_, u64> {
         Box::pin(self.forget_states(before))
+    }
+
+    // Operator events (issue 16).
+    fn open_episode(&self, subject: &str, since: i64, now: i64) -> StoreFuture<'_, Option<i64>> {
+        let subject = subject.to_owned();
+        Box::pin(async move { self.open_episode_sql(&subject, since, now).await })
+    }
+
+    fn close_episode(&self, subject: &str, now: i64) -> StoreFuture<'_, Option<i64>> {
+        let subject = subject.to_owned();
+        Box::pin(async move { self.close_episode_sql(&subject, now).await })
+    }
+
+    fn oldest_due(&self, now: i64) -> StoreFuture<'_, Option<(String, i64)>> {
+        Box::pin(self.oldest_due_sql(now))
     }
 
     fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64> {
