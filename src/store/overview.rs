@@ -49,9 +49,13 @@ pub struct DestinationGlance {
     pub p95_latency_ms: Option<i64>,
     pub last_delivered_at: Option<i64>,
     pub last_failed_at: Option<i64>,
-    /// It failed in the window and has not succeeded since its last failure.
+    /// Its attempts have all failed for at least [`FAILING_AFTER_MS`] (its last success, if any in
+    /// the window, is that much older than its last failure): one retry does not make it failing.
     pub failing: bool,
 }
+
+/// How long a destination's attempts must all have failed before it shows as failing.
+pub const FAILING_AFTER_MS: i64 = 60_000;
 
 /// Folds latency groups (any order) into one summary per destination, sorted by name. Percentiles
 /// are nearest-rank over the attempts: p50 is the latency of the ⌈n/2⌉-th fastest attempt.
@@ -72,7 +76,8 @@ pub fn fold_latencies(mut groups: Vec<LatencyGroup>) -> Vec<DestinationGlance> {
             p95_latency_ms: nearest_rank(chunk, attempts, 95),
             last_delivered_at,
             last_failed_at,
-            failing: last_failed_at.is_some_and(|f| last_delivered_at.is_none_or(|d| d < f)),
+            failing: last_failed_at
+                .is_some_and(|f| last_delivered_at.is_none_or(|d| f - d >= FAILING_AFTER_MS)),
         });
     }
     out
@@ -356,18 +361,26 @@ mod tests {
             vec![g("a", 10, 19, 19), g("a", 900, 1, 1)],
             &[("a", 20, Some(1.0), Some(10), Some(10), false)],
         );
-        // Failures after the last success: failing; groups of two destinations interleaved.
+        // No success in the window: failing; a failure just after a success (one retry): not
+        // failing. Groups of two destinations interleaved.
         check(
             vec![g("b", 30, 2, 0), g("a", 5, 4, 2), g("b", 10, 2, 0)],
-            &[("a", 4, Some(0.5), Some(5), Some(5), true), ("b", 4, Some(0.0), Some(10), Some(30), true)],
+            &[("a", 4, Some(0.5), Some(5), Some(5), false), ("b", 4, Some(0.0), Some(10), Some(30), true)],
         );
     }
 
     #[test]
-    fn a_success_after_the_last_failure_is_not_failing() {
-        let mut recovered = g("a", 10, 2, 1);
-        recovered.last_failed_at = Some(100);
-        recovered.last_delivered_at = Some(200);
-        assert!(!fold_latencies(vec![recovered])[0].failing);
+    fn failing_means_only_failures_for_a_minute() {
+        let check = |last_ok: Option<i64>, last_failed: Option<i64>, failing: bool| {
+            let mut group = g("a", 10, 2, 1);
+            (group.last_delivered_at, group.last_failed_at) = (last_ok, last_failed);
+            assert_eq!(fold_latencies(vec![group])[0].failing, failing, "{last_ok:?} {last_failed:?}");
+        };
+        check(Some(200), Some(100), false);
+        check(Some(100), Some(200), false);
+        check(Some(100), Some(60_099), false);
+        check(Some(100), Some(60_100), true);
+        check(None, Some(100), true);
+        check(Some(100), None, false);
     }
 }

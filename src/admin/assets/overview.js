@@ -161,7 +161,7 @@ function overviewBody(a) {
       h('section', { class: 'panel' }, h('h2', {}, `Delivery attempts ${per}, by outcome`),
         stackedBars({ id: 'chart-outcomes', series: outcomes, since: a.since, bucketMs, label: `attempts ${per}` }), legend(outcomes))),
     h('section', { class: 'panel' }, h('h2', {}, 'Destinations'),
-      h('p', { class: 'muted' }, 'Attempts of the last hour (whatever the charts show); failing: it failed and has not delivered since. Pending and dead are current counts.'),
+      h('p', { class: 'muted' }, 'Attempts of the last hour (whatever the charts show); failing: only failures for a minute or more. Pending and dead are current counts.'),
       overviewDestinations(a)),
     h('section', { class: 'panel' }, h('h2', {}, 'Latest dead letters'), overviewDead(a)),
   ];
