@@ -369,3 +369,27 @@ async fn a_rejected_reload_reads_kept_version_and_rejected_file() {
     assert!(shown.contains(&format!("kept version {version}; rejected file {path}")), "{shown}");
     assert!(!shown.contains('→'), "{shown}");
 }
+
+/// A destination kept down longer than `settings.alerts.failing_after` gives one
+/// `hookroute.destination.failing` event, and the dashboard lists it under source `hookroute`.
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver"]
+async fn a_destination_kept_down_shows_its_failing_event_on_the_dashboard() {
+    use crate::alerts::{fast, order, own_rules, types};
+    let (crm, ops) = (Receiver::start().await, Receiver::start().await);
+    crm.set_default(Reply(500, None, "down"));
+    let text =
+        own_rules(&crm.url, &ops.url, "{failing_after: 1s}", "{schedule: [200ms], max_attempts: 1000}", "");
+    let app = App::start_own_events(&text, None, fast()).await;
+    assert_eq!(app.post_event(order(1)).await, 202);
+    let got = ops.wait_for(1, WAIT).await;
+    assert_eq!(types(&got), ["hookroute.destination.failing"]);
+
+    let browser = Driver::start().await;
+    browser.goto(&format!("{}/#/events?source=hookroute", app.admin)).await;
+    browser.wait_text("#events-total", "1 event matches the filter").await;
+    let row = browser.find("#events tbody tr[data-event-id]").await;
+    let shown = browser.text(&row).await;
+    assert!(shown.contains("hookroute.destination.failing"), "{shown}");
+    assert!(shown.contains("hookroute"), "{shown}");
+}
