@@ -6,6 +6,8 @@
 
 mod email;
 mod sign;
+pub mod slack_api;
+pub mod threads;
 
 use bytes::Bytes;
 pub use email::{EmailProvider, one_address};
@@ -43,6 +45,8 @@ pub struct Destination {
     pub sign: Option<OutboundSign>,
     /// When deliveries may be sent (`hours:`).
     pub hours: crate::policy::Hours,
+    /// `type: slack` with `token:` + `channel:`: the Web API instead of an incoming webhook.
+    pub slack_api: Option<slack_api::SlackApi>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +62,12 @@ pub struct Action {
     pub plan: Plan,
     /// The action's own `hours:`; `None`: the destination's.
     pub hours: Option<crate::policy::Hours>,
+    /// The conversation this message belongs to (`thread:`, a template rendered to its key).
+    pub thread: Option<Text>,
+    /// Slack Web API: a reply also re-renders the thread's first message (`chat.update`).
+    pub update_parent: bool,
+    /// Slack Web API: a reply also shows in the channel (`reply_broadcast`).
+    pub reply_broadcast: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +194,9 @@ mod tests {
         let ev = Incoming { raw_body: &raw, content_type: Some("application/json"), ctx: &ctx };
         let slack = Action {
             hours: None,
+            thread: None,
+            update_parent: false,
+            reply_broadcast: false,
             destination: "s".into(),
             plan: Plan::Slack {
                 text: Some(t.text("a", "Order {{ payload.id }}").expect("ok")),
@@ -196,14 +209,16 @@ mod tests {
             serde_json::json!({"text": "Order 7"})
         );
 
-        let forward =
-            Action { destination: "h".into(), plan: Plan::Http { body: HttpBody::Forward }, hours: None };
+        let forward = Action { plan: Plan::Http { body: HttpBody::Forward }, ..slack.clone() };
         let r = forward.render(&t, &ev).expect("renders");
         assert_eq!(r.body, raw, "byte for byte");
         assert_eq!(r.content_type.as_deref(), Some("application/json"));
 
         let shaped = Action {
             hours: None,
+            thread: None,
+            update_parent: false,
+            reply_broadcast: false,
             destination: "h".into(),
             plan: Plan::Http {
                 body: HttpBody::Json(Shape::Object(vec![(

@@ -126,6 +126,7 @@ pub(super) fn action(
             Plan::Http { body }
         }
     };
+    let (thread, update_parent, reply_broadcast) = thread_fields(&raw, dest, path, t, p)?;
     let hours = match &raw.hours {
         Some(h) => {
             let compiled = super::hours::hours(h, &join(path, "hours"), p);
@@ -134,7 +135,59 @@ pub(super) fn action(
         }
         None => None,
     };
-    ok.then(|| Action { destination: dest.name.clone(), plan, hours })
+    ok.then(|| Action { destination: dest.name.clone(), plan, hours, thread, update_parent, reply_broadcast })
+}
+
+/// `thread`, `update_parent` and `reply_broadcast`: the thread key compiled (a warning where the
+/// destination has no conversations), the Slack-only flags checked. `None` after an error.
+fn thread_fields(
+    raw: &RawAction,
+    dest: &Destination,
+    path: &str,
+    t: &mut Templates,
+    p: &mut Problems,
+) -> Option<(Option<Text>, bool, bool)> {
+    let threads = crate::actions::threads::supports_threads(dest);
+    let thread = match &raw.thread {
+        None => None,
+        Some(s) => {
+            let text = t
+                .text(&join(path, "thread"), &s.value)
+                .map_err(|e| p.error::<()>(s.loc, &join(path, "thread"), e))
+                .ok()?;
+            if !threads {
+                p.warning(
+                    s.loc,
+                    &join(path, "thread"),
+                    format!(
+                        "`thread` is ignored: a {} destination without conversations (threads need a slack \
+                         destination with `token` + `channel`)",
+                        kind_name(dest.kind)
+                    ),
+                );
+            }
+            Some(text)
+        }
+    };
+    let mut flag = |field: &str, value: &Option<Spanned<bool>>| -> Option<bool> {
+        let Some(v) = value else { return Some(false) };
+        if dest.slack_api.is_none() {
+            return p.error(
+                v.loc,
+                &join(path, field),
+                format!(
+                    "`{field}` is only valid for a slack destination with `token` + `channel` (the Web API)"
+                ),
+            );
+        }
+        if v.value && raw.thread.is_none() {
+            return p.error(v.loc, &join(path, field), format!("`{field}` needs `thread`"));
+        }
+        Some(v.value)
+    };
+    let update_parent = flag("update_parent", &raw.update_parent);
+    let reply_broadcast = flag("reply_broadcast", &raw.reply_broadcast);
+    Some((thread, update_parent?, reply_broadcast?))
 }
 
 fn email_plan(

@@ -7,6 +7,7 @@ use super::node::{Loc, Node, Spanned, join};
 use super::problems::{Problems, mapping};
 use super::raw::{RawDestination, RawSign, SignScheme};
 use super::{Settings, delivery};
+use crate::actions::slack_api::SlackApi;
 use crate::actions::{Destination, DestinationKind, EmailDefaults, EmailProvider, OutboundSign};
 use crate::secret::Secret;
 use crate::verify::{Encoding, Keys};
@@ -54,7 +55,24 @@ fn destination(
             not_for(p, "from", f.loc, "type: email");
         }
     }
+    let slack_api = slack_api(&raw, path, p, secrets);
     let url = match (kind, raw.url) {
+        (DestinationKind::Slack, Some(u)) if raw.token.is_some() => {
+            p.error::<()>(
+                u.loc,
+                &join(path, "url"),
+                "`url` (an incoming webhook) and `token` (the Web API) exclude each other: give one",
+            );
+            None
+        }
+        (DestinationKind::Slack, None) if raw.token.is_some() => None,
+        (DestinationKind::Slack, None) => {
+            return p.error(
+                raw.kind.loc,
+                path,
+                "a slack destination needs `url` (an incoming webhook) or `token` + `channel` (the Web API)",
+            );
+        }
         (DestinationKind::Log, Some(u)) => {
             not_for(p, "url", u.loc, "slack, email and http destinations");
             None
@@ -170,7 +188,60 @@ fn destination(
             .as_ref()
             .and_then(|h| super::hours::hours(h, &join(path, "hours"), p))
             .unwrap_or_default(),
+        slack_api: slack_api?,
     })
+}
+
+/// `token` + `channel` (+ `api_url`) of a Slack Web API destination: `Some(None)` when the
+/// destination does not use the Web API, `None` after an error. The token is registered with the
+/// redactor.
+fn slack_api(
+    raw: &RawDestination,
+    path: &str,
+    p: &mut Problems,
+    secrets: &mut Vec<(String, String)>,
+) -> Option<Option<SlackApi>> {
+    let fields = [("token", &raw.token), ("channel", &raw.channel), ("api_url", &raw.api_url)];
+    if raw.kind.value != DestinationKind::Slack {
+        let mut ok = true;
+        for (field, value) in fields {
+            if let Some(v) = value {
+                ok = false;
+                p.error::<()>(v.loc, &join(path, field), format!("`{field}` is only valid for type: slack"));
+            }
+        }
+        return ok.then_some(None);
+    }
+    let Some(token) = &raw.token else {
+        for (field, value) in &fields[1..] {
+            if let Some(v) = value {
+                return p.error(
+                    v.loc,
+                    &join(path, field),
+                    format!("`{field}` is for the Slack Web API: it needs `token`"),
+                );
+            }
+        }
+        return Some(None);
+    };
+    if token.value.trim().is_empty() {
+        return p.error(token.loc, &join(path, "token"), "`token` is empty");
+    }
+    secrets.push((format!("[{path}.token]"), token.value.clone()));
+    let Some(channel) = &raw.channel else {
+        return p.error(token.loc, path, "a slack destination with `token` needs `channel`");
+    };
+    if channel.value.trim().is_empty() {
+        return p.error(channel.loc, &join(path, "channel"), "`channel` is empty");
+    }
+    let api_url = match &raw.api_url {
+        Some(u) => {
+            check_url(u, &join(path, "api_url"), p);
+            u.value.trim_end_matches('/').to_owned()
+        }
+        None => crate::actions::slack_api::DEFAULT_API_URL.to_owned(),
+    };
+    Some(Some(SlackApi { api_url, token: Secret::new(token.value.clone()), channel: channel.value.clone() }))
 }
 
 /// Header names that carry credentials by convention.

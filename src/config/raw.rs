@@ -169,6 +169,12 @@ pub struct RawDestination {
     #[schemars(schema_with = "super::schema::any")]
     #[serde(default)]
     pub hours: Option<Node>,
+    /// `type: slack`, Web API: the bot token (`xoxb-…`, e.g. `${SLACK_BOT_TOKEN}`), instead of `url`.
+    pub token: Option<Spanned<String>>,
+    /// `type: slack` with `token`: the channel id or name messages go to.
+    pub channel: Option<Spanned<String>>,
+    /// `type: slack` with `token`: the Web API base (default `https://slack.com/api`).
+    pub api_url: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -239,4 +245,11 @@ pub struct RawAction {
     #[schemars(schema_with = "super::schema::any")]
     #[serde(default)]
     pub hours: Option<Node>,
+    /// The conversation this message belongs to, a template (e.g. `order-{{ payload.id }}`): later
+    /// messages with the same key reply to the first one (destinations without threads ignore it).
+    pub thread: Option<Spanned<String>>,
+    /// Slack Web API with `thread`: a reply also re-renders the thread's first message.
+    pub update_parent: Option<Spanned<bool>>,
+    /// Slack Web API with `thread`: a reply also shows in the channel.
+    pub reply_broadcast: Option<Spanned<bool>>,
 }

@@ -10,11 +10,11 @@ use crate::policy::{Outcome, classify};
 pub const DELIVERY_HEADER: &str = "x-hookroute-delivery";
 
 /// How much of a response body is kept for errors.
-const EXCERPT_BYTES: usize = 1024;
+pub(super) const EXCERPT_BYTES: usize = 1024;
 
 #[derive(Clone)]
 pub struct Sender {
-    client: reqwest::Client,
+    pub(super) client: reqwest::Client,
 }
 
 /// One attempt: its outcome, how long it took, and what the destination answered.
@@ -24,6 +24,9 @@ pub struct Attempt {
     pub status: Option<u16>,
     /// The first 1 KiB of the response body.
     pub excerpt: Option<String>,
+    /// A destination with conversations: the provider's reference to the message a success
+    /// created (see `actions::threads`).
+    pub reference: Option<crate::actions::threads::ParentRef>,
 }
 
 impl Sender {
@@ -40,7 +43,14 @@ impl Sender {
     pub async fn send(&self, dest: &Destination, req: &RenderedRequest, context: &LogContext<'_>) -> Attempt {
         let started = Instant::now();
         let mut answer = (None, None);
+        let mut reference = None;
         let outcome = match (dest.kind, &dest.url) {
+            (DestinationKind::Slack, _) if dest.slack_api.is_some() => {
+                let sent = self.slack_post(dest, req, context).await;
+                answer = (sent.status, sent.excerpt);
+                reference = sent.reference;
+                sent.outcome
+            }
             (DestinationKind::Log, _) => {
                 let message = String::from_utf8_lossy(&req.body);
                 tracing::info!(
@@ -58,7 +68,7 @@ impl Sender {
                 outcome
             }
         };
-        Attempt { outcome, latency: started.elapsed(), status: answer.0, excerpt: answer.1 }
+        Attempt { outcome, latency: started.elapsed(), status: answer.0, excerpt: answer.1, reference }
     }
 
     async fn http(
@@ -110,20 +120,25 @@ pub struct LogContext<'a> {
     pub series: i64,
 }
 
-async fn read_excerpt(mut response: reqwest::Response) -> String {
+async fn read_excerpt(response: reqwest::Response) -> String {
+    String::from_utf8_lossy(&read_body(response, EXCERPT_BYTES).await).into_owned()
+}
+
+/// The first `limit` bytes of a response body.
+pub(super) async fn read_body(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
     let mut buf = Vec::new();
-    while buf.len() < EXCERPT_BYTES {
+    while buf.len() < limit {
         match response.chunk().await {
             Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
             _ => break,
         }
     }
-    buf.truncate(EXCERPT_BYTES);
-    String::from_utf8_lossy(&buf).into_owned()
+    buf.truncate(limit);
+    buf
 }
 
 /// A transport error without the URL (which may be a secret).
-fn describe_error(e: &reqwest::Error) -> String {
+pub(super) fn describe_error(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

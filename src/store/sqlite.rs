@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_inspection_indexes.sql")),
     (3, include_str!("../../migrations/sqlite/0003_claim_token.sql")),
     (6, include_str!("../../migrations/sqlite/0006_entity_state.sql")),
+    (7, include_str!("../../migrations/sqlite/0007_threads.sql")),
 ];
 
 /// Writes go through a pool of one connection, so writers queue in order inside the process instead
@@ -364,6 +365,7 @@ impl SqliteStore {
 impl Store for SqliteStore {
     forward_store_methods!();
     inspect_methods!(reader);
+    super::threads::thread_methods!(writer, "");
 
     fn release(&self, leases: &[Lease]) -> StoreFuture<'_, ()> {
         let leases = lease_json(leases);

@@ -37,6 +37,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../../migrations/postgres/0004_destination_buckets.sql")),
     (5, include_str!("../../../migrations/postgres/0005_leased_index.sql")),
     (6, include_str!("../../../migrations/postgres/0006_entity_state.sql")),
+    (7, include_str!("../../../migrations/postgres/0007_threads.sql")),
 ];
 /// Any constant shared by all instances: serialises migrations.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_726f_7574;
@@ -315,6 +316,7 @@ impl PostgresStore {
 impl Store for PostgresStore {
     forward_store_methods!();
     inspect_methods!(pool);
+    crate::store::threads::thread_methods!(pool, " FOR UPDATE");
 
     fn release(&self, leases: &[Lease]) -> StoreFuture<'_, ()> {
         let (ids, tokens): (Vec<i64>, Vec<i64>) = leases.iter().map(|l| (l.id, l.token)).unzip();
