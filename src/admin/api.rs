@@ -135,6 +135,11 @@ pub(super) async fn event(State(state): State<AdminState>, Path(id): Path<String
             Ok(d) => d,
             Err(e) => return store_error(&e),
         };
+    // Its threaded deliveries and their threads (`thread:`).
+    let threads = match state.store.threads_of_event(&stored.id).await {
+        Ok(t) => t,
+        Err(e) => return store_error(&e),
+    };
     let config = state.reloader.current().load_full();
     let explanation = crate::dry_run::build(
         &config,
@@ -161,6 +166,7 @@ pub(super) async fn event(State(state): State<AdminState>, Path(id): Path<String
         "explanation": explanation,
         "explanation_error": explanation_error,
         "deliveries": deliveries,
+        "threads": threads,
     }))
     .into_response()
 }

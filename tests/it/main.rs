@@ -26,5 +26,6 @@ mod support;
 #[path = "../../src/store/test_database.rs"]
 mod test_database;
 mod text_logs;
+mod threads;
 mod verify_first;
 mod waiting;

@@ -232,6 +232,12 @@ impl App {
     pub async fn post_event(&self, body: serde_json::Value) -> u16 {
         self.post("house-check", body.to_string().as_bytes(), Some(SECRET)).await.0
     }
+
+    /// Tells the worker to stop (it finishes what it holds), as a shutdown does: a test can then
+    /// start another app on the same store, like a restart.
+    pub fn stop_worker(&self) {
+        let _ = self._stop.send(true);
+    }
 }
 
 /// A rules file whose destinations point at the given receivers.
