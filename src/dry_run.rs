@@ -125,10 +125,26 @@ pub fn build_with_prev(
                 action: planned.action_index,
                 destination: planned.destination.to_owned(),
                 kind: dest.map(|d| format!("{:?}", d.kind).to_lowercase()).unwrap_or_default(),
-                method: dest.filter(|d| d.url.is_some()).map(|d| d.method.to_string()),
-                url: dest.and_then(|d| d.url.as_ref()).map(|u| mask_url(&redact(u.expose()))),
+                method: dest
+                    .filter(|d| d.url.is_some() || d.slack_api.is_some())
+                    .map(|d| d.method.to_string()),
+                url: dest.and_then(|d| d.url.as_ref()).map(|u| mask_url(&redact(u.expose()))).or_else(|| {
+                    let api = dest.and_then(|d| d.slack_api.as_ref())?;
+                    Some(mask_url(&api.method_url("chat.postMessage")))
+                }),
                 headers: dest
-                    .map(|d| d.headers.iter().map(|(k, v)| (k.to_string(), redact(v.expose()))).collect())
+                    .map(|d| {
+                        let mut headers: Vec<_> =
+                            d.headers.iter().map(|(k, v)| (k.to_string(), redact(v.expose()))).collect();
+                        if let Some(api) = &d.slack_api {
+                            // The Web API's token, as the sender adds it: masked.
+                            headers.push((
+                                "authorization".into(),
+                                redact(&format!("Bearer {}", api.token.expose())),
+                            ));
+                        }
+                        headers
+                    })
                     .unwrap_or_default(),
                 content_type,
                 body,

@@ -239,6 +239,10 @@ async fn one_thread_per_order(store_url: Option<String>) {
             .json()
             .await
             .expect("json");
+        assert!(!detail.to_string().contains(TOKEN), "the token is masked on the event page: {detail}");
+        let shown = &detail["explanation"]["actions"][0];
+        assert_eq!(shown["url"], format!("{}/chat.postMessage", slack.api_url), "{detail}");
+        assert_eq!(shown["headers"], json!([["authorization", "Bearer [destinations.ops-slack-app.token]"]]));
         for t in detail["threads"].as_array().expect("threads listed") {
             assert_eq!(t["destination"], "ops-slack-app");
             assert!(t["reference"].as_str().is_some_and(|r| r.contains("\"C1\"")), "{t}");
