@@ -91,6 +91,7 @@ fn every_example_event_is_routed_as_documented() {
             "order-ready-to-schedule->planning-mail",
             "order-stuck->ops-slack",
             "order-status-to-crm->crm",
+            "order-thread->ops-slack-app",
         ],
     );
     expect(
@@ -101,6 +102,7 @@ fn every_example_event_is_routed_as_documented() {
             "order-ready-to-schedule->planning-mail",
             "order-stuck->ops-slack",
             "order-status-to-crm->crm",
+            "order-thread->ops-slack-app",
         ],
     );
     expect("files-created.json", "rules/house-check.yaml", &["big-files->ops-slack"]);
