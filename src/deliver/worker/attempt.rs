@@ -29,6 +29,17 @@ pub(super) async fn attempt(
 ) {
     let record_tx = &out.record_tx;
     let Some(dest) = config.destinations.get(&d.destination) else { return };
+    // Rendered before it is placed: a delivery that cannot be sent never opens its thread.
+    let request = match d.body.clone() {
+        Some(body) => RenderedRequest { body, content_type: d.content_type.clone() },
+        None => match rerender(&*store, &config, &d).await {
+            Ok(r) => r,
+            Err(reason) => {
+                dead_unsent(&metrics, record_tx, &d, reason);
+                return;
+            }
+        },
+    };
     let placement = match threads::place(&*store, &config, dest, &d).await {
         Ok(Placement::Waits) => {
             // The store gave the lease back and made it due later: forget the claim.
@@ -37,9 +48,7 @@ pub(super) async fn attempt(
         }
         Ok(p) => p,
         Err(PlaceError::Dead(reason)) => {
-            tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, "delivery dead: {reason}");
-            metrics.attempt(&d.destination, DeliveryOutcome::Dead, None);
-            unsent(record_tx, &d, reason);
+            dead_unsent(&metrics, record_tx, &d, reason);
             return;
         }
         Err(PlaceError::Store(reason)) => {
@@ -48,24 +57,10 @@ pub(super) async fn attempt(
             return;
         }
     };
-    let request = match d.body.clone() {
-        Some(body) => RenderedRequest { body, content_type: d.content_type.clone() },
-        None => match rerender(&*store, &config, &d).await {
-            Ok(r) => r,
-            Err(reason) => {
-                tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, "delivery dead: {reason}");
-                metrics.attempt(&d.destination, DeliveryOutcome::Dead, None);
-                unsent(record_tx, &d, reason);
-                return;
-            }
-        },
-    };
     let to_send = match threads::apply(&placement, dest, request.clone()) {
         Ok(r) => r,
         Err(reason) => {
-            tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, "delivery dead: {reason}");
-            metrics.attempt(&d.destination, DeliveryOutcome::Dead, None);
-            unsent(record_tx, &d, reason);
+            dead_unsent(&metrics, record_tx, &d, reason);
             return;
         }
     };
@@ -131,6 +126,13 @@ fn outcome_reason(o: &Outcome) -> String {
         Outcome::Retry { reason, .. } | Outcome::Dead { reason } => reason.clone(),
         Outcome::Delivered { status } => format!("HTTP {status}"),
     }
+}
+
+/// Logs, counts and records a delivery that is dead before it was sent.
+fn dead_unsent(metrics: &Metrics, record_tx: &RecordTx, d: &Claimed, reason: String) {
+    tracing::error!(event_id = %d.event_id, rule = %d.rule, destination = %d.destination, "delivery dead: {reason}");
+    metrics.attempt(&d.destination, DeliveryOutcome::Dead, None);
+    unsent(record_tx, d, reason);
 }
 
 /// Records an attempt that never reached the network because the store did not answer: due again
