@@ -37,6 +37,10 @@ struct SlackState {
     /// Answers to the next `chat.postMessage` calls instead of success: (status, body).
     script: VecDeque<(u16, &'static str)>,
     next_ts: u64,
+    /// Requests that arrived (answered or not yet).
+    received: usize,
+    /// The first `chat.postMessage` is answered only after this (a slow Slack).
+    slow_first: Option<Duration>,
 }
 
 /// A stand-in for `https://slack.com/api` on 127.0.0.1.
@@ -48,11 +52,26 @@ struct SlackApi {
 
 impl SlackApi {
     async fn start(script: Vec<(u16, &'static str)>) -> Self {
-        let state = Arc::new(Mutex::new(SlackState { script: script.into(), ..SlackState::default() }));
+        Self::start_with(script, None).await
+    }
+
+    async fn start_with(script: Vec<(u16, &'static str)>, slow_first: Option<Duration>) -> Self {
+        let state =
+            Arc::new(Mutex::new(SlackState { script: script.into(), slow_first, ..SlackState::default() }));
         let shared = Arc::clone(&state);
         let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let shared = Arc::clone(&shared);
-            async move { answer(&shared, &method, &uri, &headers, &body) }
+            async move {
+                let delay = {
+                    let mut s = shared.lock().expect("lock");
+                    s.received += 1;
+                    if uri.path().ends_with("chat.postMessage") { s.slow_first.take() } else { None }
+                };
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
+                answer(&shared, &method, &uri, &headers, &body)
+            }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -74,6 +93,15 @@ impl SlackApi {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Waits until `n` requests arrived, answered or not (at most [`WAIT`]).
+    async fn wait_for_received(&self, n: usize) {
+        let deadline = Instant::now() + WAIT;
+        while self.state.lock().expect("lock").received < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(self.state.lock().expect("lock").received >= n, "{n} requests did not arrive");
     }
 
     fn assert_well_formed(&self) {
@@ -334,6 +362,21 @@ async fn a_reply_waits_for_a_failing_parent() {
     );
     let threads = threads_by_order(&calls);
     assert_eq!(threads["Order 7"].1, ["Order 7: shipped"], "{calls:#?}");
+}
+
+#[tokio::test]
+async fn a_reply_waits_for_a_slow_parent() {
+    // The first message is answered only after 1.5 s; the second event arrives meanwhile.
+    let slack = SlackApi::start_with(vec![], Some(Duration::from_millis(1500))).await;
+    let app = App::start_with_store(&rules(&slack.api_url, false), None).await;
+    assert_eq!(app.post_event(order(7, "paid")).await, 202);
+    slack.wait_for_received(1).await;
+    assert_eq!(app.post_event(order(7, "shipped")).await, 202);
+    let calls = slack.wait_for_messages(2).await;
+    slack.assert_well_formed();
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    // In answer order: the parent first, then the reply with its ts (checked by threads_by_order).
+    assert_eq!(threads_by_order(&calls)["Order 7"].1, ["Order 7: shipped"], "{calls:#?}");
 }
 
 #[tokio::test]
