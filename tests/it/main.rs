@@ -22,6 +22,7 @@ mod secrets;
 mod senders;
 mod shipped_files;
 mod signature_vectors;
+mod slack_web_api;
 mod support;
 #[path = "../../src/store/test_database.rs"]
 mod test_database;
