@@ -15,7 +15,7 @@ use crate::slack_web_api::{Call, SlackApi, TOKEN};
 use crate::support::{App, SECRET, WAIT};
 use crate::test_database::TestDatabase;
 
-fn rules(api_url: &str, update_parent: bool) -> String {
+pub fn rules(api_url: &str, update_parent: bool) -> String {
     format!(
         r##"
 settings:
@@ -44,7 +44,7 @@ rules:
     )
 }
 
-fn order(id: u32, status: &str) -> Value {
+pub fn order(id: u32, status: &str) -> Value {
     json!({"type": "order.updated", "payload": {"id": id, "status": status}})
 }
 
