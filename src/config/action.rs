@@ -44,8 +44,9 @@ pub(super) fn action(
         DestinationKind::Email => &["recipients", "subject", "text", "html", "from", "reply_to"],
         DestinationKind::Http => &["body", "content_type"],
         DestinationKind::Log => &["text"],
+        other => super::action_types::allowed_fields(other),
     };
-    let present: [(&str, Option<Loc>); 9] = [
+    let present: [(&str, Option<Loc>); 16] = [
         ("text", raw.text.as_ref().map(|x| x.loc)),
         ("blocks", raw.blocks.as_ref().map(|x| x.loc)),
         ("recipients", raw.recipients.as_ref().and_then(|x| x.first()).map(|x| x.loc)),
@@ -55,6 +56,13 @@ pub(super) fn action(
         ("reply_to", raw.reply_to.as_ref().map(|x| x.loc)),
         ("body", raw.body.as_ref().map(|x| x.loc)),
         ("content_type", raw.content_type.as_ref().map(|x| x.loc)),
+        ("card", raw.card.as_ref().map(|x| x.loc)),
+        ("embeds", raw.embeds.as_ref().map(|x| x.loc)),
+        ("cards_v2", raw.cards_v2.as_ref().map(|x| x.loc)),
+        ("severity", raw.severity.as_ref().map(|x| x.loc)),
+        ("event_action", raw.event_action.as_ref().map(|x| x.loc)),
+        ("source", raw.source.as_ref().map(|x| x.loc)),
+        ("custom_details", raw.custom_details.as_ref().map(|x| x.loc)),
     ];
     for (field, loc) in present {
         if let Some(loc) = loc
@@ -125,6 +133,25 @@ pub(super) fn action(
             };
             Plan::Http { body }
         }
+        DestinationKind::Pagerduty => super::action_types::pagerduty_plan(&raw, path, t, p)?,
+        other => super::action_types::chat_plan(other, &raw, dest, path, t, p)?,
+    };
+    let thread = match &raw.thread {
+        None => None,
+        Some(th) => {
+            if !dest.has_threads() {
+                p.warning(
+                    th.loc,
+                    &join(path, "thread"),
+                    format!("a {} destination has no threads: `thread` is ignored", kind_name(kind)),
+                );
+            }
+            let compiled = t
+                .text(&join(path, "thread"), &th.value)
+                .map_err(|e| p.error::<()>(th.loc, &join(path, "thread"), e));
+            ok &= compiled.is_ok();
+            compiled.ok()
+        }
     };
     let hours = match &raw.hours {
         Some(h) => {
@@ -134,7 +161,7 @@ pub(super) fn action(
         }
         None => None,
     };
-    ok.then(|| Action { destination: dest.name.clone(), plan, hours })
+    ok.then(|| Action { destination: dest.name.clone(), plan, hours, thread })
 }
 
 fn email_plan(
@@ -215,7 +242,7 @@ fn has_raw_expression(template: &str) -> bool {
 type TextCompiler<'a> = dyn FnMut(&mut Problems, &str, &Spanned<String>) -> Option<Text> + 'a;
 
 /// A YAML value whose string leaves are templates.
-fn shape(node: &Node, path: &str, t: &mut Templates, p: &mut Problems) -> Option<Shape> {
+pub(super) fn shape(node: &Node, path: &str, t: &mut Templates, p: &mut Problems) -> Option<Shape> {
     Some(match &node.value {
         NodeValue::Str(s) => match t.leaf(path, s) {
             Ok(shape) => shape,

@@ -54,7 +54,22 @@ fn destination(
             not_for(p, "from", f.loc, "type: email");
         }
     }
+    let typed = super::destination_types::typed(kind, &raw, path, p, secrets)?;
+    let builds_url = kind == DestinationKind::Telegram || typed.smtp.is_some();
     let url = match (kind, raw.url) {
+        (_, Some(u)) if builds_url => {
+            let instead =
+                if kind == DestinationKind::Telegram { "`api_url` and `token`" } else { "`smarthost`" };
+            return p.error(
+                u.loc,
+                &join(path, "url"),
+                format!("this destination takes {instead}, not `url`"),
+            );
+        }
+        (_, None) if builds_url => typed.url.clone().map(|value| Spanned { loc: raw.kind.loc, value }),
+        (DestinationKind::Pagerduty, None) => {
+            Some(Spanned { loc: raw.kind.loc, value: crate::actions::pagerduty_default_url().to_owned() })
+        }
         (DestinationKind::Log, Some(u)) => {
             not_for(p, "url", u.loc, "slack, email and http destinations");
             None
@@ -71,7 +86,15 @@ fn destination(
     };
     if let Some(u) = &url {
         check_url(u, &join(path, "url"), p);
-        if kind == DestinationKind::Slack {
+        // A webhook URL is itself the credential.
+        if matches!(
+            kind,
+            DestinationKind::Slack
+                | DestinationKind::Teams
+                | DestinationKind::Discord
+                | DestinationKind::GoogleChat
+                | DestinationKind::Mattermost
+        ) {
             secrets.push((format!("[{path}.url]"), u.value.clone()));
         }
     }
@@ -170,6 +193,9 @@ fn destination(
             .as_ref()
             .and_then(|h| super::hours::hours(h, &join(path, "hours"), p))
             .unwrap_or_default(),
+        chat_fields: typed.fixed,
+        routing_key: typed.routing_key,
+        smtp: typed.smtp,
     })
 }
 
@@ -179,12 +205,7 @@ fn credential_header(name: &str) -> bool {
 }
 
 pub(super) fn kind_name(kind: DestinationKind) -> &'static str {
-    match kind {
-        DestinationKind::Slack => "slack",
-        DestinationKind::Email => "email",
-        DestinationKind::Http => "http",
-        DestinationKind::Log => "log",
-    }
+    kind.name()
 }
 
 fn check_url(url: &Spanned<String>, path: &str, p: &mut Problems) {

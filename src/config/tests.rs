@@ -33,7 +33,7 @@ fn diagnostics() {
         ),
         &[
             "3:25: destinations.d.url: not a valid URL: relative URL without a base",
-            "3:28: destinations.d.bogus: unknown field `bogus`, expected one of: type, url, method, headers, provider, from, timeout, retry, concurrency, rate_limit, sign, hours",
+            "3:28: destinations.d.bogus: unknown field `bogus`, expected one of: type, url, method, headers, provider, from, timeout, retry, concurrency, rate_limit, sign, hours, token, chat_id, api_url, parse_mode, disable_notification, message_thread_id, routing_key, username, avatar_url, allowed_mentions, channel, icon_url, icon_emoji, smarthost, tls, password, hello, ca_file",
         ],
     );
     check(
@@ -192,7 +192,7 @@ fn an_unknown_key_does_not_hide_the_rules_other_problems() {
             "5:11: rules[1].name: duplicate rule name `r` (first used at line 4)",
             "6:5: rules[1].evnts: unknown field `evnts`, expected one of: name, source, events, when, actions, stop, after, still",
             "7:11: rules[1].when: invalid JSONPath at character 13: in long-hand segment, parser error",
-            "9:17: rules[1].actions[0].txt: unknown field `txt`, expected one of: to, text, blocks, recipients, subject, html, from, reply_to, body, content_type, hours",
+            "9:17: rules[1].actions[0].txt: unknown field `txt`, expected one of: to, text, blocks, recipients, subject, html, from, reply_to, body, content_type, hours, thread, card, embeds, cards_v2, severity, event_action, source, custom_details",
         ],
     );
     check(

@@ -12,6 +12,7 @@
 mod gate;
 mod ingest;
 mod send;
+mod smtp;
 mod worker;
 
 pub use gate::Gates;

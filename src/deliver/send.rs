@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::actions::{Destination, DestinationKind, RenderedRequest};
-use crate::policy::{Outcome, classify};
+use crate::policy::Outcome;
 
 /// Names the delivery and its attempt series on every HTTP-based request (`<delivery id>.<series>`).
 pub const DELIVERY_HEADER: &str = "x-hookroute-delivery";
@@ -24,6 +24,9 @@ pub struct Attempt {
     pub status: Option<u16>,
     /// The first 1 KiB of the response body.
     pub excerpt: Option<String>,
+    /// The provider's id of the sent message, for threads: Telegram's `result.message_id`, the
+    /// `Message-ID` an SMTP mail was sent with.
+    pub provider_id: Option<String>,
 }
 
 impl Sender {
@@ -40,7 +43,14 @@ impl Sender {
     pub async fn send(&self, dest: &Destination, req: &RenderedRequest, context: &LogContext<'_>) -> Attempt {
         let started = Instant::now();
         let mut answer = (None, None);
+        let mut provider_id = None;
         let outcome = match (dest.kind, &dest.url) {
+            (DestinationKind::Email, _) if dest.smtp.is_some() => {
+                let sent = super::smtp::send(dest, req, context).await;
+                answer = (sent.code, None);
+                provider_id = sent.message_id;
+                sent.outcome
+            }
             (DestinationKind::Log, _) => {
                 let message = String::from_utf8_lossy(&req.body);
                 tracing::info!(
@@ -54,11 +64,21 @@ impl Sender {
             (_, None) => Outcome::Dead { reason: format!("destination `{}` has no URL", dest.name) },
             (_, Some(url)) => {
                 let (outcome, status, excerpt) = self.http(dest, url.expose(), req, context).await;
-                answer = (status, excerpt);
-                outcome
+                if dest.kind == DestinationKind::Telegram && matches!(outcome, Outcome::Delivered { .. }) {
+                    provider_id = excerpt
+                        .as_deref()
+                        .and_then(|e| crate::actions::telegram::message_id(e.as_bytes()))
+                        .map(|id| id.to_string());
+                }
+                answer = (status, excerpt.map(|e| scrub(dest, e)));
+                match outcome {
+                    Outcome::Retry { after, reason } => Outcome::Retry { after, reason: scrub(dest, reason) },
+                    Outcome::Dead { reason } => Outcome::Dead { reason: scrub(dest, reason) },
+                    delivered => delivered,
+                }
             }
         };
-        Attempt { outcome, latency: started.elapsed(), status: answer.0, excerpt: answer.1 }
+        Attempt { outcome, latency: started.elapsed(), status: answer.0, excerpt: answer.1, provider_id }
     }
 
     async fn http(
@@ -68,8 +88,24 @@ impl Sender {
         req: &RenderedRequest,
         context: &LogContext<'_>,
     ) -> (Outcome, Option<u16>, Option<String>) {
+        let url = match dest.kind {
+            DestinationKind::GoogleChat => {
+                std::borrow::Cow::Owned(crate::actions::google_chat_url(url, &req.body))
+            }
+            _ => std::borrow::Cow::Borrowed(url),
+        };
+        let body = match &dest.routing_key {
+            Some(key) => match crate::actions::with_routing_key(&req.body, key.expose()) {
+                Some(b) => b,
+                None => {
+                    let reason = "the stored body is not a PagerDuty event".to_owned();
+                    return (Outcome::Dead { reason }, None, None);
+                }
+            },
+            None => req.body.clone(),
+        };
         let mut builder =
-            self.client.request(dest.method.clone(), url).timeout(dest.timeout).body(req.body.clone());
+            self.client.request(dest.method.clone(), url.as_ref()).timeout(dest.timeout).body(body);
         if let Some(ct) = &req.content_type {
             builder = builder.header(http::header::CONTENT_TYPE, ct);
         }
@@ -93,7 +129,14 @@ impl Sender {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
                 let body = read_excerpt(response).await;
-                (classify(status, retry_after.as_deref(), &body, SystemTime::now()), Some(status), Some(body))
+                let outcome = crate::actions::classify_answer(
+                    dest.kind,
+                    status,
+                    retry_after.as_deref(),
+                    &body,
+                    SystemTime::now(),
+                );
+                (outcome, Some(status), Some(body))
             }
             Err(e) => (Outcome::Retry { after: None, reason: describe_error(&e) }, None, None),
         }
@@ -120,6 +163,27 @@ async fn read_excerpt(mut response: reqwest::Response) -> String {
     }
     buf.truncate(EXCERPT_BYTES);
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// `text` without the destination's secrets that could be echoed back (a bot token, a routing
+/// key, a password): providers' answers and errors are stored and logged.
+pub(super) fn scrub(dest: &Destination, text: String) -> String {
+    let token = match dest.kind {
+        DestinationKind::Telegram => dest.url.as_ref().and_then(|u| telegram_token(u.expose())),
+        _ => None,
+    };
+    let secrets = [
+        token,
+        dest.routing_key.as_ref().map(|k| k.expose().to_owned()),
+        dest.smtp.as_ref().and_then(|s| s.password.as_ref()).map(|p| p.expose().to_owned()),
+    ];
+    secrets.into_iter().flatten().filter(|s| s.len() >= 4).fold(text, |t, s| t.replace(&s, "[redacted]"))
+}
+
+/// The bot token in a Telegram `…/bot<token>/sendMessage` URL.
+fn telegram_token(url: &str) -> Option<String> {
+    let rest = url.rsplit_once("/bot")?.1;
+    Some(rest.strip_suffix("/sendMessage").unwrap_or(rest).to_owned())
 }
 
 /// A transport error without the URL (which may be a secret).

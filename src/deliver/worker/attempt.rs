@@ -28,7 +28,7 @@ pub(super) async fn attempt(
 ) {
     let Some(dest) = config.destinations.get(&d.destination) else { return };
     let request = match d.body.clone() {
-        Some(body) => RenderedRequest { body, content_type: d.content_type.clone() },
+        Some(body) => RenderedRequest { body, content_type: d.content_type.clone(), notes: Vec::new() },
         None => match rerender(&*store, &config, &d).await {
             Ok(r) => r,
             Err(reason) => {
