@@ -17,25 +17,6 @@ pub fn chars(text: &str, max: usize) -> Option<String> {
     Some(out)
 }
 
-/// `text` cut to at most `max` bytes of UTF-8 (the ellipsis included), on a character boundary;
-/// `None` when it already fits.
-pub fn bytes(text: &str, max: usize) -> Option<String> {
-    if text.len() <= max {
-        return None;
-    }
-    let room = max.saturating_sub(ELLIPSIS.len_utf8());
-    let mut end = room.min(text.len());
-    while end > 0 && !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut out = String::with_capacity(end + ELLIPSIS.len_utf8());
-    out.push_str(&text[..end]);
-    if max >= ELLIPSIS.len_utf8() {
-        out.push(ELLIPSIS);
-    }
-    Some(out)
-}
-
 /// Fits a JSON body within `max` bytes by cutting one text field: `build(text)` makes the body.
 /// Returns the body and, when it cut, a note naming `what`. An error when even an empty text does
 /// not fit (the rest of the body, such as a card, is too large on its own).
@@ -89,14 +70,6 @@ mod tests {
         assert_eq!(chars(text, max).as_deref(), expected, "{text:?} {max}");
     }
 
-    fn check_bytes(text: &str, max: usize, expected: Option<&str>) {
-        let got = bytes(text, max);
-        assert_eq!(got.as_deref(), expected, "{text:?} {max}");
-        if let Some(g) = got {
-            assert!(g.len() <= max, "{g:?} is over {max} bytes");
-        }
-    }
-
     #[test]
     fn character_limits() {
         check_chars("hello", 5, None);
@@ -107,17 +80,6 @@ mod tests {
         check_chars("ab", 1, Some("…"));
         check_chars("", 0, None);
         check_chars("a", 0, Some(""));
-    }
-
-    #[test]
-    fn byte_limits_cut_on_character_boundaries() {
-        check_bytes("hello", 5, None);
-        check_bytes("hello world", 8, Some("hello…"));
-        // "é" is 2 bytes: 7 bytes of room minus 3 for the ellipsis leaves 4 = "éé".
-        check_bytes("éééééé", 7, Some("éé…"));
-        check_bytes("éééééé", 8, Some("éé…"));
-        check_bytes("🎉🎉", 6, Some("…"));
-        check_bytes("abc", 2, Some(""));
     }
 
     #[test]
@@ -132,6 +94,10 @@ mod tests {
         assert!(body.to_string().len() <= 100, "{}", body.to_string().len());
         assert!(body["text"].as_str().expect("text").ends_with('…'));
         assert!(note.expect("note").starts_with("text cut from 200 to "));
+        // Multi-byte text is cut on a character boundary.
+        let (body, _) = fit_body(&"é".repeat(100), 60, "text", build).expect("fits");
+        let text = body["text"].as_str().expect("text");
+        assert!(text.starts_with("éé") && text.ends_with('…') && body.to_string().len() <= 60);
         let big = |_: &str| serde_json::json!({ "card": "x".repeat(200) });
         assert!(fit_body("t", 100, "text", big).is_err());
     }
