@@ -23,6 +23,7 @@ mod secrets;
 mod senders;
 mod shipped_files;
 mod signature_vectors;
+mod smtp;
 mod support;
 #[path = "../../src/store/test_database.rs"]
 mod test_database;
