@@ -143,7 +143,10 @@ pub(super) fn action(
                 p.warning(
                     th.loc,
                     &join(path, "thread"),
-                    format!("a {} destination has no threads: `thread` is ignored", kind_name(kind)),
+                    format!(
+                        "`thread` is ignored: this {} destination cannot thread messages",
+                        kind_name(kind)
+                    ),
                 );
             }
             let compiled = t

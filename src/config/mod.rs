@@ -21,6 +21,8 @@ pub mod watch;
 mod when;
 
 #[cfg(test)]
+mod destination_types_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
