@@ -263,3 +263,76 @@ async fn documented_errors_are_retried_or_dead_and_no_secret_is_stored() {
         assert!(!stored.contains(secret), "{secret} stored: {stored}");
     }
 }
+
+/// `hookroute test` (the dry run) says what it cut to fit a provider's limit and masks every
+/// secret of the new types; `hookroute check` warns about a `thread:` a type cannot use.
+#[test]
+fn the_dry_run_notes_cuts_and_masks_secrets_and_check_warns_about_threads() {
+    use crate::cli::{run, text};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = format!(
+        r#"
+sources:
+  house-check:
+    verify: {{scheme: hmac-sha256, header: signature, secrets: ["{SECRET}"]}}
+destinations:
+  discord:
+    type: discord
+    url: "https://discord.com/api/webhooks/1/DISCORDTOKEN"
+  telegram:
+    type: telegram
+    token: "{TELEGRAM_TOKEN}"
+    chat_id: 42
+  pagerduty:
+    type: pagerduty
+    routing_key: "{ROUTING_KEY}"
+  teams:
+    type: teams
+    url: "https://x.webhook.office.com/webhookb2/TEAMSSECRET"
+rules:
+  - name: long
+    events: ["order.*"]
+    actions:
+      - {{to: discord, text: "{{{{ payload.note }}}}"}}
+      - {{to: telegram, text: "{{{{ payload.note }}}}"}}
+      - {{to: pagerduty, text: "{{{{ payload.note }}}}", thread: "order-{{{{ payload.id }}}}"}}
+      - {{to: teams, text: "short", thread: "order-{{{{ payload.id }}}}"}}
+"#
+    );
+    let rules_path = dir.path().join("rules.yaml");
+    std::fs::write(&rules_path, rules).expect("write");
+    let event_path = dir.path().join("event.json");
+    let note = "x".repeat(5_000);
+    std::fs::write(
+        &event_path,
+        json!({"type": "order.updated", "payload": {"id": 7, "note": note}}).to_string(),
+    )
+    .expect("write");
+    let rules_arg = rules_path.to_str().expect("utf8");
+
+    let out = run(&["test", "--rules", rules_arg, event_path.to_str().expect("utf8")]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for note in [
+        "NOTE: content cut from 5000 to 2000 characters (the provider's limit)",
+        "NOTE: text cut from 5000 to 4096 characters (the provider's limit)",
+        "NOTE: summary cut from 5000 to 1024 characters (the provider's limit)",
+    ] {
+        assert!(stdout.contains(note), "{note:?} missing in\n{stdout}");
+    }
+    assert!(stdout.contains("/bot[destinations.telegram.token]/sendMessage"), "{stdout}");
+    for secret in [TELEGRAM_TOKEN, ROUTING_KEY, "DISCORDTOKEN", "TEAMSSECRET"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} shown:\n{stdout}\n{stderr}");
+    }
+
+    let out = run(&["check", "--rules", rules_arg]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "rules[0].actions[3].thread: `thread` is ignored: this teams destination cannot thread messages"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("actions[2].thread"), "pagerduty uses its thread: {stdout}");
+}
