@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod cli_mistakes;
 mod delivery;
+mod destination_examples;
 mod destinations;
 mod diff;
 mod durable;
