@@ -64,7 +64,13 @@ fn teams(status: u16, retry_after: Option<&str>, body: &str, now: SystemTime) ->
     match classify(status, retry_after, body, now) {
         Outcome::Delivered { status } if !fine => {
             let excerpt: String = text.chars().take(200).collect();
-            Outcome::Dead { reason: format!("teams answered {status} with an error: {excerpt}") }
+            let reason = format!("teams answered {status} with an error: {excerpt}");
+            // The connector reports its own throttling this way ("… returned HTTP error 429").
+            if text.contains("429") || text.to_ascii_lowercase().contains("throttl") {
+                Outcome::Retry { after: None, reason }
+            } else {
+                Outcome::Dead { reason }
+            }
         }
         other => other,
     }
@@ -147,6 +153,9 @@ mod tests {
         check(K::Teams, 200, None, "1", V::Delivered);
         check(K::Teams, 202, None, "", V::Delivered);
         check(K::Teams, 200, None, "Summary or Text is required.", V::Dead);
+        let throttled =
+            "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429";
+        check(K::Teams, 200, None, throttled, V::Retry(None));
         check(K::Teams, 413, None, "", V::Dead);
         check(K::Teams, 429, Some("2"), "", V::Retry(Some(2)));
         check(K::Teams, 400, None, "Bad payload", V::Dead);
