@@ -336,3 +336,40 @@ rules:
     );
     assert!(!stdout.contains("actions[2].thread"), "pagerduty uses its thread: {stdout}");
 }
+
+/// A Telegram reply through the sender itself: the stored body given its thread's parent
+/// reference (`telegram::with_parent`) carries `reply_parameters.message_id`, and the attempt
+/// exposes the new message's `result.message_id` for the thread store.
+#[tokio::test]
+async fn a_telegram_reply_names_its_parent_and_the_send_exposes_the_message_id() {
+    use hookroute::actions::{RenderedRequest, telegram};
+    use hookroute::deliver::{LogContext, Sender};
+    let r = Receivers::start([
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![Reply(200, None, r#"{"ok":true,"result":{"message_id":78,"chat":{"id":-100123}}}"#)],
+        vec![],
+    ])
+    .await;
+    let app = App::start(&r.rules()).await;
+    let config = app.reloader.current().load_full();
+    let dest = config.destinations.get("telegram").expect("destination");
+    let stored = json!({"chat_id": -100123, "text": "Order 7: shipped"}).to_string();
+    let body = telegram::with_parent(stored.as_bytes(), 77).expect("a JSON object");
+    let req =
+        RenderedRequest { body: body.into(), content_type: Some("application/json".into()), notes: vec![] };
+    let context = LogContext { event_id: "evt", rule: "orders", delivery_id: 9, series: 1 };
+    let attempt = Sender::new().expect("sender").send(dest, &req, &context).await;
+    assert_eq!(attempt.outcome, hookroute::policy::Outcome::Delivered { status: 200 });
+    assert_eq!(attempt.provider_id.as_deref(), Some("78"));
+    let got = one(&r.telegram, 1).await;
+    check_post_json(
+        &got[0],
+        &format!("/bot{TELEGRAM_TOKEN}/sendMessage"),
+        None,
+        &json!({"chat_id": -100123, "text": "Order 7: shipped",
+                "reply_parameters": {"message_id": 77, "allow_sending_without_reply": true}}),
+    );
+}
