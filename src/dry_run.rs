@@ -53,6 +53,9 @@ pub struct ActionReport {
     pub body: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What rendering changed to fit the provider, e.g. a text cut to its length limit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Explains `raw` arriving on `source` (the only one when `None`). `event_type` overrides where the
@@ -116,15 +119,15 @@ pub fn build_with_prev(
         .into_iter()
         .map(|planned| {
             let dest = config.destinations.get(planned.destination);
-            let (body, content_type, error) = match planned.request {
-                Ok(r) => (Some(redact(&String::from_utf8_lossy(&r.body))), r.content_type, None),
-                Err(e) => (None, None, Some(e.to_string())),
+            let (body, content_type, error, notes) = match planned.request {
+                Ok(r) => (Some(redact(&String::from_utf8_lossy(&r.body))), r.content_type, None, r.notes),
+                Err(e) => (None, None, Some(e.to_string()), Vec::new()),
             };
             ActionReport {
                 rule: planned.rule.to_owned(),
                 action: planned.action_index,
                 destination: planned.destination.to_owned(),
-                kind: dest.map(|d| format!("{:?}", d.kind).to_lowercase()).unwrap_or_default(),
+                kind: dest.map(|d| d.kind.name().to_owned()).unwrap_or_default(),
                 method: dest
                     .filter(|d| d.url.is_some() || d.slack_api.is_some())
                     .map(|d| d.method.to_string()),
@@ -149,6 +152,7 @@ pub fn build_with_prev(
                 content_type,
                 body,
                 error,
+                notes,
             }
         })
         .collect();

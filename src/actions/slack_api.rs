@@ -93,6 +93,7 @@ fn json(body: &Map<String, Value>) -> RenderedRequest {
     RenderedRequest {
         body: Bytes::from(Value::Object(body.clone()).to_string()),
         content_type: Some("application/json; charset=utf-8".into()),
+        notes: Vec::new(),
     }
 }
 
@@ -222,7 +223,11 @@ mod tests {
     }
 
     fn rendered(body: &str) -> RenderedRequest {
-        RenderedRequest { body: Bytes::from(body.to_owned()), content_type: Some("application/json".into()) }
+        RenderedRequest {
+            body: Bytes::from(body.to_owned()),
+            content_type: Some("application/json".into()),
+            notes: Vec::new(),
+        }
     }
 
     fn body_of(r: &RenderedRequest) -> Value {

@@ -5,13 +5,13 @@
 //! provider.
 //!
 //! Extension point: a destination kind that can thread implements [`ThreadProtocol`] and is named
-//! in [`protocol`]. Slack's Web API is the one implemented here (`slack_api.rs`); Telegram
-//! (`result.message_id` → `reply_parameters.message_id`) and SMTP (`Message-ID` →
-//! `In-Reply-To`/`References`) plug in the same way. Providers that thread by a key the sender
+//! in [`protocol`]. Implemented: Slack's Web API (`slack_api.rs`: `{channel, ts}` → `thread_ts`),
+//! Telegram (`telegram.rs`: `result.message_id` → `reply_parameters.message_id`) and SMTP email
+//! (`smtp.rs`: the `Message-ID` sent → `In-Reply-To`/`References`). Providers that thread by a key the sender
 //! chooses (Google Chat's `threadKey`, PagerDuty's `dedup_key`) need no stored reference and no
 //! protocol here: their request shapes use the rendered key directly.
 
-use super::{Destination, RenderedRequest};
+use super::{Destination, DestinationKind, RenderedRequest};
 
 /// The provider's reference to the message that opened a conversation (Slack: `{"channel", "ts"}`),
 /// as JSON: stored as text in the thread record, never holding a secret.
@@ -56,7 +56,11 @@ pub fn protocol(dest: &Destination) -> Option<&'static dyn ThreadProtocol> {
     if dest.slack_api.is_some() {
         return Some(&super::slack_api::SlackThreads);
     }
-    None
+    match dest.kind {
+        DestinationKind::Telegram => Some(&super::telegram::TelegramThreads),
+        DestinationKind::Email if dest.smtp.is_some() => Some(&super::smtp::SmtpThreads),
+        _ => None,
+    }
 }
 
 /// Whether actions sending to `dest` can use `thread:`.

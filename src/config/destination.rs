@@ -55,6 +55,8 @@ fn destination(
             not_for(p, "from", f.loc, "type: email");
         }
     }
+    let typed = super::destination_types::typed(kind, &raw, path, p, secrets)?;
+    let builds_url = kind == DestinationKind::Telegram || typed.smtp.is_some();
     let slack_api = slack_api(&raw, path, p, secrets);
     let url = match (kind, raw.url) {
         (DestinationKind::Slack, Some(u)) if raw.token.is_some() => {
@@ -73,6 +75,19 @@ fn destination(
                 "a slack destination needs `url` (an incoming webhook) or `token` + `channel` (the Web API)",
             );
         }
+        (_, Some(u)) if builds_url => {
+            let instead =
+                if kind == DestinationKind::Telegram { "`api_url` and `token`" } else { "`smarthost`" };
+            return p.error(
+                u.loc,
+                &join(path, "url"),
+                format!("this destination takes {instead}, not `url`"),
+            );
+        }
+        (_, None) if builds_url => typed.url.clone().map(|value| Spanned { loc: raw.kind.loc, value }),
+        (DestinationKind::Pagerduty, None) => {
+            Some(Spanned { loc: raw.kind.loc, value: crate::actions::pagerduty_default_url().to_owned() })
+        }
         (DestinationKind::Log, Some(u)) => {
             not_for(p, "url", u.loc, "slack, email and http destinations");
             None
@@ -89,7 +104,15 @@ fn destination(
     };
     if let Some(u) = &url {
         check_url(u, &join(path, "url"), p);
-        if kind == DestinationKind::Slack {
+        // A webhook URL is itself the credential.
+        if matches!(
+            kind,
+            DestinationKind::Slack
+                | DestinationKind::Teams
+                | DestinationKind::Discord
+                | DestinationKind::GoogleChat
+                | DestinationKind::Mattermost
+        ) {
             secrets.push((format!("[{path}.url]"), u.value.clone()));
         }
     }
@@ -189,6 +212,9 @@ fn destination(
             .and_then(|h| super::hours::hours(h, &join(path, "hours"), p))
             .unwrap_or_default(),
         slack_api: slack_api?,
+        chat_fields: typed.fixed,
+        routing_key: typed.routing_key,
+        smtp: typed.smtp,
     })
 }
 
@@ -201,17 +227,11 @@ fn slack_api(
     p: &mut Problems,
     secrets: &mut Vec<(String, String)>,
 ) -> Option<Option<SlackApi>> {
-    let fields = [("token", &raw.token), ("channel", &raw.channel), ("api_url", &raw.api_url)];
+    // Which other types take these fields is checked with their own fields (destination_types).
     if raw.kind.value != DestinationKind::Slack {
-        let mut ok = true;
-        for (field, value) in fields {
-            if let Some(v) = value {
-                ok = false;
-                p.error::<()>(v.loc, &join(path, field), format!("`{field}` is only valid for type: slack"));
-            }
-        }
-        return ok.then_some(None);
+        return Some(None);
     }
+    let fields = [("token", &raw.token), ("channel", &raw.channel), ("api_url", &raw.api_url)];
     let Some(token) = &raw.token else {
         for (field, value) in &fields[1..] {
             if let Some(v) = value {
@@ -250,12 +270,7 @@ fn credential_header(name: &str) -> bool {
 }
 
 pub(super) fn kind_name(kind: DestinationKind) -> &'static str {
-    match kind {
-        DestinationKind::Slack => "slack",
-        DestinationKind::Email => "email",
-        DestinationKind::Http => "http",
-        DestinationKind::Log => "log",
-    }
+    kind.name()
 }
 
 fn check_url(url: &Spanned<String>, path: &str, p: &mut Problems) {

@@ -33,7 +33,7 @@ fn diagnostics() {
         ),
         &[
             "3:25: destinations.d.url: not a valid URL: relative URL without a base",
-            "3:28: destinations.d.bogus: unknown field `bogus`, expected one of: type, url, method, headers, provider, from, timeout, retry, concurrency, rate_limit, sign, hours, token, channel, api_url",
+            "3:28: destinations.d.bogus: unknown field `bogus`, expected one of: type, url, method, headers, provider, from, timeout, retry, concurrency, rate_limit, sign, hours, token, channel, api_url, chat_id, parse_mode, disable_notification, message_thread_id, routing_key, username, avatar_url, allowed_mentions, icon_url, icon_emoji, smarthost, tls, password, hello, ca_file",
         ],
     );
     check(
@@ -194,7 +194,7 @@ fn an_unknown_key_does_not_hide_the_rules_other_problems() {
             "5:11: rules[1].name: duplicate rule name `r` (first used at line 4)",
             "6:5: rules[1].evnts: unknown field `evnts`, expected one of: name, source, events, when, actions, stop, after, still",
             "7:11: rules[1].when: invalid JSONPath at character 13: in long-hand segment, parser error",
-            "9:17: rules[1].actions[0].txt: unknown field `txt`, expected one of: to, text, blocks, recipients, subject, html, from, reply_to, body, content_type, hours, thread, update_parent, reply_broadcast",
+            "9:17: rules[1].actions[0].txt: unknown field `txt`, expected one of: to, text, blocks, recipients, subject, html, from, reply_to, body, content_type, hours, thread, update_parent, reply_broadcast, card, embeds, cards_v2, severity, event_action, source, custom_details",
         ],
     );
     check(
@@ -344,7 +344,7 @@ fn slack_web_api_and_thread_mistakes() {
     );
     check(
         &file("{type: http, url: \"https://h.example/x\", token: xoxb-1}", "{to: d}"),
-        &["3:54: destinations.d.token: `token` is only valid for type: slack"],
+        &["3:54: destinations.d.token: `token` is only valid for type: telegram, slack"],
     );
     check(
         &file("{type: slack, token: xoxb-1, channel: C1, api_url: nope}", "{to: d, text: t}"),
@@ -360,21 +360,21 @@ fn slack_web_api_and_thread_mistakes() {
             "{to: d, text: t, thread: k, update_parent: true}",
         ),
         &[
-            "7:34: warning: rules[0].actions[0].thread: `thread` is ignored: a slack destination without conversations (threads need a slack destination with `token` + `channel`)",
+            "7:34: warning: rules[0].actions[0].thread: `thread` is ignored: a slack incoming webhook returns no message id, so it cannot thread (threads need slack with `token` + `channel`, telegram, email with provider: smtp, google-chat or pagerduty)",
             "7:52: rules[0].actions[0].update_parent: `update_parent` is only valid for a slack destination with `token` + `channel` (the Web API)",
         ],
     );
     check(
         &file("{type: log}", "{to: d, text: t, thread: k, reply_broadcast: true}"),
         &[
-            "7:34: warning: rules[0].actions[0].thread: `thread` is ignored: a log destination without conversations (threads need a slack destination with `token` + `channel`)",
+            "7:34: warning: rules[0].actions[0].thread: `thread` is ignored: a log destination has no conversations (threads need slack with `token` + `channel`, telegram, email with provider: smtp, google-chat or pagerduty)",
             "7:54: rules[0].actions[0].reply_broadcast: `reply_broadcast` is only valid for a slack destination with `token` + `channel` (the Web API)",
         ],
     );
     check(
         &file("{type: log}", "{to: d, text: t, thread: k}"),
         &[
-            "7:34: warning: rules[0].actions[0].thread: `thread` is ignored: a log destination without conversations (threads need a slack destination with `token` + `channel`)",
+            "7:34: warning: rules[0].actions[0].thread: `thread` is ignored: a log destination has no conversations (threads need slack with `token` + `channel`, telegram, email with provider: smtp, google-chat or pagerduty)",
         ],
     );
     check(

@@ -14,6 +14,7 @@ mod gate;
 mod ingest;
 mod send;
 mod slack_send;
+mod smtp;
 mod threads;
 mod worker;
 

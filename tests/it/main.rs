@@ -6,6 +6,8 @@ mod browser;
 mod cli;
 mod cli_mistakes;
 mod delivery;
+mod destination_examples;
+mod destinations;
 mod diff;
 mod durable;
 mod edge;
@@ -23,6 +25,7 @@ mod senders;
 mod shipped_files;
 mod signature_vectors;
 mod slack_web_api;
+mod smtp;
 mod support;
 #[path = "../../src/store/test_database.rs"]
 mod test_database;

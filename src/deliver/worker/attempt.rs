@@ -31,7 +31,7 @@ pub(super) async fn attempt(
     let Some(dest) = config.destinations.get(&d.destination) else { return };
     // Rendered before it is placed: a delivery that cannot be sent never opens its thread.
     let request = match d.body.clone() {
-        Some(body) => RenderedRequest { body, content_type: d.content_type.clone() },
+        Some(body) => RenderedRequest { body, content_type: d.content_type.clone(), notes: Vec::new() },
         None => match rerender(&*store, &config, &d).await {
             Ok(r) => r,
             Err(reason) => {
