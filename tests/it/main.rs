@@ -19,6 +19,7 @@ mod http_contract;
 mod jsonpath_cts;
 mod layers;
 mod limits;
+mod provider_threads;
 mod reload;
 mod secrets;
 mod senders;

@@ -18,14 +18,14 @@ use crate::support::{App, SECRET, WAIT};
 
 const PASSWORD: &str = "smtp-pass-9f2c";
 
-struct SmtpServer {
-    port: u16,
+pub struct SmtpServer {
+    pub port: u16,
     lines: Arc<Mutex<Vec<Value>>>,
     _child: Child,
 }
 
 impl SmtpServer {
-    async fn start(args: &[&str]) -> Self {
+    pub async fn start(args: &[&str]) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
         let mut child = Command::new("python3")
             .arg(script)
@@ -53,7 +53,7 @@ impl SmtpServer {
     }
 
     /// Waits until `n` messages arrived (at most `WAIT`), then returns them.
-    async fn messages(&self, n: usize) -> Vec<Value> {
+    pub async fn messages(&self, n: usize) -> Vec<Value> {
         let deadline = Instant::now() + WAIT;
         loop {
             let got: Vec<Value> = self
@@ -152,7 +152,7 @@ fn tls_args<'a>(mode: &'a str, dir: &'a Path) -> Vec<String> {
     ]
 }
 
-fn rules(destinations: &str, recipients: &[&str]) -> String {
+pub fn rules(destinations: &str, recipients: &[&str]) -> String {
     let actions: Vec<String> = recipients
         .iter()
         .map(|r| {
@@ -190,13 +190,13 @@ rules:
     )
 }
 
-fn destination(name: &str, port: u16, extra: &str) -> String {
+pub fn destination(name: &str, port: u16, extra: &str) -> String {
     format!(
         "  {name}:\n    type: email\n    provider: smtp\n    smarthost: \"127.0.0.1:{port}\"\n    from: \"Order Bot <orders@example.com>\"\n    timeout: 5s\n{extra}"
     )
 }
 
-fn header<'a>(data: &'a str, name: &str) -> Option<&'a str> {
+pub fn header<'a>(data: &'a str, name: &str) -> Option<&'a str> {
     data.split("\r\n\r\n").next().unwrap_or(data).lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         k.eq_ignore_ascii_case(name).then(|| v.trim())
