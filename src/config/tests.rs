@@ -372,6 +372,15 @@ fn slack_web_api_and_thread_mistakes() {
         ],
     );
     check(
+        &file("{type: slack, url: \"https://h.example/x\"}", "{to: d, text: t, thread: k}"),
+        &[
+            "7:34: warning: rules[0].actions[0].thread: `thread` is ignored: a slack incoming webhook returns no message id, so it cannot thread (threads need slack with `token` + `channel`, telegram, email with provider: smtp, google-chat or pagerduty)",
+        ],
+    );
+    // Types that thread take `thread:` without a warning.
+    check(&file("{type: telegram, token: \"1:AA\", chat_id: 1}", "{to: d, text: t, thread: k}"), &[]);
+    check(&file(api, "{to: d, text: t, thread: k}"), &[]);
+    check(
         &file("{type: log}", "{to: d, text: t, thread: k}"),
         &[
             "7:34: warning: rules[0].actions[0].thread: `thread` is ignored: a log destination has no conversations (threads need slack with `token` + `channel`, telegram, email with provider: smtp, google-chat or pagerduty)",
