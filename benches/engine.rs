@@ -119,6 +119,9 @@ fn render(c: &mut Criterion) {
         destination: "ops-slack".into(),
         plan: Plan::Slack { text: Some(text), blocks: None },
         hours: None,
+        thread: None,
+        update_parent: false,
+        reply_broadcast: false,
     };
     let ctx = RenderContext::new(EVENT_TYPE, &body, SOURCE, RECEIVED_AT);
     let incoming = Incoming { raw_body: &raw, content_type: Some("application/json"), ctx: &ctx };

@@ -53,6 +53,9 @@ pub struct ActionReport {
     pub body: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What rendering changed to fit the provider, e.g. a text cut to its length limit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Explains `raw` arriving on `source` (the only one when `None`). `event_type` overrides where the
@@ -117,23 +120,40 @@ pub fn build_with_prev(
         .into_iter()
         .map(|planned| {
             let dest = config.destinations.get(planned.destination);
-            let (body, content_type, error) = match planned.request {
-                Ok(r) => (Some(redact(&String::from_utf8_lossy(&r.body))), r.content_type, None),
-                Err(e) => (None, None, Some(e.to_string())),
+            let (body, content_type, error, notes) = match planned.request {
+                Ok(r) => (Some(redact(&String::from_utf8_lossy(&r.body))), r.content_type, None, r.notes),
+                Err(e) => (None, None, Some(e.to_string()), Vec::new()),
             };
             ActionReport {
                 rule: planned.rule.to_owned(),
                 action: planned.action_index,
                 destination: planned.destination.to_owned(),
-                kind: dest.map(|d| format!("{:?}", d.kind).to_lowercase()).unwrap_or_default(),
-                method: dest.filter(|d| d.url.is_some()).map(|d| d.method.to_string()),
-                url: dest.and_then(|d| d.url.as_ref()).map(|u| mask_url(&redact(u.expose()))),
+                kind: dest.map(|d| d.kind.name().to_owned()).unwrap_or_default(),
+                method: dest
+                    .filter(|d| d.url.is_some() || d.slack_api.is_some())
+                    .map(|d| d.method.to_string()),
+                url: dest.and_then(|d| d.url.as_ref()).map(|u| mask_url(&redact(u.expose()))).or_else(|| {
+                    let api = dest.and_then(|d| d.slack_api.as_ref())?;
+                    Some(mask_url(&api.method_url("chat.postMessage")))
+                }),
                 headers: dest
-                    .map(|d| d.headers.iter().map(|(k, v)| (k.to_string(), redact(v.expose()))).collect())
+                    .map(|d| {
+                        let mut headers: Vec<_> =
+                            d.headers.iter().map(|(k, v)| (k.to_string(), redact(v.expose()))).collect();
+                        if let Some(api) = &d.slack_api {
+                            // The Web API's token, as the sender adds it: masked.
+                            headers.push((
+                                "authorization".into(),
+                                redact(&format!("Bearer {}", api.token.expose())),
+                            ));
+                        }
+                        headers
+                    })
                     .unwrap_or_default(),
                 content_type,
                 body,
                 error,
+                notes,
             }
         })
         .collect();

@@ -15,6 +15,8 @@ pub enum EmailProvider {
     Mailgun,
     Postmark,
     Resend,
+    /// The destination's own relay (`smarthost:`), spoken to over SMTP.
+    Smtp,
 }
 
 /// A rendered email.
@@ -76,6 +78,7 @@ impl EmailProvider {
             EmailProvider::Mailgun => "https://api.mailgun.net/v3/YOUR_DOMAIN/messages",
             EmailProvider::Postmark => "https://api.postmarkapp.com/email",
             EmailProvider::Resend => "https://api.resend.com/emails",
+            EmailProvider::Smtp => "",
         }
     }
 
@@ -83,8 +86,10 @@ impl EmailProvider {
         let json_body = |v: Value| RenderedRequest {
             body: Bytes::from(v.to_string()),
             content_type: Some("application/json".into()),
+            notes: Vec::new(),
         };
         match self {
+            EmailProvider::Smtp => super::smtp::stored_mail(mail, None),
             EmailProvider::Sendgrid => {
                 let mut content = Vec::new();
                 if let Some(text) = &mail.text {
@@ -153,6 +158,7 @@ impl EmailProvider {
                 RenderedRequest {
                     body: Bytes::from(form.finish()),
                     content_type: Some("application/x-www-form-urlencoded".into()),
+                    notes: Vec::new(),
                 }
             }
         }

@@ -118,13 +118,14 @@ pub fn prune(url: &str, older_than: &str, dead: bool, state_older_than: &str) ->
     let age = parse_age(older_than).with_context(|| format!("--older-than {older_than}"))?;
     let state_age =
         parse_age(state_older_than).with_context(|| format!("--state-older-than {state_older_than}"))?;
-    let (n, keys) = runtime()?.block_on(async {
+    let (n, keys, threads) = runtime()?.block_on(async {
         let store = super::open_existing_store(url).await?;
         let now = now_ms();
         let n = store.prune(now - age, dead, now).await?;
-        anyhow::Ok((n, store.prune_state(now - state_age).await?))
+        let keys = store.prune_state(now - state_age).await?;
+        anyhow::Ok((n, keys, store.prune_threads(now - state_age).await?))
     })?;
-    say!("{n} event(s) deleted, {keys} entity key(s) forgotten");
+    say!("{n} event(s) deleted, {keys} entity key(s) forgotten, {threads} thread(s) forgotten");
     Ok(0)
 }
 

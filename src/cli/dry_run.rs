@@ -82,6 +82,9 @@ fn print_text(r: &Report) -> std::io::Result<()> {
         if let Some(b) = &a.body {
             say!("    {b}");
         }
+        for note in &a.notes {
+            say!("    NOTE: {note}");
+        }
     }
     Ok(())
 }

@@ -158,8 +158,9 @@ pub enum Command {
         /// Also delete events whose deliveries ended dead.
         #[arg(long)]
         dead: bool,
-        /// Forget entity keys (sources with `key`) whose last event is older than this
-        /// (`settings.state_retention`; default 90d, as there).
+        /// Forget entity keys (sources with `key`) whose last event is older than this, and
+        /// threads (`thread:`) without a message since (`settings.state_retention`; default 90d,
+        /// as there).
         #[arg(long, default_value = "90d")]
         state_older_than: String,
     },

@@ -183,13 +183,19 @@ async fn prune_loop(
     }
 }
 
-/// Forgets entity keys whose last event is older than `settings.state_retention`.
+/// Forgets entity keys whose last event is older than `settings.state_retention`, and threads
+/// whose last message is.
 async fn prune_state(store: &dyn Store, retention: std::time::Duration, now: i64) {
     let before = now - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX / 2);
     match store.prune_state(before).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(keys = n, "forgot entity keys past their state retention"),
         Err(e) => tracing::error!("pruning entity state failed: {e}"),
+    }
+    match store.prune_threads(before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(threads = n, "forgot threads without a message within the state retention"),
+        Err(e) => tracing::error!("pruning threads failed: {e}"),
     }
 }
 

@@ -44,8 +44,9 @@ pub(super) fn action(
         DestinationKind::Email => &["recipients", "subject", "text", "html", "from", "reply_to"],
         DestinationKind::Http => &["body", "content_type"],
         DestinationKind::Log => &["text"],
+        other => super::action_types::allowed_fields(other),
     };
-    let present: [(&str, Option<Loc>); 9] = [
+    let present: [(&str, Option<Loc>); 16] = [
         ("text", raw.text.as_ref().map(|x| x.loc)),
         ("blocks", raw.blocks.as_ref().map(|x| x.loc)),
         ("recipients", raw.recipients.as_ref().and_then(|x| x.first()).map(|x| x.loc)),
@@ -55,6 +56,13 @@ pub(super) fn action(
         ("reply_to", raw.reply_to.as_ref().map(|x| x.loc)),
         ("body", raw.body.as_ref().map(|x| x.loc)),
         ("content_type", raw.content_type.as_ref().map(|x| x.loc)),
+        ("card", raw.card.as_ref().map(|x| x.loc)),
+        ("embeds", raw.embeds.as_ref().map(|x| x.loc)),
+        ("cards_v2", raw.cards_v2.as_ref().map(|x| x.loc)),
+        ("severity", raw.severity.as_ref().map(|x| x.loc)),
+        ("event_action", raw.event_action.as_ref().map(|x| x.loc)),
+        ("source", raw.source.as_ref().map(|x| x.loc)),
+        ("custom_details", raw.custom_details.as_ref().map(|x| x.loc)),
     ];
     for (field, loc) in present {
         if let Some(loc) = loc
@@ -125,7 +133,10 @@ pub(super) fn action(
             };
             Plan::Http { body }
         }
+        DestinationKind::Pagerduty => super::action_types::pagerduty_plan(&raw, path, t, p)?,
+        other => super::action_types::chat_plan(other, &raw, dest, path, t, p)?,
     };
+    let (thread, update_parent, reply_broadcast) = thread_fields(&raw, dest, path, t, p)?;
     let hours = match &raw.hours {
         Some(h) => {
             let compiled = super::hours::hours(h, &join(path, "hours"), p);
@@ -134,7 +145,70 @@ pub(super) fn action(
         }
         None => None,
     };
-    ok.then(|| Action { destination: dest.name.clone(), plan, hours })
+    ok.then(|| Action { destination: dest.name.clone(), plan, hours, thread, update_parent, reply_broadcast })
+}
+
+/// `thread`, `update_parent` and `reply_broadcast`: the thread key compiled (a warning where the
+/// destination has no conversations), the Slack-only flags checked. `None` after an error.
+fn thread_fields(
+    raw: &RawAction,
+    dest: &Destination,
+    path: &str,
+    t: &mut Templates,
+    p: &mut Problems,
+) -> Option<(Option<Text>, bool, bool)> {
+    let threads = dest.has_threads();
+    let thread = match &raw.thread {
+        None => None,
+        Some(s) => {
+            let text = t
+                .text(&join(path, "thread"), &s.value)
+                .map_err(|e| p.error::<()>(s.loc, &join(path, "thread"), e))
+                .ok()?;
+            if !threads {
+                p.warning(
+                    s.loc,
+                    &join(path, "thread"),
+                    format!(
+                        "`thread` is ignored: {} (threads need slack with `token` + `channel`, telegram, \
+                         email with provider: smtp, google-chat or pagerduty)",
+                        no_threads_reason(dest)
+                    ),
+                );
+            }
+            Some(text)
+        }
+    };
+    let mut flag = |field: &str, value: &Option<Spanned<bool>>| -> Option<bool> {
+        let Some(v) = value else { return Some(false) };
+        if dest.slack_api.is_none() {
+            return p.error(
+                v.loc,
+                &join(path, field),
+                format!(
+                    "`{field}` is only valid for a slack destination with `token` + `channel` (the Web API)"
+                ),
+            );
+        }
+        if v.value && raw.thread.is_none() {
+            return p.error(v.loc, &join(path, field), format!("`{field}` needs `thread`"));
+        }
+        Some(v.value)
+    };
+    let update_parent = flag("update_parent", &raw.update_parent);
+    let reply_broadcast = flag("reply_broadcast", &raw.reply_broadcast);
+    Some((thread, update_parent?, reply_broadcast?))
+}
+
+/// Why `thread:` means nothing at `dest`, for the warning.
+fn no_threads_reason(dest: &Destination) -> String {
+    match dest.kind {
+        DestinationKind::Slack => {
+            "a slack incoming webhook returns no message id, so it cannot thread".to_owned()
+        }
+        DestinationKind::Email => "only email with provider: smtp writes threading headers".to_owned(),
+        kind => format!("a {} destination has no conversations", kind_name(kind)),
+    }
 }
 
 fn email_plan(
@@ -215,7 +289,7 @@ fn has_raw_expression(template: &str) -> bool {
 type TextCompiler<'a> = dyn FnMut(&mut Problems, &str, &Spanned<String>) -> Option<Text> + 'a;
 
 /// A YAML value whose string leaves are templates.
-fn shape(node: &Node, path: &str, t: &mut Templates, p: &mut Problems) -> Option<Shape> {
+pub(super) fn shape(node: &Node, path: &str, t: &mut Templates, p: &mut Problems) -> Option<Shape> {
     Some(match &node.value {
         NodeValue::Str(s) => match t.leaf(path, s) {
             Ok(shape) => shape,

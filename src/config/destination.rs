@@ -7,6 +7,7 @@ use super::node::{Loc, Node, Spanned, join};
 use super::problems::{Problems, mapping};
 use super::raw::{RawDestination, RawSign, SignScheme};
 use super::{Settings, delivery};
+use crate::actions::slack_api::SlackApi;
 use crate::actions::{Destination, DestinationKind, EmailDefaults, EmailProvider, OutboundSign};
 use crate::secret::Secret;
 use crate::verify::{Encoding, Keys};
@@ -54,7 +55,39 @@ fn destination(
             not_for(p, "from", f.loc, "type: email");
         }
     }
+    let typed = super::destination_types::typed(kind, &raw, path, p, secrets)?;
+    let builds_url = kind == DestinationKind::Telegram || typed.smtp.is_some();
+    let slack_api = slack_api(&raw, path, p, secrets);
     let url = match (kind, raw.url) {
+        (DestinationKind::Slack, Some(u)) if raw.token.is_some() => {
+            p.error::<()>(
+                u.loc,
+                &join(path, "url"),
+                "`url` (an incoming webhook) and `token` (the Web API) exclude each other: give one",
+            );
+            None
+        }
+        (DestinationKind::Slack, None) if raw.token.is_some() => None,
+        (DestinationKind::Slack, None) => {
+            return p.error(
+                raw.kind.loc,
+                path,
+                "a slack destination needs `url` (an incoming webhook) or `token` + `channel` (the Web API)",
+            );
+        }
+        (_, Some(u)) if builds_url => {
+            let instead =
+                if kind == DestinationKind::Telegram { "`api_url` and `token`" } else { "`smarthost`" };
+            return p.error(
+                u.loc,
+                &join(path, "url"),
+                format!("this destination takes {instead}, not `url`"),
+            );
+        }
+        (_, None) if builds_url => typed.url.clone().map(|value| Spanned { loc: raw.kind.loc, value }),
+        (DestinationKind::Pagerduty, None) => {
+            Some(Spanned { loc: raw.kind.loc, value: crate::actions::pagerduty_default_url().to_owned() })
+        }
         (DestinationKind::Log, Some(u)) => {
             not_for(p, "url", u.loc, "slack, email and http destinations");
             None
@@ -71,7 +104,15 @@ fn destination(
     };
     if let Some(u) = &url {
         check_url(u, &join(path, "url"), p);
-        if kind == DestinationKind::Slack {
+        // A webhook URL is itself the credential.
+        if matches!(
+            kind,
+            DestinationKind::Slack
+                | DestinationKind::Teams
+                | DestinationKind::Discord
+                | DestinationKind::GoogleChat
+                | DestinationKind::Mattermost
+        ) {
             secrets.push((format!("[{path}.url]"), u.value.clone()));
         }
     }
@@ -170,7 +211,57 @@ fn destination(
             .as_ref()
             .and_then(|h| super::hours::hours(h, &join(path, "hours"), p))
             .unwrap_or_default(),
+        slack_api: slack_api?,
+        chat_fields: typed.fixed,
+        routing_key: typed.routing_key,
+        smtp: typed.smtp,
     })
+}
+
+/// `token` + `channel` (+ `api_url`) of a Slack Web API destination: `Some(None)` when the
+/// destination does not use the Web API, `None` after an error. The token is registered with the
+/// redactor.
+fn slack_api(
+    raw: &RawDestination,
+    path: &str,
+    p: &mut Problems,
+    secrets: &mut Vec<(String, String)>,
+) -> Option<Option<SlackApi>> {
+    // Which other types take these fields is checked with their own fields (destination_types).
+    if raw.kind.value != DestinationKind::Slack {
+        return Some(None);
+    }
+    let fields = [("token", &raw.token), ("channel", &raw.channel), ("api_url", &raw.api_url)];
+    let Some(token) = &raw.token else {
+        for (field, value) in &fields[1..] {
+            if let Some(v) = value {
+                return p.error(
+                    v.loc,
+                    &join(path, field),
+                    format!("`{field}` is for the Slack Web API: it needs `token`"),
+                );
+            }
+        }
+        return Some(None);
+    };
+    if token.value.trim().is_empty() {
+        return p.error(token.loc, &join(path, "token"), "`token` is empty");
+    }
+    secrets.push((format!("[{path}.token]"), token.value.clone()));
+    let Some(channel) = &raw.channel else {
+        return p.error(token.loc, path, "a slack destination with `token` needs `channel`");
+    };
+    if channel.value.trim().is_empty() {
+        return p.error(channel.loc, &join(path, "channel"), "`channel` is empty");
+    }
+    let api_url = match &raw.api_url {
+        Some(u) => {
+            check_url(u, &join(path, "api_url"), p);
+            u.value.trim_end_matches('/').to_owned()
+        }
+        None => crate::actions::slack_api::DEFAULT_API_URL.to_owned(),
+    };
+    Some(Some(SlackApi { api_url, token: Secret::new(token.value.clone()), channel: channel.value.clone() }))
 }
 
 /// Header names that carry credentials by convention.
@@ -179,12 +270,7 @@ fn credential_header(name: &str) -> bool {
 }
 
 pub(super) fn kind_name(kind: DestinationKind) -> &'static str {
-    match kind {
-        DestinationKind::Slack => "slack",
-        DestinationKind::Email => "email",
-        DestinationKind::Http => "http",
-        DestinationKind::Log => "log",
-    }
+    kind.name()
 }
 
 fn check_url(url: &Spanned<String>, path: &str, p: &mut Problems) {

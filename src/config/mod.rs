@@ -3,9 +3,11 @@
 //! and swap it in; a file that fails to compile never replaces the running one.
 
 mod action;
+mod action_types;
 mod compile;
 mod delivery;
 mod destination;
+mod destination_types;
 pub mod diagnostic;
 mod edge;
 pub mod env;
@@ -18,6 +20,8 @@ mod source;
 pub mod watch;
 mod when;
 
+#[cfg(test)]
+mod destination_types_tests;
 #[cfg(test)]
 mod tests;
 

@@ -183,6 +183,47 @@ pub struct RawDestination {
     #[schemars(schema_with = "super::schema::any")]
     #[serde(default)]
     pub hours: Option<Node>,
+    /// `type: slack`, Web API: the bot token (`xoxb-…`, e.g. `${SLACK_BOT_TOKEN}`), instead of `url`;
+    /// `telegram`: the bot token (a secret; it is part of the request path).
+    pub token: Option<Spanned<String>>,
+    /// `type: slack` with `token`: the channel id or name messages go to; `mattermost`: the channel
+    /// (default: the webhook's own).
+    pub channel: Option<Spanned<String>>,
+    /// `type: slack` with `token`: the Web API base (default `https://slack.com/api`); `telegram`: the
+    /// Bot API base URL (default `https://api.telegram.org`).
+    pub api_url: Option<Spanned<String>>,
+    // Issue 15: the fields of the chat, paging and SMTP destination types.
+    /// `telegram`: the chat, a number or `@channelname`.
+    #[schemars(schema_with = "super::schema::any")]
+    #[serde(default)]
+    pub chat_id: Option<Node>,
+    /// `telegram`: `HTML`, `MarkdownV2` or `Markdown` (default: plain text).
+    pub parse_mode: Option<Spanned<String>>,
+    /// `telegram`: deliver silently.
+    pub disable_notification: Option<Spanned<bool>>,
+    /// `telegram`: the forum topic to post in.
+    pub message_thread_id: Option<Spanned<i64>>,
+    /// `pagerduty`: the integration's routing key (a secret).
+    pub routing_key: Option<Spanned<String>>,
+    /// `discord`, `mattermost`: the name shown as sender; `email` with `provider: smtp`: the AUTH user.
+    pub username: Option<Spanned<String>>,
+    /// `discord`: the sender's avatar.
+    pub avatar_url: Option<Spanned<String>>,
+    /// `discord`: which mentions may ping: `users`, `roles`, `everyone` (default none).
+    pub allowed_mentions: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `mattermost`: the sender's icon.
+    pub icon_url: Option<Spanned<String>>,
+    pub icon_emoji: Option<Spanned<String>>,
+    /// `email` with `provider: smtp`: the relay, `host:port`.
+    pub smarthost: Option<Spanned<String>>,
+    /// `email` with `provider: smtp`: `starttls` (default), `implicit` (port 465) or `none`.
+    pub tls: Option<Spanned<crate::actions::smtp::SmtpTls>>,
+    /// `email` with `provider: smtp`: the AUTH password (a secret; needs TLS).
+    pub password: Option<Spanned<String>>,
+    /// `email` with `provider: smtp`: the EHLO name (default `localhost`).
+    pub hello: Option<Spanned<String>>,
+    /// `email` with `provider: smtp`: a PEM file of extra CA certificates to trust.
+    pub ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -253,4 +294,34 @@ pub struct RawAction {
     #[schemars(schema_with = "super::schema::any")]
     #[serde(default)]
     pub hours: Option<Node>,
+    /// The conversation this message belongs to, a template (e.g. `order-{{ payload.id }}`): later
+    /// messages with the same key reply to the first one (destinations without threads ignore it).
+    pub thread: Option<Spanned<String>>,
+    /// Slack Web API with `thread`: a reply also re-renders the thread's first message.
+    pub update_parent: Option<Spanned<bool>>,
+    /// Slack Web API with `thread`: a reply also shows in the channel.
+    pub reply_broadcast: Option<Spanned<bool>>,
+    // Issue 15: the optional extras and PagerDuty fields of the new destination types.
+    /// `teams`: an Adaptive Card (YAML) sent instead of the text card.
+    #[schemars(schema_with = "super::schema::any")]
+    #[serde(default)]
+    pub card: Option<Node>,
+    /// `discord`: embeds (a list, at most 10).
+    #[schemars(schema_with = "super::schema::any")]
+    #[serde(default)]
+    pub embeds: Option<Node>,
+    /// `google-chat`: `cardsV2` (a list of cards).
+    #[schemars(schema_with = "super::schema::any")]
+    #[serde(default)]
+    pub cards_v2: Option<Node>,
+    /// `pagerduty`: `critical`, `error` (default), `warning` or `info` (a template).
+    pub severity: Option<Spanned<String>>,
+    /// `pagerduty`: `trigger` (default), `acknowledge` or `resolve` (a template).
+    pub event_action: Option<Spanned<String>>,
+    /// `pagerduty`: `payload.source` (default `hookroute`; a template).
+    pub source: Option<Spanned<String>>,
+    /// `pagerduty`: `payload.custom_details` (YAML; strings are templates).
+    #[schemars(schema_with = "super::schema::any")]
+    #[serde(default)]
+    pub custom_details: Option<Node>,
 }

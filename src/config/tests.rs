@@ -33,7 +33,7 @@ fn diagnostics() {
         ),
         &[
             "3:25: destinations.d.url: not a valid URL: relative URL without a base",
-            "3:28: destinations.d.bogus: unknown field `bogus`, expected one of: type, url, method, headers, provider, from, timeout, retry, concurrency, rate_limit, sign, hours",
+            "3:28: destinations.d.bogus: unknown field `bogus`, expected one of: type, url, method, headers, provider, from, timeout, retry, concurrency, rate_limit, sign, hours, token, channel, api_url, chat_id, parse_mode, disable_notification, message_thread_id, routing_key, username, avatar_url, allowed_mentions, icon_url, icon_emoji, smarthost, tls, password, hello, ca_file",
         ],
     );
     check(
@@ -92,7 +92,9 @@ fn a_broken_destination_is_reported_once_not_at_every_use() {
         &format!(
             "{HEAD}destinations:\n  d: {{type: slack}}\nrules:\n  - {{name: r, actions: [{{to: d, text: t}}]}}\n"
         ),
-        &["3:13: destinations.d: a slack destination needs `url`"],
+        &[
+            "3:13: destinations.d: a slack destination needs `url` (an incoming webhook) or `token` + `channel` (the Web API)",
+        ],
     );
 }
 
@@ -192,7 +194,7 @@ fn an_unknown_key_does_not_hide_the_rules_other_problems() {
             "5:11: rules[1].name: duplicate rule name `r` (first used at line 4)",
             "6:5: rules[1].evnts: unknown field `evnts`, expected one of: name, source, events, when, actions, stop, after, still",
             "7:11: rules[1].when: invalid JSONPath at character 13: in long-hand segment, parser error",
-            "9:17: rules[1].actions[0].txt: unknown field `txt`, expected one of: to, text, blocks, recipients, subject, html, from, reply_to, body, content_type, hours",
+            "9:17: rules[1].actions[0].txt: unknown field `txt`, expected one of: to, text, blocks, recipients, subject, html, from, reply_to, body, content_type, hours, thread, update_parent, reply_broadcast, card, embeds, cards_v2, severity, event_action, source, custom_details",
         ],
     );
     check(
@@ -314,6 +316,80 @@ fn edge_limits_have_defaults_and_are_checked() {
         &at("max_body_bytes: 5000, body_memory_bytes: 4000"),
         &[
             "1:53: settings.body_memory_bytes: must be at least settings.max_body_bytes (5000), or a body of that size could never be accepted",
+        ],
+    );
+}
+
+/// The Slack Web API's fields and the thread fields of actions (issue 15).
+#[test]
+fn slack_web_api_and_thread_mistakes() {
+    let file = |dest: &str, action: &str| {
+        format!("{HEAD}destinations:\n  d: {dest}\nrules:\n  - name: r\n    actions:\n      - {action}\n")
+    };
+    let api = "{type: slack, token: xoxb-1, channel: C1, api_url: \"http://127.0.0.1:9\"}";
+    check(&file(api, "{to: d, text: t, thread: \"o-{{ payload.id }}\", update_parent: true}"), &[]);
+    check(
+        &file("{type: slack, url: \"https://h.example/x\", token: xoxb-1, channel: C1}", "{to: d, text: t}"),
+        &[
+            "3:25: destinations.d.url: `url` (an incoming webhook) and `token` (the Web API) exclude each other: give one",
+        ],
+    );
+    check(
+        &file("{type: slack, token: xoxb-1}", "{to: d, text: t}"),
+        &["3:27: destinations.d: a slack destination with `token` needs `channel`"],
+    );
+    check(
+        &file("{type: slack, url: \"https://h.example/x\", channel: C1}", "{to: d, text: t}"),
+        &["3:57: destinations.d.channel: `channel` is for the Slack Web API: it needs `token`"],
+    );
+    check(
+        &file("{type: http, url: \"https://h.example/x\", token: xoxb-1}", "{to: d}"),
+        &["3:54: destinations.d.token: `token` is only valid for type: telegram, slack"],
+    );
+    check(
+        &file("{type: slack, token: xoxb-1, channel: C1, api_url: nope}", "{to: d, text: t}"),
+        &["3:57: destinations.d.api_url: not a valid URL: relative URL without a base"],
+    );
+    check(
+        &file(api, "{to: d, text: t, update_parent: true}"),
+        &["7:41: rules[0].actions[0].update_parent: `update_parent` needs `thread`"],
+    );
+    check(
+        &file(
+            "{type: slack, url: \"https://h.example/x\"}",
+            "{to: d, text: t, thread: k, update_parent: true}",
+        ),
+        &[
+            "7:34: warning: rules[0].actions[0].thread: `thread` is ignored: a slack incoming webhook returns no message id, so it cannot thread (threads need slack with `token` + `channel`, telegram, email with provider: smtp, google-chat or pagerduty)",
+            "7:52: rules[0].actions[0].update_parent: `update_parent` is only valid for a slack destination with `token` + `channel` (the Web API)",
+        ],
+    );
+    check(
+        &file("{type: log}", "{to: d, text: t, thread: k, reply_broadcast: true}"),
+        &[
+            "7:34: warning: rules[0].actions[0].thread: `thread` is ignored: a log destination has no conversations (threads need slack with `token` + `channel`, telegram, email with provider: smtp, google-chat or pagerduty)",
+            "7:54: rules[0].actions[0].reply_broadcast: `reply_broadcast` is only valid for a slack destination with `token` + `channel` (the Web API)",
+        ],
+    );
+    check(
+        &file("{type: slack, url: \"https://h.example/x\"}", "{to: d, text: t, thread: k}"),
+        &[
+            "7:34: warning: rules[0].actions[0].thread: `thread` is ignored: a slack incoming webhook returns no message id, so it cannot thread (threads need slack with `token` + `channel`, telegram, email with provider: smtp, google-chat or pagerduty)",
+        ],
+    );
+    // Types that thread take `thread:` without a warning.
+    check(&file("{type: telegram, token: \"1:AA\", chat_id: 1}", "{to: d, text: t, thread: k}"), &[]);
+    check(&file(api, "{to: d, text: t, thread: k}"), &[]);
+    check(
+        &file("{type: log}", "{to: d, text: t, thread: k}"),
+        &[
+            "7:34: warning: rules[0].actions[0].thread: `thread` is ignored: a log destination has no conversations (threads need slack with `token` + `channel`, telegram, email with provider: smtp, google-chat or pagerduty)",
+        ],
+    );
+    check(
+        &file(api, "{to: d, text: t, thread: \"{{ nope(\"}"),
+        &[
+            "7:34: rules[0].actions[0].thread: syntax error: unexpected end of input, expected expression (template line 1)",
         ],
     );
 }

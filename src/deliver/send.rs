@@ -3,18 +3,22 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::actions::threads::{ParentRef, protocol};
 use crate::actions::{Destination, DestinationKind, RenderedRequest};
-use crate::policy::{Outcome, classify};
+use crate::policy::Outcome;
 
 /// Names the delivery and its attempt series on every HTTP-based request (`<delivery id>.<series>`).
 pub const DELIVERY_HEADER: &str = "x-hookroute-delivery";
 
 /// How much of a response body is kept for errors.
-const EXCERPT_BYTES: usize = 1024;
+pub(super) const EXCERPT_BYTES: usize = 1024;
+
+/// How much of a threading provider's answer is read for its message reference.
+const ANSWER_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct Sender {
-    client: reqwest::Client,
+    pub(super) client: reqwest::Client,
 }
 
 /// One attempt: its outcome, how long it took, and what the destination answered.
@@ -24,6 +28,10 @@ pub struct Attempt {
     pub status: Option<u16>,
     /// The first 1 KiB of the response body.
     pub excerpt: Option<String>,
+    /// A destination with conversations: the provider's reference to the message a success
+    /// created (see `actions::threads`): Slack's channel + `ts`, Telegram's `result.message_id`,
+    /// the `Message-ID` an SMTP mail was sent with.
+    pub reference: Option<crate::actions::threads::ParentRef>,
 }
 
 impl Sender {
@@ -40,7 +48,22 @@ impl Sender {
     pub async fn send(&self, dest: &Destination, req: &RenderedRequest, context: &LogContext<'_>) -> Attempt {
         let started = Instant::now();
         let mut answer = (None, None);
+        let mut reference = None;
         let outcome = match (dest.kind, &dest.url) {
+            (DestinationKind::Slack, _) if dest.slack_api.is_some() => {
+                let sent = self.slack_post(dest, req, context).await;
+                answer = (sent.status, sent.excerpt);
+                reference = sent.reference;
+                sent.outcome
+            }
+            (DestinationKind::Email, _) if dest.smtp.is_some() => {
+                let sent = super::smtp::send(dest, req, context).await;
+                answer = (sent.code, None);
+                // The relay's answer names no message: the reference is the Message-ID sent.
+                reference =
+                    sent.message_id.and_then(|id| protocol(dest).and_then(|p| p.reference(id.as_bytes())));
+                sent.outcome
+            }
             (DestinationKind::Log, _) => {
                 let message = String::from_utf8_lossy(&req.body);
                 tracing::info!(
@@ -53,12 +76,17 @@ impl Sender {
             }
             (_, None) => Outcome::Dead { reason: format!("destination `{}` has no URL", dest.name) },
             (_, Some(url)) => {
-                let (outcome, status, excerpt) = self.http(dest, url.expose(), req, context).await;
-                answer = (status, excerpt);
-                outcome
+                let (outcome, status, excerpt, found) = self.http(dest, url.expose(), req, context).await;
+                reference = found;
+                answer = (status, excerpt.map(|e| scrub(dest, e)));
+                match outcome {
+                    Outcome::Retry { after, reason } => Outcome::Retry { after, reason: scrub(dest, reason) },
+                    Outcome::Dead { reason } => Outcome::Dead { reason: scrub(dest, reason) },
+                    delivered => delivered,
+                }
             }
         };
-        Attempt { outcome, latency: started.elapsed(), status: answer.0, excerpt: answer.1 }
+        Attempt { outcome, latency: started.elapsed(), status: answer.0, excerpt: answer.1, reference }
     }
 
     async fn http(
@@ -67,9 +95,25 @@ impl Sender {
         url: &str,
         req: &RenderedRequest,
         context: &LogContext<'_>,
-    ) -> (Outcome, Option<u16>, Option<String>) {
+    ) -> (Outcome, Option<u16>, Option<String>, Option<ParentRef>) {
+        let url = match dest.kind {
+            DestinationKind::GoogleChat => {
+                std::borrow::Cow::Owned(crate::actions::google_chat_url(url, &req.body))
+            }
+            _ => std::borrow::Cow::Borrowed(url),
+        };
+        let body = match &dest.routing_key {
+            Some(key) => match crate::actions::with_routing_key(&req.body, key.expose()) {
+                Some(b) => b,
+                None => {
+                    let reason = "the stored body is not a PagerDuty event".to_owned();
+                    return (Outcome::Dead { reason }, None, None, None);
+                }
+            },
+            None => req.body.clone(),
+        };
         let mut builder =
-            self.client.request(dest.method.clone(), url).timeout(dest.timeout).body(req.body.clone());
+            self.client.request(dest.method.clone(), url.as_ref()).timeout(dest.timeout).body(body);
         if let Some(ct) = &req.content_type {
             builder = builder.header(http::header::CONTENT_TYPE, ct);
         }
@@ -92,10 +136,26 @@ impl Sender {
                     .get(http::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                let body = read_excerpt(response).await;
-                (classify(status, retry_after.as_deref(), &body, SystemTime::now()), Some(status), Some(body))
+                // A threading provider's answer is read whole (up to a bound): its reference may
+                // follow an echo of the text longer than the excerpt.
+                let threads = protocol(dest);
+                let limit = if threads.is_some() { ANSWER_BYTES } else { EXCERPT_BYTES };
+                let answer = read_body(response, limit).await;
+                let outcome = crate::actions::classify_answer(
+                    dest.kind,
+                    status,
+                    retry_after.as_deref(),
+                    &String::from_utf8_lossy(&answer),
+                    SystemTime::now(),
+                );
+                let body = String::from_utf8_lossy(&answer[..answer.len().min(EXCERPT_BYTES)]).into_owned();
+                let reference = match outcome {
+                    Outcome::Delivered { .. } => threads.and_then(|p| p.reference(&answer)),
+                    _ => None,
+                };
+                (outcome, Some(status), Some(body), reference)
             }
-            Err(e) => (Outcome::Retry { after: None, reason: describe_error(&e) }, None, None),
+            Err(e) => (Outcome::Retry { after: None, reason: describe_error(&e) }, None, None, None),
         }
     }
 }
@@ -110,20 +170,42 @@ pub struct LogContext<'a> {
     pub series: i64,
 }
 
-async fn read_excerpt(mut response: reqwest::Response) -> String {
+/// The first `limit` bytes of a response body.
+pub(super) async fn read_body(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
     let mut buf = Vec::new();
-    while buf.len() < EXCERPT_BYTES {
+    while buf.len() < limit {
         match response.chunk().await {
             Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
             _ => break,
         }
     }
-    buf.truncate(EXCERPT_BYTES);
-    String::from_utf8_lossy(&buf).into_owned()
+    buf.truncate(limit);
+    buf
+}
+
+/// `text` without the destination's secrets that could be echoed back (a bot token, a routing
+/// key, a password): providers' answers and errors are stored and logged.
+pub(super) fn scrub(dest: &Destination, text: String) -> String {
+    let token = match dest.kind {
+        DestinationKind::Telegram => dest.url.as_ref().and_then(|u| telegram_token(u.expose())),
+        _ => None,
+    };
+    let secrets = [
+        token,
+        dest.routing_key.as_ref().map(|k| k.expose().to_owned()),
+        dest.smtp.as_ref().and_then(|s| s.password.as_ref()).map(|p| p.expose().to_owned()),
+    ];
+    secrets.into_iter().flatten().filter(|s| s.len() >= 4).fold(text, |t, s| t.replace(&s, "[redacted]"))
+}
+
+/// The bot token in a Telegram `…/bot<token>/sendMessage` URL.
+fn telegram_token(url: &str) -> Option<String> {
+    let rest = url.rsplit_once("/bot")?.1;
+    Some(rest.strip_suffix("/sendMessage").unwrap_or(rest).to_owned())
 }
 
 /// A transport error without the URL (which may be a secret).
-fn describe_error(e: &reqwest::Error) -> String {
+pub(super) fn describe_error(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

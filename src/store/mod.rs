@@ -22,6 +22,7 @@ mod sqlite_entity;
 pub(crate) mod test_database;
 #[cfg(test)]
 mod tests;
+mod threads;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +37,7 @@ pub use redact::redact_url;
 pub use rows::lease_until;
 pub use serve_lock::{ServeLock, lock_for_serving};
 pub use sqlite::SqliteStore;
+pub use threads::{ThreadId, ThreadPlace, ThreadRow};
 
 /// Why the store failed. The HTTP layer answers 503: the sender keeps the event and retries.
 #[derive(Debug, thiserror::Error)]
@@ -444,6 +446,32 @@ pub trait Store: Send + Sync + 'static {
     fn close_episode(&self, subject: &str, now: i64) -> StoreFuture<'_, Option<i64>>;
     /// The destination and due time of the delivery due the longest (by `now`) and not yet sent.
     fn oldest_due(&self, now: i64) -> StoreFuture<'_, Option<(String, i64)>>;
+    // Threads (issue 15, one conversation per entity): statements in threads.rs, `thread_methods!`.
+    /// Places a claimed delivery in its conversation, in one transaction: the first delivery of a
+    /// thread opens it ([`ThreadPlace::Opener`]); one of an open thread replies to its reference;
+    /// one whose thread another delivery is still opening is deferred (lease given back, due again
+    /// later, woken when the opener is recorded). An opener that ended without a reference (dead,
+    /// or gone) hands the thread to this delivery.
+    fn thread_place(&self, thread: &ThreadId, lease: Lease, now: i64) -> StoreFuture<'_, ThreadPlace>;
+    /// Records the reference of the message `delivery_id` opened the thread with, and wakes the
+    /// replies waiting for it. `false`: another delivery opened it first (this one counts as a reply).
+    fn thread_opened(
+        &self,
+        thread: &ThreadId,
+        delivery_id: i64,
+        reference: &str,
+        now: i64,
+    ) -> StoreFuture<'_, bool>;
+    /// Records a reply delivered into the thread (the thread's retention runs from it).
+    fn thread_replied(&self, thread: &ThreadId, delivery_id: i64, now: i64) -> StoreFuture<'_, ()>;
+    /// The opener `delivery_id` will not open the thread (dead, or no reference in the answer):
+    /// forgets the unopened thread, so the next message opens it, and wakes the waiting replies.
+    fn thread_abandoned(&self, thread: &ThreadId, delivery_id: i64, now: i64) -> StoreFuture<'_, bool>;
+    /// The threaded deliveries of an event with their threads (the dashboard's event page).
+    fn threads_of_event(&self, event_id: &str) -> StoreFuture<'_, Vec<ThreadRow>>;
+    /// Forgets threads without a message since `before` (`settings.state_retention`, like entity
+    /// state); returns threads forgotten.
+    fn prune_threads(&self, before: i64) -> StoreFuture<'_, u64>;
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (created when missing) or `postgres://…`; both are

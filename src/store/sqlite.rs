@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_inspection_indexes.sql")),
     (3, include_str!("../../migrations/sqlite/0003_claim_token.sql")),
     (6, include_str!("../../migrations/sqlite/0006_entity_state.sql")),
+    (7, include_str!("../../migrations/sqlite/0007_threads.sql")),
     (8, include_str!("../../migrations/sqlite/0008_alert_episodes.sql")),
     (9, include_str!("../../migrations/sqlite/0009_overview_indexes.sql")),
 ];
@@ -368,6 +369,7 @@ impl Store for SqliteStore {
     forward_store_methods!();
     inspect_methods!(reader);
     overview_methods!(reader, "instr");
+    super::threads::thread_methods!(writer, "");
 
     fn release(&self, leases: &[Lease]) -> StoreFuture<'_, ()> {
         let leases = lease_json(leases);

@@ -541,3 +541,7 @@ async fn sqlite_url_options() {
     );
     assert!(matches!(&bad, StoreError::BadUrl(url) if url == "mysql://u:***@db/x"), "{bad:?}");
 }
+
+/// Thread records (issue 15).
+#[path = "thread_tests.rs"]
+mod thread_cases;

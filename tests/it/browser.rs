@@ -393,3 +393,27 @@ async fn a_destination_kept_down_shows_its_failing_event_on_the_dashboard() {
     assert!(shown.contains("hookroute.destination.failing"), "{shown}");
     assert!(shown.contains("hookroute"), "{shown}");
 }
+
+/// The event page lists the event's thread (issue 15): its key, the delivery's part in it and
+/// Slack's reference to the first message.
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver"]
+async fn the_event_page_shows_the_thread_of_its_delivery() {
+    use crate::threads::{order, rules};
+    let slack = crate::slack_web_api::SlackApi::start(vec![]).await;
+    let app = App::start(&rules(&slack.api_url, false)).await;
+    let browser = Driver::start().await;
+    assert_eq!(app.post_event(order(7, "paid")).await, 202);
+    slack.wait_for_messages(1).await;
+    let (status, accepted) = app
+        .post("house-check", order(7, "shipped").to_string().as_bytes(), Some(crate::support::SECRET))
+        .await;
+    assert_eq!(status, 202);
+    let id = accepted["id"].as_str().expect("id").to_owned();
+    slack.wait_for_messages(2).await;
+    browser.goto(&format!("{}/#/events/{id}", app.admin)).await;
+    let row_css = "#event-detail .threads tr[data-thread-key=\"order-7\"]";
+    browser.wait_text(&format!("{row_css} td:nth-child(4)"), "reply").await;
+    let shown = browser.text(&browser.find(row_css).await).await;
+    assert!(shown.contains("ops-slack-app") && shown.contains("1700000000.000001"), "{shown}");
+}

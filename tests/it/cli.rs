@@ -123,11 +123,18 @@ fn test_command_explains_and_masks_secrets() {
         .env("SLACK_WEBHOOK_URL", slack_url)
         .env("SENDGRID_API_KEY", "SG.super-secret-key")
         .env("CRM_URL", "https://crm.example.com")
+        .env("SLACK_BOT_TOKEN", "xoxb-bot-token-secret")
         .output()
         .expect("run");
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.contains("MATCH order-ready-to-schedule"), "{stdout}");
+    assert!(stdout.contains("POST https://slack.com/api/chat.postMessage"), "{stdout}");
+    assert!(stdout.contains("authorization: Bearer ${SLACK_BOT_TOKEN}"), "{stdout}");
+    assert!(
+        !stdout.contains("xoxb-bot-token-secret") && !stderr.contains("xoxb-bot-token-secret"),
+        "{stdout}"
+    );
     assert!(stdout.contains("no    big-files: event type `order.updated` is not in its events"), "{stdout}");
     assert!(stdout.contains("POST ${SLACK_WEBHOOK_URL}"), "{stdout}");
     assert!(stdout.contains("authorization: Bearer ${SENDGRID_API_KEY}"), "{stdout}");

@@ -98,6 +98,7 @@ fn every_example_event_is_routed_as_documented() {
             "order-ready-to-schedule->planning-mail",
             "order-stuck->ops-slack",
             "order-status-to-crm->crm",
+            "order-thread->ops-slack-app",
         ],
     );
     expect(
@@ -108,6 +109,7 @@ fn every_example_event_is_routed_as_documented() {
             "order-ready-to-schedule->planning-mail",
             "order-stuck->ops-slack",
             "order-status-to-crm->crm",
+            "order-thread->ops-slack-app",
         ],
     );
     expect("files-created.json", "rules/house-check.yaml", &["big-files->ops-slack"]);

@@ -26,7 +26,10 @@ pub const SECRET: &str = "test-secret-7f3a";
 /// One request a receiver got.
 #[derive(Debug, Clone)]
 pub struct Captured {
+    pub method: axum::http::Method,
     pub path: String,
+    /// The query string, when the request had one.
+    pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
@@ -70,26 +73,29 @@ impl Receiver {
             delay: Duration::ZERO,
         }));
         let shared = Arc::clone(&state);
-        let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
-            let shared = Arc::clone(&shared);
-            async move {
-                // Like a real destination, the request counts once it arrived, even if the sender
-                // goes away before the (delayed) answer.
-                let (delay, reply) = {
-                    let mut s = shared.lock().expect("lock");
-                    s.got.push(Captured { path: uri.path().to_owned(), headers, body, at: Instant::now() });
-                    let fallback = s.default.clone().unwrap_or(Reply(200, None, "ok"));
-                    (s.delay, s.script.pop_front().unwrap_or(fallback))
-                };
-                tokio::time::sleep(delay).await;
-                let Reply(status, retry_after, body) = reply;
-                let mut r = (StatusCode::from_u16(status).expect("status"), body).into_response();
-                if let Some(ra) = retry_after {
-                    r.headers_mut().insert("retry-after", ra.parse().expect("header"));
+        let app = Router::new().fallback(
+            move |method: axum::http::Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let shared = Arc::clone(&shared);
+                async move {
+                    // Like a real destination, the request counts once it arrived, even if the sender
+                    // goes away before the (delayed) answer.
+                    let (delay, reply) = {
+                        let mut s = shared.lock().expect("lock");
+                        let (path, query) = (uri.path().to_owned(), uri.query().map(str::to_owned));
+                        s.got.push(Captured { method, path, query, headers, body, at: Instant::now() });
+                        let fallback = s.default.clone().unwrap_or(Reply(200, None, "ok"));
+                        (s.delay, s.script.pop_front().unwrap_or(fallback))
+                    };
+                    tokio::time::sleep(delay).await;
+                    let Reply(status, retry_after, body) = reply;
+                    let mut r = (StatusCode::from_u16(status).expect("status"), body).into_response();
+                    if let Some(ra) = retry_after {
+                        r.headers_mut().insert("retry-after", ra.parse().expect("header"));
+                    }
+                    r
                 }
-                r
-            }
-        });
+            },
+        );
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -262,6 +268,12 @@ impl App {
 
     pub async fn post_event(&self, body: serde_json::Value) -> u16 {
         self.post("house-check", body.to_string().as_bytes(), Some(SECRET)).await.0
+    }
+
+    /// Tells the worker to stop (it finishes what it holds), as a shutdown does: a test can then
+    /// start another app on the same store, like a restart.
+    pub fn stop_worker(&self) {
+        let _ = self._stop.send(true);
     }
 }
 

@@ -26,7 +26,7 @@ pub(in crate::admin) async fn destinations(State(state): State<AdminState>) -> R
     let mut out: Vec<Value> = Vec::new();
     let find = |name: &str| stats.iter().find(|s| s.name == name);
     for name in &names {
-        let kind = config.destinations.get(*name).map(|d| format!("{:?}", d.kind).to_lowercase());
+        let kind = config.destinations.get(*name).map(|d| d.kind.name().to_owned());
         out.push(destination_json(name, kind.as_deref(), find(name)));
     }
     // Deliveries still point at destinations a reload removed: show them so they are not hidden.

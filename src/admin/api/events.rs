@@ -76,6 +76,11 @@ pub(in crate::admin) async fn event(State(state): State<AdminState>, Path(id): P
             Ok(d) => d,
             Err(e) => return store_error(&e),
         };
+    // Its threaded deliveries and their threads (`thread:`).
+    let threads = match state.store.threads_of_event(&stored.id).await {
+        Ok(t) => t,
+        Err(e) => return store_error(&e),
+    };
     let config = state.reloader.current().load_full();
     let explanation = crate::dry_run::build(
         &config,
@@ -106,6 +111,7 @@ pub(in crate::admin) async fn event(State(state): State<AdminState>, Path(id): P
         "explanation": explanation,
         "explanation_error": explanation_error,
         "deliveries": deliveries,
+        "threads": threads,
     }))
     .into_response()
 }

@@ -505,16 +505,42 @@ function detailView(id) {
     if (!built) fill(el, eventPage(data, deliveries));
     built = true;
     const list = data.deliveries;
-    const key = JSON.stringify(list);
+    const key = JSON.stringify([list, data.threads]);
     if (key !== lastKey) {
       lastKey = key;
       fill(deliveries, h('h2', {}, `Deliveries (${list.length})`), list.length
         ? list.map((d) => renderDelivery(d, replayed))
-        : h('p', { class: 'muted' }, 'No deliveries: no matched rule had an action.'));
+        : h('p', { class: 'muted' }, 'No deliveries: no matched rule had an action.'),
+        renderThreads(data.threads || []));
     }
     if (started > state.fastSince && !list.some(inFlight)) state.fast = false;
   }
   return { el, poll };
+}
+
+// The event's threaded deliveries (`thread:`): which conversation each belongs to, whether it
+// opened it, replied in it or waits for its first message, and the provider's message reference.
+function renderThreads(list) {
+  if (!list.length) return [];
+  const part = { opener: 'opened the thread', reply: 'reply', waiting: 'waiting for the first message' };
+  const reference = (t) => {
+    if (t.opener_delivery_id == null) return muted('forgotten (past its retention)');
+    if (t.reference == null) return muted('first message not delivered yet');
+    return h('code', {}, t.reference);
+  };
+  return h('section', { class: 'threads panel' },
+    h('h2', {}, `Threads (${list.length})`),
+    h('table', {},
+      h('thead', {}, h('tr', {}, ['Delivery', 'Destination', 'Thread key', 'Part', 'First message', 'Messages', 'Last message']
+        .map((title) => h('th', {}, title)))),
+      h('tbody', {}, list.map((t) => h('tr', { 'data-thread-key': t.thread_key },
+        h('td', {}, `#${t.delivery_id}`),
+        h('td', {}, t.destination),
+        h('td', {}, h('code', {}, t.thread_key)),
+        h('td', {}, part[t.role] || t.role),
+        h('td', {}, reference(t)),
+        h('td', {}, t.messages == null ? '—' : String(t.messages)),
+        h('td', {}, t.updated_at == null ? '—' : timeEl(t.updated_at)))))));
 }
 
 const backLink = () => h('a', { class: 'back', href: state.eventsHash }, '← Events');

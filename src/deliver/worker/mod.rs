@@ -27,6 +27,7 @@ mod queue;
 mod record;
 
 use attempt::attempt;
+pub(crate) use attempt::stored_context;
 use claims::Claims;
 use queue::{Waiting, queue_cap};
 use record::record_loop;
@@ -40,6 +41,14 @@ const RECORD_BATCH: usize = 512;
 
 /// Where finished attempts go to be written in batches.
 type RecordTx = mpsc::UnboundedSender<facts::Finished>;
+
+/// What an attempt hands its results to: the recorder, and the claims (a delivery the store
+/// deferred, waiting for its thread's opener, is forgotten without a record).
+#[derive(Clone)]
+struct Outbox {
+    record_tx: RecordTx,
+    claims: Claims,
+}
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -256,7 +265,7 @@ impl Worker {
                             Arc::clone(config),
                             d,
                             permit,
-                            record_tx.clone(),
+                            Outbox { record_tx: record_tx.clone(), claims: claims.clone() },
                             metrics,
                         ));
                     }

@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../../migrations/postgres/0004_destination_buckets.sql")),
     (5, include_str!("../../../migrations/postgres/0005_leased_index.sql")),
     (6, include_str!("../../../migrations/postgres/0006_entity_state.sql")),
+    (7, include_str!("../../../migrations/postgres/0007_threads.sql")),
     (8, include_str!("../../../migrations/postgres/0008_alert_episodes.sql")),
     (9, include_str!("../../../migrations/postgres/0009_overview_indexes.sql")),
 ];
@@ -320,6 +321,7 @@ impl Store for PostgresStore {
     forward_store_methods!();
     inspect_methods!(pool);
     overview_methods!(pool, "strpos");
+    crate::store::threads::thread_methods!(pool, " FOR UPDATE");
 
     fn release(&self, leases: &[Lease]) -> StoreFuture<'_, ()> {
         let (ids, tokens): (Vec<i64>, Vec<i64>) = leases.iter().map(|l| (l.id, l.token)).unzip();
