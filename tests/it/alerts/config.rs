@@ -90,6 +90,7 @@ fn hookroute_test_dry_runs_the_shipped_samples_with_source_hookroute() {
             .args(["test", "--rules", "rules/house-check.yaml", "--source", "hookroute", example])
             .env("HOUSE_CHECK_SECRET", "hc-secret-value")
             .env("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x")
+            .env("SLACK_BOT_TOKEN", "xoxb-bot-token-secret")
             .env("SENDGRID_API_KEY", "SG.super-secret-key")
             .env("CRM_URL", "https://crm.example.com")
             .output()
