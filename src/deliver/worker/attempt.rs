@@ -160,25 +160,18 @@ fn dead_unsent(metrics: &Metrics, record_tx: &RecordTx, d: Claimed, reason: Stri
 
 /// Records an attempt that never reached the network because the store did not answer: due again
 /// in a few seconds.
-/// Not counted against the destination (`sent: false`): it was never asked.
 fn unsent_retry(record_tx: &RecordTx, d: Claimed, reason: String) {
-    let at = now_ms();
-    let attempt = AttemptRecord {
-        attempted_at: at,
-        status_code: None,
-        latency_ms: 0,
-        error: Some(reason.clone()),
-        response_excerpt: None,
-    };
-    let next = NextState::Retry { at: at + 5_000 };
-    let (id, series, token, attempts) = (d.id, d.series, d.token, d.attempts + 1);
-    let fact = fact(d, attempts, at, &next, Some(&reason), false);
-    let record = Recorded { id, series, token, attempt, next, error: Some(reason) };
-    let _ = record_tx.send(Done { record, fact });
+    let next = NextState::Retry { at: now_ms() + 5_000 };
+    unsent_then(record_tx, d, reason, next);
 }
 
 /// Records an attempt that never reached the network (unknown destination, failed template).
 pub(super) fn unsent(record_tx: &RecordTx, d: Claimed, reason: String) {
+    unsent_then(record_tx, d, reason, NextState::Dead);
+}
+
+/// An attempt that asked nobody: not counted against the destination (`sent: false`).
+fn unsent_then(record_tx: &RecordTx, d: Claimed, reason: String, next: NextState) {
     let at = now_ms();
     let attempt = AttemptRecord {
         attempted_at: at,
@@ -188,8 +181,8 @@ pub(super) fn unsent(record_tx: &RecordTx, d: Claimed, reason: String) {
         response_excerpt: None,
     };
     let (id, series, token, attempts) = (d.id, d.series, d.token, d.attempts + 1);
-    let fact = fact(d, attempts, at, &NextState::Dead, Some(&reason), false);
-    let record = Recorded { id, series, token, attempt, next: NextState::Dead, error: Some(reason) };
+    let fact = fact(d, attempts, at, &next, Some(&reason), false);
+    let record = Recorded { id, series, token, attempt, next, error: Some(reason) };
     let _ = record_tx.send(Done { record, fact });
 }
 
