@@ -130,30 +130,23 @@ impl Sender {
         }
         match builder.send().await {
             Ok(response) => {
-                let status = response.status().as_u16();
-                let retry_after = response
-                    .headers()
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
                 // A threading provider's answer is read whole (up to a bound): its reference may
                 // follow an echo of the text longer than the excerpt.
                 let threads = protocol(dest);
                 let limit = if threads.is_some() { ANSWER_BYTES } else { EXCERPT_BYTES };
-                let answer = read_body(response, limit).await;
+                let answer = Answer::read(response, limit).await;
                 let outcome = crate::actions::classify_answer(
                     dest.kind,
-                    status,
-                    retry_after.as_deref(),
-                    &String::from_utf8_lossy(&answer),
+                    answer.status,
+                    answer.retry_after.as_deref(),
+                    &String::from_utf8_lossy(&answer.body),
                     SystemTime::now(),
                 );
-                let body = String::from_utf8_lossy(&answer[..answer.len().min(EXCERPT_BYTES)]).into_owned();
                 let reference = match outcome {
-                    Outcome::Delivered { .. } => threads.and_then(|p| p.reference(&answer)),
+                    Outcome::Delivered { .. } => threads.and_then(|p| p.reference(&answer.body)),
                     _ => None,
                 };
-                (outcome, Some(status), Some(body), reference)
+                (outcome, Some(answer.status), Some(answer.excerpt()), reference)
             }
             Err(e) => (Outcome::Retry { after: None, reason: describe_error(&e) }, None, None, None),
         }
@@ -170,8 +163,33 @@ pub struct LogContext<'a> {
     pub series: i64,
 }
 
+/// What a destination answered: its status, its `Retry-After`, and the first bytes of its body.
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) retry_after: Option<String>,
+    pub(super) body: Vec<u8>,
+}
+
+impl Answer {
+    /// Reads the status, `Retry-After` and at most `limit` bytes of the body.
+    pub(super) async fn read(response: reqwest::Response, limit: usize) -> Self {
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Self { status, retry_after, body: read_body(response, limit).await }
+    }
+
+    /// The first [`EXCERPT_BYTES`] of the body, as kept with the attempt.
+    pub(super) fn excerpt(&self) -> String {
+        String::from_utf8_lossy(&self.body[..self.body.len().min(EXCERPT_BYTES)]).into_owned()
+    }
+}
+
 /// The first `limit` bytes of a response body.
-pub(super) async fn read_body(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+async fn read_body(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
     let mut buf = Vec::new();
     while buf.len() < limit {
         match response.chunk().await {

@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use super::send::{DELIVERY_HEADER, EXCERPT_BYTES, LogContext, Sender, describe_error, read_body};
+use super::send::{Answer, DELIVERY_HEADER, LogContext, Sender, describe_error};
 use crate::actions::slack_api::{self, SlackApi};
 use crate::actions::threads::{ParentRef, protocol};
 use crate::actions::{Destination, RenderedRequest};
@@ -84,21 +84,18 @@ impl Sender {
         }
         match builder.send().await {
             Ok(response) => {
-                let status = response.status().as_u16();
-                let retry_after = response
-                    .headers()
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let answer = read_body(response, ANSWER_BYTES).await;
-                let outcome = slack_api::classify(status, retry_after.as_deref(), &answer, SystemTime::now());
+                let answer = Answer::read(response, ANSWER_BYTES).await;
+                let outcome = slack_api::classify(
+                    answer.status,
+                    answer.retry_after.as_deref(),
+                    &answer.body,
+                    SystemTime::now(),
+                );
                 let reference = match outcome {
-                    Outcome::Delivered { .. } => protocol(dest).and_then(|p| p.reference(&answer)),
+                    Outcome::Delivered { .. } => protocol(dest).and_then(|p| p.reference(&answer.body)),
                     _ => None,
                 };
-                let excerpt =
-                    String::from_utf8_lossy(&answer[..answer.len().min(EXCERPT_BYTES)]).into_owned();
-                Sent { outcome, status: Some(status), excerpt: Some(excerpt), reference }
+                Sent { outcome, status: Some(answer.status), excerpt: Some(answer.excerpt()), reference }
             }
             Err(e) => Sent {
                 outcome: Outcome::Retry { after: None, reason: describe_error(&e) },

@@ -25,45 +25,42 @@ pub(super) const OLDEST_DUE: &str = "SELECT destination, next_attempt_at FROM de
 /// The methods, written once for a store whose writer is `$store.$writer`.
 macro_rules! episode_methods {
     ($writer:ident, $reader:ident) => {
-        pub(super) async fn open_episode_sql(
+        fn open_episode(
             &self,
             subject: &str,
             since: i64,
             now: i64,
-        ) -> $crate::store::StoreResult<Option<i64>> {
-            Ok(sqlx::query_scalar::<_, i64>($crate::store::episodes::OPEN)
-                .bind(subject)
-                .bind(since)
-                .bind(now)
-                .fetch_optional(&self.$writer)
-                .await?)
+        ) -> $crate::store::StoreFuture<'_, Option<i64>> {
+            let subject = subject.to_owned();
+            Box::pin(async move {
+                Ok(sqlx::query_scalar::<_, i64>($crate::store::episodes::OPEN)
+                    .bind(subject)
+                    .bind(since)
+                    .bind(now)
+                    .fetch_optional(&self.$writer)
+                    .await?)
+            })
         }
 
-        pub(super) async fn close_episode_sql(
-            &self,
-            subject: &str,
-            now: i64,
-        ) -> $crate::store::StoreResult<Option<i64>> {
-            Ok(sqlx::query_scalar::<_, i64>($crate::store::episodes::CLOSE)
-                .bind(subject)
-                .bind(now)
-                .fetch_optional(&self.$writer)
-                .await?)
+        fn close_episode(&self, subject: &str, now: i64) -> $crate::store::StoreFuture<'_, Option<i64>> {
+            let subject = subject.to_owned();
+            Box::pin(async move {
+                Ok(sqlx::query_scalar::<_, i64>($crate::store::episodes::CLOSE)
+                    .bind(subject)
+                    .bind(now)
+                    .fetch_optional(&self.$writer)
+                    .await?)
+            })
         }
 
-        pub(super) async fn oldest_due_sql(
-            &self,
-            now: i64,
-        ) -> $crate::store::StoreResult<Option<(String, i64)>> {
-            Ok(sqlx::query_as::<_, (String, i64)>($crate::store::episodes::OLDEST_DUE)
-                .bind(now)
-                .fetch_optional(&self.$reader)
-                .await?)
+        fn oldest_due(&self, now: i64) -> $crate::store::StoreFuture<'_, Option<(String, i64)>> {
+            Box::pin(async move {
+                Ok(sqlx::query_as::<_, (String, i64)>($crate::store::episodes::OLDEST_DUE)
+                    .bind(now)
+                    .fetch_optional(&self.$reader)
+                    .await?)
+            })
         }
     };
 }
 pub(super) use episode_methods;
-
-impl super::SqliteStore {
-    episode_methods!(writer, reader);
-}

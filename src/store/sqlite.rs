@@ -479,19 +479,7 @@ impl Store for SqliteStore {
     }
 
     // Operator events (issue 16).
-    fn open_episode(&self, subject: &str, since: i64, now: i64) -> StoreFuture<'_, Option<i64>> {
-        let subject = subject.to_owned();
-        Box::pin(async move { self.open_episode_sql(&subject, since, now).await })
-    }
-
-    fn close_episode(&self, subject: &str, now: i64) -> StoreFuture<'_, Option<i64>> {
-        let subject = subject.to_owned();
-        Box::pin(async move { self.close_episode_sql(&subject, now).await })
-    }
-
-    fn oldest_due(&self, now: i64) -> StoreFuture<'_, Option<(String, i64)>> {
-        Box::pin(self.oldest_due_sql(now))
-    }
+    super::episodes::episode_methods!(writer, reader);
 
     fn prune(&self, before: i64, include_dead: bool, now: i64) -> StoreFuture<'_, u64> {
         Box::pin(async move {

@@ -451,39 +451,8 @@ both_stores!(
     a_delivered_delivery_is_replayed_only_with_force,
     prune_keeps_unfinished_and_dead_events,
     inspection_lists_filter_page_and_summarise,
-    nul_in_a_recorded_answer_is_replaced,
-    episodes_open_and_close_once_and_the_oldest_due_delivery
+    nul_in_a_recorded_answer_is_replaced
 );
-
-/// Operator events (issue 16): an episode is opened by one call and closed by one call, however
-/// many ask; and the delivery due the longest is found with its destination.
-async fn episodes_open_and_close_once_and_the_oldest_due_delivery(s: &dyn Store) {
-    assert_eq!(s.close_episode("destination.failing:crm", 5).await.expect("close"), None, "none open");
-    assert_eq!(s.open_episode("destination.failing:crm", 100, 400).await.expect("open"), Some(100));
-    assert_eq!(
-        s.open_episode("destination.failing:crm", 150, 450).await.expect("open"),
-        None,
-        "already open"
-    );
-    assert_eq!(s.open_episode("queue.stale", 7, 450).await.expect("another subject"), Some(7));
-    assert_eq!(s.close_episode("destination.failing:crm", 900).await.expect("close"), Some(100));
-    assert_eq!(s.close_episode("destination.failing:crm", 901).await.expect("close"), None, "closed once");
-    assert_eq!(s.open_episode("destination.failing:crm", 1000, 1200).await.expect("reopen"), Some(1000));
-
-    assert_eq!(s.oldest_due(0).await.expect("oldest"), None);
-    let mut later = event("e-later", None, 1);
-    later.deliveries[0].due_at = Some(5_000);
-    s.insert(&[later, event("e-now", None, 2)], 1_000).await.expect("insert");
-    let (destination, due) = s.oldest_due(2_000).await.expect("oldest").expect("one is due");
-    assert_eq!(due, 1_000);
-    assert!(["slack", "mail"].contains(&destination.as_str()), "{destination}");
-    let claimed = s.claim(2_000, LEASE, "w", &any(10)).await.expect("claim");
-    for c in &claimed {
-        record(s, c, ok_attempt(2_100), NextState::Delivered, None).await.expect("record");
-    }
-    assert_eq!(s.oldest_due(3_000).await.expect("oldest"), None, "delivered ones are not due");
-    assert_eq!(s.oldest_due(6_000).await.expect("oldest"), Some(("slack".to_owned(), 5_000)));
-}
 
 /// On PostgreSQL the claim holds a destination's rate (an evenly refilled bucket, bursts of one
 /// below 10/s) and concurrency (live leases) for every instance together.
@@ -545,3 +514,7 @@ async fn sqlite_url_options() {
 /// Thread records (issue 15).
 #[path = "thread_tests.rs"]
 mod thread_cases;
+
+/// Operator-event episodes (issue 16).
+#[path = "episode_tests.rs"]
+mod episode_cases;
